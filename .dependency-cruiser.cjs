@@ -18,9 +18,14 @@ const layers = [
   ['runs'], // the run kernel: one state machine for every kind of run
   ['ai', 'demo-model'], // the model gateway; the offline demo model beside it
   ['devices', 'mcp'], // device RPC over the socket channel; MCP servers' tools over Streamable HTTP
+  ['knowledge'], // knowledge bases: parsing, chunking, ingestion and hybrid search (the assistant's tool searches them)
+  ['turns'], // the tool-using turn: tool contract, tool loop, call pipeline, parking, approvals, turn events
+  ['coding'], // the coding turn: agents' routing, plans, diff previews, code tools
   ['generation', 'assistant'], // features
-  ['flows', 'agents'], // features built on the assistant's tool loop
+  ['flows', 'agents'], // features built on the turn engine
+  ['evals'], // evaluations: datasets run through flow versions, scored and compared
   ['webhooks'], // webhooks out: run ends and approval requests as signed POSTs (SSRF rules of the HTTP tools)
+  ['triggers'], // what starts an agentflow unattended: schedules, signed inbound webhooks, connectors' mails
   ['realtime'], // edge: Socket.IO and WebSocket, and the canvas rooms' log
   ['http'], // edge: HTTP and SSE (an SSE feed may read the canvas log)
   ['workers'], // edge: BullMQ processors

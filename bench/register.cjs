@@ -6,12 +6,21 @@
  * property store on every closure; production never pays either. Dynamic
  * `import()`s become `require`s, as bundling makes them.
  */
+const fs = require('node:fs');
 const path = require('node:path');
+
+// This checkout's packages/, and the one node_modules' links reach when node_modules is shared with another checkout.
+const packageDirs = [
+  ...new Set([
+    path.join(__dirname, '..', 'packages'),
+    path.join(fs.realpathSync(path.join(__dirname, '..', 'node_modules')), '..', 'packages'),
+  ]),
+].map((dir) => dir + path.sep);
 
 require('esbuild-register/dist/node.js').register({
   target: `node${process.versions.node.split('.')[0]}`,
   supported: { 'dynamic-import': false },
   // The workspace packages' builds (packages/*/dist, reached through node_modules/@switchboard links
   // whose real path is outside node_modules) are ES modules that Node loads itself.
-  hookMatcher: (file) => !file.startsWith(path.join(__dirname, '..', 'packages') + path.sep),
+  hookMatcher: (file) => !packageDirs.some((dir) => file.startsWith(dir)),
 });

@@ -4,7 +4,7 @@
  * scenario), prints a table with PASS/MISS per target, and writes bench/results/latest.json plus a
  * dated copy. A benchmark, not a test: it never fails on a missed target, only on a broken run.
  *
- * Flags: --only=generation,realisticStream,fanout,sseOverhead,throughput,runThroughput,memory,churn,cancel,recovery,manyStreams,budget   --quick (fewer runs, for trying)
+ * Flags: --only=generation,realisticStream,fanout,sseOverhead,throughput,runThroughput,memory,churn,cancel,recovery,manyStreams,budget,roomThreads   --quick (fewer runs, for trying)
  *        --smoke (every scenario at its smallest, about two minutes: CI runs it so a broken scenario is
  *        noticed; it fails on a broken scenario, never on a missed target)
  *        --profile=<dir> (CPU profiles of the in-process scenarios' measured runs)
@@ -33,7 +33,7 @@ import { ClientFleet } from './lib/client-fleet';
 import type { BenchContext, BenchMode } from './lib/context';
 import { hostProbe, machineCpuMs, ownCpuMs, settleMachine } from './lib/harness';
 import { comparePaired, roundOrder, type PairedTarget } from './lib/paired';
-import { judge, table, type Target } from './lib/report';
+import { judge, REGRESSION_THRESHOLD, regressions, table, type Target } from './lib/report';
 import { budgetScenario } from './scenarios/budget';
 import { cancelScenario } from './scenarios/cancel';
 import { recoveryScenario } from './scenarios/recovery';
@@ -43,7 +43,8 @@ import { generationScenario } from './scenarios/generation';
 import { manyStreamsScenario } from './scenarios/many-streams';
 import { memoryScenario } from './scenarios/memory';
 import { realisticStreamScenario } from './scenarios/realistic-stream';
-import { ANCHORS, runThroughputScenario } from './scenarios/run-throughput';
+import { roomThreadsScenario } from './scenarios/room-threads';
+import { ANCHORS, FIXED_COST_LIMITS, runThroughputScenario } from './scenarios/run-throughput';
 import { sseOverheadScenario } from './scenarios/sse-overhead';
 import { throughputScenario } from './scenarios/throughput';
 
@@ -60,6 +61,7 @@ const SCENARIOS = [
   'recovery',
   'manyStreams',
   'budget',
+  'roomThreads',
 ] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -161,6 +163,7 @@ function plansFor(ctx: BenchContext, mode: BenchMode): Record<ScenarioName, () =
         recovery: () => recoveryScenario(ctx, { runs: 1, calls: 20, delayMs: 30 }),
         manyStreams: () => manyStreamsScenario(ctx, { steps: [100, 200], hot: 50, calls: 10, gapMs: 10 }),
         budget: () => budgetScenario(ctx, { admissions: 50, warmups: 10 }),
+        roomThreads: () => roomThreadsScenario(ctx, { members: 10, posters: 2, turnsPerPoster: 2, reconnects: 3, apiNodes: 2 }),
       }
     : {
         generation: () => generationScenario(ctx, { runs: q ? 5 : 30, warmups: q ? 1 : 3, clients: 100, blocks: 200 }),
@@ -210,6 +213,9 @@ function plansFor(ctx: BenchContext, mode: BenchMode): Record<ScenarioName, () =
           manyStreamsScenario(ctx, { steps: q ? [2_500, 10_000] : [2_500, 5_000, 9_000, 10_000], hot: 1_000, calls: 60, gapMs: 10 }),
         // What the budget door adds before a generation is queued.
         budget: () => budgetScenario(ctx, { admissions: q ? 500 : 2_000, warmups: 100 }),
+        // A team in one room thread: 50 members on two API nodes, 5 posting at once, turns with tools and approvals.
+        roomThreads: () =>
+          roomThreadsScenario(ctx, { members: 50, posters: 5, turnsPerPoster: q ? 2 : 4, reconnects: q ? 10 : 50, apiNodes: 2 }),
       };
 }
 
@@ -304,6 +310,10 @@ async function main() {
   } else {
     const verdicts = judgedTargets(results);
     results.targets = verdicts;
+    const previous = previousTargets(args.topology === 'single' ? 'latest.json' : `${args.topology}-latest.json`);
+    const measured = verdicts.filter((target) => args.only.some((name) => name === scenarioOf(target)));
+    const compared = previous ? regressions(measured, previous.targets) : [];
+    results.regressions = previous ? { against: previous.startedAt, threshold: REGRESSION_THRESHOLD, targets: compared } : undefined;
     process.stdout.write(
       `\n${render(results)}\n\n${table(
         ['target', 'value', 'limit', 'verdict'],
@@ -315,6 +325,7 @@ async function main() {
         ]),
       )}\n`,
     );
+    process.stdout.write(`\n${renderRegressions(compared, previous?.startedAt, results)}\n`);
   }
 
   mkdirSync(RESULTS_DIR, { recursive: true });
@@ -393,6 +404,43 @@ function mergedLatest(file: string, results: Record<string, unknown>, only: read
   return `${JSON.stringify(merged, null, 2)}\n`;
 }
 
+/** The committed results' targets (read before this run replaces them), or undefined when there are none. */
+function previousTargets(file: string): { startedAt: string; targets: Target[] } | undefined {
+  const latest = path.join(RESULTS_DIR, file);
+  if (!existsSync(latest)) return undefined;
+  const earlier = JSON.parse(readFileSync(latest, 'utf8')) as Record<string, unknown>;
+  return { startedAt: String(earlier.startedAt), targets: targets(earlier) };
+}
+
+/**
+ * Each measured target against the previous full run's (bench/results/latest.json), by scenario:
+ * a target 10 % or more worse is REGRESSED, whatever its verdict, so a loss is seen in review.
+ */
+function renderRegressions(
+  compared: ReturnType<typeof regressions>,
+  against: string | undefined,
+  results: Record<string, unknown>,
+): string {
+  if (!against) return 'regressions: no previous latest.json to compare with';
+  const note =
+    results.mode === 'full' ? '' : ` (this is a ${String(results.mode)} run: its figures are not comparable, read the changes as a hint)`;
+  const worse = compared.filter((row) => row.regressed);
+  const rows = compared.map((row) => [
+    scenarioOf({ metric: row.metric } as Target),
+    row.name,
+    `${fmt(row.previous)} ${row.unit}`.trim(),
+    `${fmt(row.value)} ${row.unit}`.trim(),
+    Number.isFinite(row.worseBy)
+      ? `${row.worseBy > 0 ? '+' : ''}${fmt(row.worseBy * 100)} % ${row.worseBy > 0 ? 'worse' : 'better'}`
+      : 'worse (was 0)',
+    row.regressed ? 'REGRESSED' : '',
+  ]);
+  return [
+    `against the previous full run (latest.json of ${against})${note}: ${worse.length ? `${worse.length} target(s) ${REGRESSION_THRESHOLD * 100} % or more worse: ${worse.map((row) => row.name).join('; ')}` : `no target ${REGRESSION_THRESHOLD * 100} % or more worse`}`,
+    table(['feature', 'target', 'previous', 'now', 'change', ''], rows),
+  ].join('\n');
+}
+
 /** Every target of `results` with its verdict, as the JSON keeps them. */
 const judgedTargets = (results: Record<string, unknown>) => judge(targets(results));
 
@@ -411,9 +459,36 @@ function targets(results: Record<string, unknown>): Target[] {
   const sse = results.sseOverhead as AnyResult;
   const memory = results.memory as AnyResult;
   const stream = results.realisticStream as AnyResult;
+  const rooms = results.roomThreads as AnyResult;
   const list: Target[] = [
     { name: 'generation ratioP50', metric: 'generation.ratioP50', value: generation?.ratioP50, limit: 1.5, direction: 'max', unit: '×' },
   ];
+  list.push(
+    {
+      name: 'room thread: members with every event once, in order',
+      metric: 'roomThreads.exactlyOnceInOrderPct',
+      value: rooms?.exactlyOnceInOrderPct,
+      limit: 100,
+      direction: 'min',
+      unit: '%',
+    },
+    {
+      name: 'room thread: replay after a reconnect p99',
+      metric: 'roomThreads.replayAfterReconnectMs.p99',
+      value: rooms?.replayAfterReconnectMs?.p99,
+      limit: 250,
+      direction: 'max',
+      unit: 'ms',
+    },
+    {
+      name: 'room thread: decision → every member p99',
+      metric: 'roomThreads.decisionToMemberMs.p99',
+      value: rooms?.decisionToMemberMs?.p99,
+      limit: 250,
+      direction: 'max',
+      unit: 'ms',
+    },
+  );
   list.push({
     name: 'realistic stream CPU / openai SDK',
     metric: 'realisticStream.ratioToOpenaiSdk',
@@ -423,10 +498,18 @@ function targets(results: Record<string, unknown>): Target[] {
     unit: '×',
   });
   list.push({
+    name: 'realistic stream CPU / minimal consumer',
+    metric: 'realisticStream.ratioToMinimalConsumer',
+    value: stream?.ratioToMinimalConsumer,
+    limit: 2,
+    direction: 'max',
+    unit: '×',
+  });
+  list.push({
     name: 'last model byte → complete p50',
     metric: 'realisticStream.lastByteToCompleteMs.p50',
     value: stream?.lastByteToCompleteMs?.p50,
-    limit: 300,
+    limit: 50,
     direction: 'max',
     unit: 'ms',
   });
@@ -503,6 +586,37 @@ function targets(results: Record<string, unknown>): Target[] {
     direction: 'min',
     unit: '/s',
   });
+  // The fixed costs of a light run, held to the limits the scenario states (FIXED_COST_LIMITS).
+  for (const [kind, limits] of Object.entries(FIXED_COST_LIMITS)) {
+    const costs = runs?.costsPerRun?.byKind?.[kind] as AnyResult;
+    const metric = `runThroughput.costsPerRun.byKind.${kind}`;
+    list.push(
+      {
+        name: `statements per ${kind} run (API + worker)`,
+        metric: `${metric}.postgresStatements.total`,
+        value: costs?.postgresStatements?.total,
+        limit: limits.statements,
+        direction: 'max',
+        unit: '',
+      },
+      {
+        name: `PostgreSQL commits per ${kind} run`,
+        metric: `${metric}.postgresCommits`,
+        value: costs?.postgresCommits,
+        limit: limits.commits,
+        direction: 'max',
+        unit: '',
+      },
+      {
+        name: `Redis round trips per ${kind} run`,
+        metric: `${metric}.redisRoundTrips.total`,
+        value: costs?.redisRoundTrips?.total,
+        limit: limits.redisRoundTrips,
+        direction: 'max',
+        unit: '',
+      },
+    );
+  }
   const budget = results.budget as AnyResult;
   list.push({
     name: 'budget reservation added before enqueue, p50',
@@ -639,8 +753,8 @@ function render(results: Record<string, unknown>): string {
     for (const row of r.bySize) {
       rows.push([
         row === r.bySize[0] ? 'realisticStream' : '',
-        `${fmt(row.chunks)} chunks (${row.megabytes} MB): CPU ours / openai SDK / bare`,
-        `${fmt(row.cpuMsP50.switchboard)} / ${fmt(row.cpuMsP50.openaiSdk)} / ${fmt(row.cpuMsP50.bare)} ms (${fmt(row.ratioToOpenaiSdk)} ×; ${fmt(row.switchboardCpuMsPer1kChunks)} ms per 1k chunks)`,
+        `${fmt(row.chunks)} chunks (${row.megabytes} MB): CPU ours / openai SDK / minimal consumer`,
+        `${fmt(row.cpuMsP50.switchboard)} / ${fmt(row.cpuMsP50.openaiSdk)} / ${fmt(row.cpuMsP50.bare)} ms (${fmt(row.ratioToMinimalConsumer ?? NaN)} × minimal, ${fmt(row.ratioToOpenaiSdk)} × SDK; ${fmt(row.switchboardCpuMsPer1kChunks)} ms per 1k chunks)`,
       ]);
     }
     rows.push([
@@ -748,8 +862,8 @@ function render(results: Record<string, unknown>): string {
     for (const [kind, c] of Object.entries((rt.costsPerRun?.byKind ?? {}) as Record<string, AnyResult>)) {
       rows.push([
         '',
-        `per ${kind} run (${c!.runs} runs): Redis commands incl. in scripts (server µs) / round trips / event writes / PG commits`,
-        `${fmt(c!.redisCommands)} (${fmt(c!.redisServerUsec)} µs) / ${fmt(c!.redisRoundTrips?.total)} / ${fmt(c!.eventWrites)} / ${fmt(c!.postgresCommits)}`,
+        `per ${kind} run (${c!.runs} runs): Redis commands incl. in scripts (server µs) / round trips / event writes / PG statements API + worker / PG commits`,
+        `${fmt(c!.redisCommands)} (${fmt(c!.redisServerUsec)} µs) / ${fmt(c!.redisRoundTrips?.total)} / ${fmt(c!.eventWrites)} / ${fmt(c!.postgresStatements?.api ?? NaN)} + ${fmt(c!.postgresStatements?.worker ?? NaN)} / ${fmt(c!.postgresCommits)}`,
       ]);
       rows.push([
         '',

@@ -116,6 +116,12 @@ export const envSchema = z.object({
   JWT_SECRET: z.string().min(32).optional(),
   ACCESS_TOKEN_TTL_SECONDS: int(60).default(900),
   REFRESH_TOKEN_TTL_DAYS: int(1).default(30),
+  /**
+   * Seconds during which a just-rotated refresh token, presented again by the client it was issued
+   * to (same user agent and IP), gets a new pair in its session instead of counting as reuse: a
+   * page that reloaded before storing its new cookie stays signed in. 0 turns the grace off; at most 60.
+   */
+  REFRESH_REUSE_GRACE_SECONDS: int(0).max(60).default(5),
   /** `/auth/login` attempts per client IP per minute (each costs an argon2 verification). */
   LOGIN_ATTEMPTS_PER_IP_PER_MINUTE: int(1).default(60),
   /** Consecutive wrong passwords for one account before it backs off (30 s, doubling, up to 15 min). */
@@ -155,7 +161,10 @@ export const envSchema = z.object({
   OAUTH_ENCRYPTION_OLD_KEYS: list
     .pipe(z.array(z.string().refine((value) => Buffer.from(value, 'base64').length === 32, 'each old key must be base64 of 32 bytes')))
     .default([]),
-  /** Public base URL of this API, used in OAuth redirect URIs (default http://HOST:PORT). */
+  /**
+   * Public base URL of this API (default http://HOST:PORT): OAuth redirect URIs use it, and its origin is
+   * the one browser origin `/mcp` accepts besides CORS_ORIGINS.
+   */
   PUBLIC_URL: z.url().optional(),
   /** Google OAuth client (Gmail agents) and the endpoints the SDK talks to (tests point them at local fakes). */
   GOOGLE_CLIENT_ID: z.string().optional(),
@@ -177,6 +186,8 @@ export const envSchema = z.object({
   AGENT_RUN_MAX_BYTES: int(1).default(5 * 1024 * 1024),
   AGENT_RUN_MAX_FILE_BYTES: int(1).default(512 * 1024),
   AGENT_RUN_TIMEOUT_MS: int(100).default(120_000),
+  /** How long an agent run waits for its device to come online before it ends `timed_out` (default 7 days). */
+  AGENT_DEVICE_WAIT_MS: int(100).default(7 * 24 * 3_600_000),
   /** Scheduler tick (node-cron expression; default every minute). */
   SCHEDULER_TICK_CRON: z.string().default('* * * * *'),
   /** How long an unfinished agent setup journey is kept. */
@@ -198,6 +209,10 @@ export const envSchema = z.object({
   CANVAS_LOG_TTL_SECONDS: int(120).default(600),
   /** Room events kept per canvas for `canvas:sync` (approximate bound of its Redis stream). */
   CANVAS_LOG_MAX_EVENTS: int(10).default(1000),
+  /** Messages one member may post to one room thread a minute (the next is 429 rate_limited). */
+  ROOM_THREAD_MEMBER_MESSAGES_PER_MINUTE: int(1).default(10),
+  /** Messages one room thread takes a minute from all its members together (the next is 429 rate_limited). */
+  ROOM_THREAD_MESSAGES_PER_MINUTE: int(1).default(30),
   /** Most blocks one canvas holds: creating past it is 409 canvas_full, a generation keeps what fits. */
   MAX_BLOCKS_PER_CANVAS: int(1).default(10_000),
   /**
@@ -302,10 +317,45 @@ export const envSchema = z.object({
   /** Webhook deliveries one worker process sends at once. */
   WEBHOOK_CONCURRENCY: int(1).default(10),
   /**
+   * Deliveries kept in one endpoint's log: finished ones past the newest this many are deleted as
+   * new ones are written (one still being attempted stays until it ends).
+   */
+  WEBHOOK_DELIVERIES_KEPT: int(1).max(100_000).default(1_000),
+  /**
    * Origins webhook endpoints may have on loopback and private addresses (comma list; none by
    * default: a user could otherwise make the deployment POST into its own network).
    */
   WEBHOOK_PRIVATE_ORIGINS: list.default([]),
+  /** Largest document a knowledge base takes, in bytes (an upload or a fetched URL); larger ones are refused with 413. */
+  KNOWLEDGE_MAX_FILE_BYTES: int(1)
+    .max(512 * 1024 * 1024)
+    .default(20 * 1024 * 1024),
+  /** Files one upload request may carry. */
+  KNOWLEDGE_MAX_FILES: int(1).max(100).default(10),
+  /** Documents one knowledge base may hold. */
+  KNOWLEDGE_MAX_DOCUMENTS: int(1).max(100_000).default(1_000),
+  /**
+   * How long a chat turn sent with files waits for their ingestion before it answers; past it the
+   * turn answers that they are still being processed (later turns of the session read them).
+   */
+  KNOWLEDGE_CHAT_WAIT_MS: int(0).max(600_000).default(60_000),
+  /** Knowledge documents one worker process ingests at once. */
+  KNOWLEDGE_CONCURRENCY: int(1).max(64).default(2),
+  /**
+   * Origins a knowledge URL may have on loopback and private addresses (comma list; none by
+   * default: a user could otherwise make the deployment fetch from its own network).
+   */
+  KNOWLEDGE_PRIVATE_ORIGINS: list.default([]),
+  /** Rows one evaluation dataset may hold (an upload, or one made from past executions). */
+  EVAL_MAX_ROWS: int(1).max(100_000).default(1_000),
+  /** Largest evaluation dataset, as the JSON of its rows (or the CSV uploaded), in characters. */
+  EVAL_MAX_DATASET_BYTES: int(1_000)
+    .max(100 * 1024 * 1024)
+    .default(2 * 1024 * 1024),
+  /** Executions one evaluation may have running at once (a request may ask for fewer; 2 by default). */
+  EVAL_MAX_CONCURRENCY: int(1).max(64).default(4),
+  /** Evaluations one user may have running at once; past it a new one is refused (429 `too_many_evaluations`). */
+  EVAL_MAX_RUNNING: int(1).max(100).default(3),
   /**
    * The proxy outbound model and tool calls go through (`http://[user:pass@]host:port`): for
    * `https:` targets and for `http:` targets. Unset: they connect directly. The lowercase

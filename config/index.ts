@@ -17,6 +17,7 @@ export const QUEUE_NAMES = [
   'flows',
   'psa',
   'webhooks',
+  'knowledge',
 ] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 /** Queues whose jobs never call a model: a worker consuming only these starts no model client (nor the demo model). */
@@ -38,11 +39,16 @@ const tierOverrideSchema = z.partialRecord(
       concurrentGenerations: z.number().int().positive(),
       maxBlocksPerGeneration: z.number().int().positive(),
       maxEnabledAgents: z.number().int().nonnegative(),
+      maxKnowledgeFileBytes: z.number().int().positive(),
+      maxKnowledgeDocuments: z.number().int().positive(),
+      maxKnowledgeBases: z.number().int().nonnegative(),
+      minScheduleIntervalSeconds: z.number().int().min(60),
       chatPerMinute: z.number().int().positive(),
       embeddingsPerMinute: z.number().int().positive(),
       journeyPerMinute: z.number().int().positive(),
       agentRunsPerMinute: z.number().int().positive(),
       flowExecutionsPerMinute: z.number().int().positive(),
+      webhookSendsPerMinute: z.number().int().positive(),
       deviceOperationsPerHour: z.number().int().positive(),
       approvalsPerHour: z.number().int().positive(),
       codingTurnsPerHour: z.number().int().positive(),
@@ -126,7 +132,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     issues.push(`WORKER_QUEUES: unknown queue(s) ${unknownQueues.join(', ')}; the queues are ${QUEUE_NAMES.join(', ')}`);
   const llm = modelProviders(e, cleaned, issues);
   const redis = redisDeployment(e, issues);
-  if (issues.length) throw new ConfigError(issues);
+  if (issues.length) {
+    // A refused configuration also names what the start would refuse next, so one run lists it all.
+    const roles = [...new Set(e.SWITCHBOARD_ROLES)] as Role[];
+    const startIssues = [
+      sharedRedisRequired({ redis, env: e.NODE_ENV, roles }),
+      sharedDatabaseRequired({ database: { url: e.DATABASE_URL }, roles }),
+      productionModelRequired({
+        llm: { configured: llm.providers.length > 0, demoAllowed: e.LLM_DEMO === '1' },
+        env: e.NODE_ENV,
+        roles,
+        queues: { names: workerQueues as QueueName[] },
+      }),
+    ];
+    throw new ConfigError([...issues, ...startIssues.filter((issue): issue is string => issue !== null)]);
+  }
 
   const llmConfigured = llm.providers.length > 0;
   return {
@@ -183,6 +203,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       audience: 'switchboard-api',
       accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
       refreshTokenTtlDays: e.REFRESH_TOKEN_TTL_DAYS,
+      refreshReuseGraceSeconds: e.REFRESH_REUSE_GRACE_SECONDS,
       loginAttemptsPerIpPerMinute: e.LOGIN_ATTEMPTS_PER_IP_PER_MINUTE,
       loginFailuresBeforeBackoff: e.LOGIN_FAILURES_BEFORE_BACKOFF,
       registrationsPerIpPerHour: e.REGISTRATIONS_PER_IP_PER_HOUR,
@@ -213,6 +234,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBytes: e.AGENT_RUN_MAX_BYTES,
       maxFileBytes: e.AGENT_RUN_MAX_FILE_BYTES,
       runTimeoutMs: e.AGENT_RUN_TIMEOUT_MS,
+      deviceWaitMs: e.AGENT_DEVICE_WAIT_MS,
       schedulerTick: e.SCHEDULER_TICK_CRON,
       journeyTtlSeconds: e.JOURNEY_TTL_SECONDS,
     },
@@ -242,6 +264,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
      */
     sockets: { maxPerUser: e.MAX_SOCKETS_PER_USER, leaseSeconds: e.SOCKET_LEASE_SECONDS },
     canvas: { maxBlocks: e.MAX_BLOCKS_PER_CANVAS },
+    /** Room threads: messages a minute per member of a thread and per thread (src/assistant/room-threads.ts). */
+    roomThreads: {
+      memberMessagesPerMinute: e.ROOM_THREAD_MEMBER_MESSAGES_PER_MINUTE,
+      threadMessagesPerMinute: e.ROOM_THREAD_MESSAGES_PER_MINUTE,
+    },
     /** Public chat widgets of chatflows: per-token and per-IP requests a minute. */
     embeds: { ratePerMinute: e.EMBED_RATE_LIMIT_PER_MINUTE },
     canvasLog: { ttlSeconds: e.CANVAS_LOG_TTL_SECONDS, maxEvents: e.CANVAS_LOG_MAX_EVENTS, maxCatchUp: e.CANVAS_SYNC_MAX_EVENTS },
@@ -281,7 +308,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       attempts: e.WEBHOOK_ATTEMPTS,
       backoffMs: e.WEBHOOK_BACKOFF_MS,
       concurrency: e.WEBHOOK_CONCURRENCY,
+      deliveriesKept: e.WEBHOOK_DELIVERIES_KEPT,
       privateOrigins: e.WEBHOOK_PRIVATE_ORIGINS,
+    },
+    /** Knowledge bases: what one document, one upload and one base may hold; ingestion concurrency; URLs allowed on private addresses. */
+    knowledge: {
+      maxFileBytes: e.KNOWLEDGE_MAX_FILE_BYTES,
+      maxFiles: e.KNOWLEDGE_MAX_FILES,
+      maxDocuments: e.KNOWLEDGE_MAX_DOCUMENTS,
+      concurrency: e.KNOWLEDGE_CONCURRENCY,
+      privateOrigins: e.KNOWLEDGE_PRIVATE_ORIGINS,
+      chatWaitMs: e.KNOWLEDGE_CHAT_WAIT_MS,
+    },
+    /** Evaluations: a dataset's rows and size, the executions one evaluation runs at once, the evaluations a user runs at once. */
+    evals: {
+      maxRows: e.EVAL_MAX_ROWS,
+      maxDatasetBytes: e.EVAL_MAX_DATASET_BYTES,
+      maxConcurrency: e.EVAL_MAX_CONCURRENCY,
+      maxRunning: e.EVAL_MAX_RUNNING,
     },
     /** Where outbound model and tool calls go (src/lib/outbound-proxy.ts); all unset: directly. */
     outboundProxy: { httpsProxy: e.HTTPS_PROXY, httpProxy: e.HTTP_PROXY, noProxy: e.NO_PROXY },
@@ -401,7 +445,13 @@ export function sharedDatabaseRequired(config: Pick<Config, 'database' | 'roles'
  * demo model's canned text. Null when a model is configured (or `modelGiven`: an endpoint handed
  * in by the embedder), outside production, with LLM_DEMO=1, or for a scheduler-only process.
  */
-export function productionModelRequired(config: Pick<Config, 'llm' | 'env' | 'roles' | 'queues'>, modelGiven = false): string | null {
+export function productionModelRequired(
+  config: Pick<Config, 'env' | 'roles'> & {
+    llm: Pick<Config['llm'], 'configured' | 'demoAllowed'>;
+    queues: Pick<Config['queues'], 'names'>;
+  },
+  modelGiven = false,
+): string | null {
   if (config.env !== 'production' || config.llm.configured || config.llm.demoAllowed || modelGiven) return null;
   if (!config.roles.includes('api') && !(config.roles.includes('worker') && callsModels(config.queues.names))) return null;
   return 'OPENAI_BASE_URL / OPENAI_API_KEY (or LLM_PROVIDERS): required when NODE_ENV=production; with no model configured users would get the offline demo model. Name your model endpoint, or set LLM_DEMO=1 to serve the demo model on purpose';

@@ -58,7 +58,20 @@ export interface TierLimits extends BudgetLimits {
   maxBlocksPerGeneration: number;
   /** Enabled background agents (local + cloud together). */
   maxEnabledAgents: number;
+  /**
+   * Largest file a knowledge base (or a chat message) takes from the plan's users, in bytes; the
+   * deployment's `KNOWLEDGE_MAX_FILE_BYTES` is the ceiling of every plan.
+   */
+  maxKnowledgeFileBytes: number;
+  /** Documents one knowledge base may hold; the deployment's `KNOWLEDGE_MAX_DOCUMENTS` is the ceiling of every plan. */
+  maxKnowledgeDocuments: number;
+  /** Knowledge bases a user may own (a chat session's own base, made for its files, is not counted). */
+  maxKnowledgeBases: number;
+  /** The shortest time between two fires of a flow's schedule trigger (seconds); a cron that fires more often is refused. */
+  minScheduleIntervalSeconds: number;
 }
+
+const MB = 1024 * 1024;
 
 export const TIERS = ['free', 'pro', 'enterprise'] as const;
 export type Tier = (typeof TIERS)[number];
@@ -70,6 +83,10 @@ export const DEFAULT_TIER_LIMITS: Record<Tier, TierLimits> = {
     concurrentGenerations: 1,
     maxBlocksPerGeneration: 200,
     maxEnabledAgents: 2,
+    maxKnowledgeFileBytes: 10 * MB,
+    maxKnowledgeDocuments: 200,
+    maxKnowledgeBases: 20,
+    minScheduleIntervalSeconds: 900,
     ...UNLIMITED_BUDGET,
   },
   pro: {
@@ -78,6 +95,10 @@ export const DEFAULT_TIER_LIMITS: Record<Tier, TierLimits> = {
     concurrentGenerations: 4,
     maxBlocksPerGeneration: 200,
     maxEnabledAgents: 10,
+    maxKnowledgeFileBytes: 50 * MB,
+    maxKnowledgeDocuments: 2_000,
+    maxKnowledgeBases: 200,
+    minScheduleIntervalSeconds: 300,
     ...UNLIMITED_BUDGET,
   },
   enterprise: {
@@ -87,6 +108,10 @@ export const DEFAULT_TIER_LIMITS: Record<Tier, TierLimits> = {
     concurrentGenerations: 16,
     maxBlocksPerGeneration: 200,
     maxEnabledAgents: Infinity,
+    maxKnowledgeFileBytes: Infinity,
+    maxKnowledgeDocuments: Infinity,
+    maxKnowledgeBases: Infinity,
+    minScheduleIntervalSeconds: 60,
   },
 };
 
@@ -105,6 +130,11 @@ export interface UsageLimits {
   agentRunsPerMinute: number;
   /** Agentflow executions started (`POST /flows/:id/execute` and `/execute/stream`; each runs up to 50 model calls). */
   flowExecutionsPerMinute: number;
+  /**
+   * Webhook messages sent on request: `POST /webhooks/:id/test` and redeliveries together (each a
+   * POST, retried, to a URL of the caller's choosing).
+   */
+  webhookSendsPerMinute: number;
   /**
    * Operations the assistant runs on the user's device (its tool calls: reading and changing tasks,
    * projects, checkpoints, notes) per hour; past it a call is not run and the model is told why.
@@ -133,6 +163,7 @@ export const DEFAULT_USAGE_LIMITS: Record<Tier, UsageLimits> = {
     journeyPerMinute: 30,
     agentRunsPerMinute: 10,
     flowExecutionsPerMinute: 20,
+    webhookSendsPerMinute: 10,
     ...NO_HOURLY,
     codingTurnsPerHour: 100,
     codeFileOpsPerHour: 1_000,
@@ -144,6 +175,7 @@ export const DEFAULT_USAGE_LIMITS: Record<Tier, UsageLimits> = {
     journeyPerMinute: 120,
     agentRunsPerMinute: 30,
     flowExecutionsPerMinute: 60,
+    webhookSendsPerMinute: 30,
     ...NO_HOURLY,
     codingTurnsPerHour: 1_000,
     codeFileOpsPerHour: 10_000,
@@ -155,6 +187,7 @@ export const DEFAULT_USAGE_LIMITS: Record<Tier, UsageLimits> = {
     journeyPerMinute: 600,
     agentRunsPerMinute: 120,
     flowExecutionsPerMinute: 300,
+    webhookSendsPerMinute: 120,
     ...NO_HOURLY,
     codingTurnsPerHour: 10_000,
     codeFileOpsPerHour: 100_000,
@@ -168,6 +201,7 @@ export const USAGE_LIMIT_KEYS = [
   'journeyPerMinute',
   'agentRunsPerMinute',
   'flowExecutionsPerMinute',
+  'webhookSendsPerMinute',
   'deviceOperationsPerHour',
   'approvalsPerHour',
   'codingTurnsPerHour',

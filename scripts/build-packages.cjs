@@ -22,7 +22,7 @@ const ROOT = path.resolve(__dirname, '..');
 const PACKAGES = {
   client: {
     entries: ['index.ts', 'node-files.ts', 'testing/index.ts', 'events.ts', 'protocol.ts'],
-    browser: { entry: 'index.ts', out: 'browser/switchboard-client.js', external: ['ws'] },
+    browser: { entry: 'browser.ts', out: 'browser/switchboard-client.js', external: ['ws'] },
   },
   react: {
     entries: ['index.ts'],
@@ -112,7 +112,9 @@ async function buildPackage(name, types) {
       outdir: path.join(tmp, path.dirname(spec.browser.out)),
       entryNames: path.basename(spec.browser.out, '.js'),
       bundle: true,
-      splitting: true,
+      // One file: a split build evaluates its shared chunks before the entry's first import, so
+      // zod's schemas would be built before `zod-jitless` turns its compiler off.
+      splitting: false,
       format: 'esm',
       platform: 'browser',
       target: 'es2022',

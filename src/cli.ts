@@ -1,6 +1,7 @@
 import { flushCompileCache } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import type { ProviderProbe } from './ai/provider-probe';
 import { callsModels as callsModelsOn, ConfigError, loadConfig, QUEUE_NAMES, TIERS, type Tier } from '../config';
 import type { UserLimitOverrides } from '../config/tiers';
 
@@ -25,7 +26,7 @@ Commands:
   api [--port=N]            HTTP API and Socket.IO only
   worker [--queues=a,b]     BullMQ workers for the listed queues (default: WORKER_QUEUES, else all):
                             ${QUEUE_NAMES.join(', ')}
-  scheduler                 the agent scheduler's cron tick only
+  scheduler                 the cron tick of agent and flow schedules only
   migrate                   apply pending database migrations, then exit
   backup [--dir=DIR | --file=PATH]
                             back the database up: pg_dump (custom format) for PostgreSQL, the data
@@ -52,6 +53,8 @@ Everything else comes from the environment (see .env.example).`;
 
 /** A wrong command line: printed with the usage, exit code 2. */
 class UsageError extends Error {}
+/** A well-formed command refused for one reason, which is all it prints (no usage). */
+class Refusal extends UsageError {}
 
 /** Which flags each command accepts; any other flag is a usage error. */
 const FLAGS: Record<string, readonly string[]> = {
@@ -77,7 +80,9 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     parsed = parse(argv);
   } catch (error) {
     if (!(error instanceof UsageError) && (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') !== true) throw error;
-    process.stderr.write(`switchboard: ${(error as Error).message}\n\n${USAGE}\n`);
+    process.stderr.write(
+      error instanceof Refusal ? `switchboard: ${error.message}\n` : `switchboard: ${(error as Error).message}\n\n${USAGE}\n`,
+    );
     return 2;
   }
   if (parsed.help) {
@@ -97,7 +102,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     if (command === 'restore') return await restoreCommand(withFlags, positionals[0]);
     if (command === 'admin') return await adminCommand(withFlags, positionals[0] as 'grant' | 'revoke', positionals[1]);
     if (command === 'users') return await usersCommand(withFlags, positionals);
-    if (command === 'device') return await deviceCommand(env, values);
+    if (command === 'device') return await (await import('./app/device-command')).deviceCommand(env, values);
     await serve(withFlags);
     return 'running';
   } catch (error) {
@@ -141,7 +146,7 @@ function parse(argv: string[]) {
     throw new UsageError("'backup' takes --dir or --file, not both");
   if (command === 'restore') {
     if (rest.length !== 1 || !rest[0].trim()) throw new UsageError("'restore' needs exactly one backup file");
-    if (!values.yes) throw new UsageError("'restore' replaces every row of the database: add --yes to go ahead");
+    if (!values.yes) throw new Refusal("'restore' replaces every row of the database: add --yes to go ahead");
     return { help: false as const, command, values, positionals: rest };
   }
   if (command === 'admin') {
@@ -168,7 +173,7 @@ async function serve(env: NodeJS.ProcessEnv): Promise<void> {
   const { startSwitchboard } = await import('./app/switchboard');
   const running = await startSwitchboard(config, { progress: (step) => process.stdout.write(`${step}…\n`) });
   const { summary } = running;
-  const keys = await probeKeys(config);
+  const keys = await probeKeys(config, running.providers);
   const lines = [
     '',
     `Switchboard is running${running.url ? ` at ${running.url}` : ''}`,
@@ -208,11 +213,12 @@ async function serve(env: NodeJS.ProcessEnv): Promise<void> {
  */
 const BANNER_PROBE_TIMEOUT_MS = 5_000;
 
-async function probeKeys(config: ReturnType<typeof loadConfig>): Promise<string[]> {
+async function probeKeys(config: ReturnType<typeof loadConfig>, readiness?: Pick<ProviderProbe, 'states'>): Promise<string[]> {
   const callsModels = config.roles.includes('api') || (config.roles.includes('worker') && callsModelsOn(config.queues.names));
   if (!config.llm.providers.length || !callsModels) return [];
+  // An api process asks through the probe `/readyz` reports, so readiness says what the banner said.
   const { ProviderProbe } = await import('./ai/provider-probe');
-  const states = await new ProviderProbe(config.llm.providers, BANNER_PROBE_TIMEOUT_MS).states(true);
+  const states = await (readiness ?? new ProviderProbe(config.llm.providers)).states(true, BANNER_PROBE_TIMEOUT_MS);
   return config.llm.providers.map(({ name, baseURL }) => {
     const state = states[name];
     const said =
@@ -338,43 +344,6 @@ async function usersCommand(env: NodeJS.ProcessEnv, [action, id, value]: string[
   } finally {
     await database.close();
   }
-}
-
-/**
- * `device --project <dir>`: connects to a Switchboard server as a device that serves the folder
- * to the coding agents (the client package's device kit), and stays connected until SIGINT or
- * SIGTERM. Reads no server configuration: only SWITCHBOARD_TOKEN and SWITCHBOARD_URL.
- */
-async function deviceCommand(
-  env: NodeJS.ProcessEnv,
-  values: { project?: string; url?: string; 'device-id'?: string },
-): Promise<'running' | number> {
-  const token = env.SWITCHBOARD_TOKEN;
-  if (!token) {
-    process.stderr.write('switchboard device: set SWITCHBOARD_TOKEN to an API key (POST /api-keys) or an access token\n');
-    return 2;
-  }
-  const [{ connectDevice }, { projectTools }, { hostname }] = await Promise.all([
-    import('@switchboard/client'),
-    import('@switchboard/client/node'),
-    import('node:os'),
-  ]);
-  const project = await projectTools({ root: values.project! });
-  const url = values.url ?? env.SWITCHBOARD_URL ?? 'http://127.0.0.1:3000';
-  // A stable id per machine and folder, in the characters a device id may have.
-  const deviceId =
-    values['device-id'] ??
-    env.SWITCHBOARD_DEVICE_ID ??
-    `${hostname()}-${project.project.name}`.replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 128);
-  const device = await connectDevice({ url, token, deviceId, project });
-  const stop = () => {
-    device.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  process.stdout.write(`Serving ${project.root} to the coding agents at ${url} as device ${deviceId} (Ctrl-C stops)\n`);
-  return 'running';
 }
 
 /** Entry point for bin/switchboard.mjs and src/main.ts: runs the command line and exits when it is done. */

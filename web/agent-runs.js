@@ -9,8 +9,9 @@ import { Poller, when } from './page-kit.js';
 const PAGE = 20;
 const LIVE_MS = 1_000;
 const QUIET_MS = 15_000;
-const ACTIVE = new Set(['running', 'waiting_device']);
+const ACTIVE = new Set(['queued', 'running', 'waiting_device']);
 const STATUS_TEXT = {
+  queued: 'queued',
   running: 'running',
   waiting_device: 'waiting for its device',
   success: 'succeeded',

@@ -193,6 +193,39 @@ export class Api {
   }
 
   /**
+   * POSTs `form` (a FormData: multipart/form-data) and resolves with the parsed JSON answer,
+   * calling `onProgress(sentBytes, totalBytes)` as the body goes out. XMLHttpRequest, because
+   * fetch() reports no upload progress. The token is renewed first when it is about to expire, and
+   * once more on a 401 (the files are then sent again); an error answer rejects with ApiError.
+   */
+  async upload(path, form, { onProgress, signal } = {}) {
+    const send = (token) =>
+      new Promise((resolve, reject) => {
+        const xhr = new XMLHttpRequest();
+        xhr.open('POST', `${this.transport.apiBase}${path}`);
+        if (token) xhr.setRequestHeader('authorization', `Bearer ${token}`);
+        xhr.setRequestHeader('accept', 'application/json');
+        xhr.upload.onprogress = (event) => onProgress?.(event.loaded, event.lengthComputable ? event.total : 0);
+        xhr.onload = () => resolve(xhr);
+        xhr.onerror = () => reject(new SwitchboardApiError(0, 'network_error', 'The upload failed: the server could not be reached.'));
+        xhr.onabort = () => reject(new DOMException('Aborted', 'AbortError'));
+        signal?.addEventListener('abort', () => xhr.abort(), { once: true });
+        xhr.send(form);
+      });
+    const token = await this.transport.freshAccessToken();
+    let xhr = await send(token);
+    if (xhr.status === 401 && token) {
+      await this.refresh();
+      xhr = await send(this.accessToken);
+    }
+    if (xhr.status < 200 || xhr.status >= 300) {
+      const error = SwitchboardApiError.fromResponse(xhr.status, xhr.responseText);
+      throw this.signedOutBy(error);
+    }
+    return xhr.responseText ? JSON.parse(xhr.responseText) : undefined;
+  }
+
+  /**
    * POSTs and reads the answer as Server-Sent Events (EventSource cannot send the Authorization
    * header, so this is fetch() streaming). Calls `onMessage({id, event, data})` per message.
    */

@@ -1,6 +1,7 @@
 // The console's entry: sign-in, the canvas list, and hash routing (`#/`, `#/canvases/<id>`,
 // `#/assistant`, `#/usage`, `#/flows`, `#/flows/<id>`, `#/flows/<id>/executions/<executionId>`, and
-// the account pages `#/agents`, `#/agents/<id>`, `#/devices`, `#/code`, `#/keys`, `#/webhooks`, `#/account`, `#/admin`).
+// the account pages `#/agents`, `#/agents/<id>`, `#/knowledge`, `#/knowledge/<id>`, `#/devices`, `#/code`, `#/keys`,
+// `#/webhooks`, `#/account`, `#/admin`).
 import { io } from '/console/vendor/socket.io.esm.min.js';
 import { Api } from './api.js';
 import { ApprovalsPanel } from './approvals.js';
@@ -17,6 +18,7 @@ import { AgentsPage } from './agents-page.js';
 import { DevicesPage } from './devices-page.js';
 import { CodePage } from './code-page.js';
 import { KeysPage } from './keys-page.js';
+import { KnowledgePage } from './knowledge-page.js';
 import { WebhooksPage } from './webhooks-page.js';
 import { CanvasesPage } from './canvases-page.js';
 import { SessionKeeper } from './session-keeper.js';
@@ -78,9 +80,10 @@ generator.onAdopt = (generationId) => banner.end(generationId);
 const assistant = new AssistantPanel({ api, socket, notify });
 const usage = new UsagePage({ api, notify });
 const flows = new FlowsPage({ api, notify });
-/** The account pages, by their hash (`#/agents`…): each builds its own section `<name>-view`. */
+/** The account pages, by their hash (`#/agents`, `#/knowledge`…): each builds its own section `<name>-view`. */
 const accountPages = {
   agents: new AgentsPage({ api, notify }),
+  knowledge: new KnowledgePage({ api, notify }),
   devices: new DevicesPage({ api, notify }),
   code: new CodePage({ api, notify }),
   keys: new KeysPage({ api, notify }),
@@ -88,7 +91,7 @@ const accountPages = {
   account: new AccountPage({ api, notify }),
   admin: new AdminPage({ api, notify }),
 };
-const ACCOUNT_PAGE = /^#\/(agents|devices|code|keys|webhooks|account|admin)(?:\/([0-9a-f-]{36}))?(?:\?(.*))?$/i;
+const ACCOUNT_PAGE = /^#\/(agents|knowledge|devices|code|keys|webhooks|account|admin)(?:\/([0-9a-f-]{36}))?(?:\?(.*))?$/i;
 // The block editor listens for the role; the Generate panel follows it too (disabled for viewers),
 // and so does the banner's Stop (editors and owners only).
 const editorOnRole = view.onRole;

@@ -6,7 +6,7 @@
 // end it; Stop is `POST /chat/sessions/:id/cancel`. The changes the device keeps are listed with
 // Undo (`GET /devices/:id/changes`, `POST /devices/:id/changes/:changeId/undo`).
 import { el } from './blocks.js';
-import { describeError, pageRoot, setState, when } from './page-kit.js';
+import { describeError, pageRoot, setState, when, withCode } from './page-kit.js';
 
 const AGENTS = [
   ['orchestrator', 'Orchestrator: picks the agent, or plans steps for several'],
@@ -15,6 +15,26 @@ const AGENTS = [
   ['debug', 'Debug: runs commands (you approve each) and explains failures'],
   ['architect', 'Architect: plans, changes nothing'],
 ];
+
+/** Code spans of a text as `<code>`; a lone backtick (an odd one out) stays as it is. */
+function spans(text) {
+  const last = text.lastIndexOf('`');
+  return text.split('`').length % 2 ? withCode(text) : [...withCode(text.slice(0, last)), text.slice(last)];
+}
+
+/** An answer as Markdown code shows: fenced blocks (```) as `<pre>`, code spans (`…`) as `<code>`, never the backticks. */
+export function codeText(text) {
+  return text
+    .split(/```[\w+-]*\n?([\s\S]*?)```/)
+    .flatMap((part, index) => (index % 2 ? [el('pre', { class: 'code-block' }, part)] : spans(part)));
+}
+
+/** What a change did, in words: an undo says which change it undid (by its time) when the list still holds it. */
+function changeVerb(change, changes) {
+  if (change.tool !== 'undo_change') return change.deleted ? 'deleted' : change.created ? 'created' : 'changed';
+  const undid = changes.find((other) => other.undoneBy === change.changeId);
+  return `restored by an undo${undid ? ` of the change at ${when(undid.at)}` : ''}`;
+}
 
 export class CodePage {
   constructor({ api, notify }) {
@@ -51,8 +71,10 @@ export class CodePage {
       el(
         'p',
         { class: 'small' },
-        'The coding agents work on a folder your device serves (`switchboard device --project .`). ',
-        'Reads run at once; every change and command waits for your approval, and every change can be undone.',
+        ...withCode(
+          'The coding agents work on a folder your device serves (`switchboard device --project .`). ' +
+            'Reads run at once; every change and command waits for your approval, and every change can be undone.',
+        ),
       ),
       form,
       el('p', { class: 'state', 'aria-live': 'polite', dataset: { testid: 'code-state' } }),
@@ -86,11 +108,10 @@ export class CodePage {
       const current = select.value;
       select.replaceChildren(...projects.map((d) => el('option', { value: d.deviceId }, `${d.project.name} on ${d.deviceId}`)));
       if (projects.some((d) => d.deviceId === current)) select.value = current;
-      setState(
-        this.$('code-state'),
-        projects.length ? '' : 'No device serves a project: run `switchboard device --project .` in a folder.',
-        projects.length ? 'ok' : 'error',
-      );
+      const state = this.$('code-state');
+      setState(state, '', projects.length ? 'ok' : 'error');
+      if (!projects.length)
+        state.replaceChildren(...withCode('No device serves a project: run `switchboard device --project .` in a folder.'));
       this.$('code-send').disabled = !projects.length;
       await this.loadChanges();
     } catch (error) {
@@ -104,16 +125,17 @@ export class CodePage {
     if (!deviceId) return void list.replaceChildren();
     try {
       const { changes } = await this.api.get(`/devices/${encodeURIComponent(deviceId)}/changes`);
-      list.replaceChildren(...changes.map((change) => this.changeItem(deviceId, change)));
+      list.replaceChildren(...changes.map((change) => this.changeItem(deviceId, change, changes)));
       setState(this.$('code-changes-state'), changes.length ? '' : 'No change yet.');
     } catch (error) {
       setState(this.$('code-changes-state'), `Could not load the changes: ${describeError(error)}`, 'error');
     }
   }
 
-  changeItem(deviceId, change) {
+  changeItem(deviceId, change, changes) {
     const undo = el('button', { type: 'button', dataset: { testid: 'code-undo' } }, 'Undo');
-    undo.disabled = Boolean(change.undoneBy) || change.tool === 'undo_change';
+    // An undo is a change too: undoing it puts the undone change back.
+    undo.disabled = Boolean(change.undoneBy);
     undo.addEventListener('click', async () => {
       undo.disabled = true;
       try {
@@ -124,13 +146,13 @@ export class CodePage {
       }
       await this.loadChanges();
     });
-    const verb =
-      change.tool === 'undo_change' ? 'undo of a change to' : change.deleted ? 'deleted' : change.created ? 'created' : 'changed';
     return el(
       'li',
       { dataset: { testid: 'code-change', changeId: change.changeId, undone: String(Boolean(change.undoneBy)) } },
       el('code', {}, change.path),
-      el('span', { class: 'small' }, `${verb} · ${when(change.at)}${change.undoneBy ? ' · undone' : ''}`),
+      ' ',
+      el('span', { class: 'small' }, `${changeVerb(change, changes)} · ${when(change.at)}${change.undoneBy ? ' · undone' : ''}`),
+      ' ',
       undo,
     );
   }
@@ -237,12 +259,12 @@ export class CodePage {
               answer.textContent += data.text;
               break;
             case 'final':
-              answer.textContent = data.response;
+              answer.replaceChildren(...codeText(data.response));
               answer.dataset.status = 'done';
               setState(state, 'Done.');
               break;
             case 'cancelled':
-              answer.textContent = data.response || answer.textContent;
+              answer.replaceChildren(...codeText(data.response || answer.textContent));
               answer.dataset.status = 'cancelled';
               setState(state, 'Stopped.');
               break;

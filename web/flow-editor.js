@@ -74,7 +74,10 @@ export class FlowEditor {
     }
     const problems = [];
     const nodes = (d.nodes ?? []).map((node, index) => {
-      const out = { id: node.id ?? '', prompt: node.prompt ?? '' };
+      // Fields the form does not edit (a condition's branches, a foreach's items, …) are kept as they are.
+      const { id: _id, prompt: _prompt, model: _model, dependsOn: _deps, tools: _tools, outputSchema: _schema, ...kept } = node;
+      const out = { ...kept, id: node.id ?? '' };
+      if (!node.type || node.type === 'prompt' || node.prompt !== undefined) out.prompt = node.prompt ?? '';
       if (node.model) out.model = node.model;
       if (node.dependsOn?.length) out.dependsOn = node.dependsOn;
       if (node.tools?.length) out.tools = node.tools;

@@ -38,3 +38,37 @@ export function format(value: number): string {
   if (Math.abs(value) >= 10) return value.toFixed(1);
   return value.toFixed(2);
 }
+
+/** One target against the same target of an earlier run: `worseBy` is the share it lost (0.1 = 10 % worse; negative = better). */
+export interface Regression {
+  name: string;
+  metric: string;
+  unit: string;
+  previous: number;
+  value: number;
+  worseBy: number;
+  regressed: boolean;
+}
+
+/** How much worse a target may get before it is called a regression. */
+export const REGRESSION_THRESHOLD = 0.1;
+
+/**
+ * Each target measured now against its value in an earlier run's results (their `targets`), matched
+ * by name: the share it got worse in its own direction (a `max` target growing, a `min` target
+ * shrinking). A value of 0 before is compared in absolute terms (any growth of a `max` target that
+ * was 0 is a regression). Targets missing on either side are left out.
+ */
+export function regressions(now: Target[], before: Target[]): Regression[] {
+  const earlier = new Map(before.map((target) => [target.name, target.value]));
+  return now.flatMap((target) => {
+    const previous = earlier.get(target.name);
+    const value = target.value;
+    if (previous === undefined || value === undefined || !Number.isFinite(previous) || !Number.isFinite(value)) return [];
+    const change = target.direction === 'max' ? value - previous : previous - value;
+    const worseBy = previous === 0 ? (change > 0 ? Infinity : 0) : change / Math.abs(previous);
+    return [
+      { name: target.name, metric: target.metric, unit: target.unit, previous, value, worseBy, regressed: worseBy >= REGRESSION_THRESHOLD },
+    ];
+  });
+}

@@ -8,6 +8,7 @@ import { Client } from 'pg';
 import { createTestDatabase } from '../../test/support/database';
 import { registerUser, request, type TestUser } from '../../test/support/http';
 import { spawnSwitchboard, type SwitchboardProcess } from '../../test/support/processes';
+import { freePort } from '../../src/app/embedded-redis';
 import { isCluster, type RedisClient } from '../../src/lib/redis';
 import { benchRedisClient, KEPT_FOR_WAITERS, redisServerCpuMs, type BenchRedis } from '../lib/bench-redis';
 import type { BenchContext } from '../lib/context';
@@ -39,6 +40,23 @@ export const ANCHORS = {
   n8nRunsPerS: 220,
   n8nNote: 'n8n queue mode: ~220 executions/s',
   bullmqNote: 'BullMQ alone: tens of thousands of jobs/s (ours measured below on this machine)',
+};
+
+/**
+ * What one light run may cost at most, by kind: statements (API + worker), PostgreSQL commits
+ * (every transaction, reads included) and requests to Redis (round trips). The benchmark's targets
+ * hold each run to them, so a feature that adds a statement or a Redis call to every turn is seen
+ * as a MISS, not a round later.
+ *
+ * A chat turn: the sign-in session's check (API), the run with its session and message (API, one
+ * statement), the turn's start and its end with the answer and usage (worker, one statement each),
+ * and the lane's next turn (worker). A chatflow turn adds the flow's read (API: owner, type, the
+ * definition the turn's budget is reserved from). Round trips: fractional, since the blocking reads
+ * of the queue and the event log serve several runs at once.
+ */
+export const FIXED_COST_LIMITS: Record<'chat' | 'chatflow', { statements: number; commits: number; redisRoundTrips: number }> = {
+  chat: { statements: 5, commits: 5, redisRoundTrips: 16 },
+  chatflow: { statements: 6, commits: 6, redisRoundTrips: 16 },
 };
 
 /** The `[text]` marker makes the stand-in model answer a short text (stream-model-process.ts). */
@@ -77,6 +95,8 @@ export async function runThroughputScenario(ctx: BenchContext, options: RunThrou
     };
     ctx.log('runThroughput: starting the API process');
     processes.push(await spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'api' }, 60_000));
+    // Where each process reports its statements (`switchboard_db_query_seconds_count`): the API on its port, a worker on METRICS_PORT.
+    const metricsUrls = [`${processes[0].url!}/metrics`];
     const targets = await loadTargets(processes[0].url!);
 
     /** One closed- or open-loop step: runs/s in the window and the CPU each process spent in it. */
@@ -124,13 +144,15 @@ export async function runThroughputScenario(ctx: BenchContext, options: RunThrou
     for (const workers of options.workerCounts) {
       while (processes.length - 1 < workers) {
         ctx.log(`runThroughput: starting worker process ${processes.length}`);
-        processes.push(await spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'worker' }, 60_000));
+        const metricsPort = await freePort();
+        processes.push(await spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'worker', METRICS_PORT: String(metricsPort) }, 60_000));
+        metricsUrls.push(`http://127.0.0.1:${metricsPort}/metrics`);
       }
       // Warm the processes (JIT, connection pools) before anything is measured.
       await step({ cmd: 'closed', concurrency: 4 });
       if (!costs) {
         ctx.log('runThroughput: fixed costs per run (Redis commands, statements, CPU, log lines)');
-        costs = await fixedCosts(ctx, { loader, targets, processes, redis, databaseUrl: database.url, options, shared });
+        costs = await fixedCosts(ctx, { loader, targets, processes, metricsUrls, redis, databaseUrl: database.url, options, shared });
       }
       const sweeps = [];
       for (let repeat = 0; repeat < options.repeats; repeat += 1) {
@@ -208,6 +230,7 @@ export async function runThroughputScenario(ctx: BenchContext, options: RunThrou
       scaling2vs1: one && two ? round(two.runsPerS / one.runsPerS) : undefined,
       bullmq,
       costsPerRun: costs?.perRun,
+      fixedCostLimits: FIXED_COST_LIMITS,
       loadAvgAtEnd: load(),
     };
   } finally {
@@ -324,6 +347,8 @@ async function fixedCosts(
     loader: LoadGenerator;
     targets: LoadTarget[];
     processes: SwitchboardProcess[];
+    /** Each process's /metrics, in the order of `processes`. */
+    metricsUrls: string[];
     redis: RedisClient;
     databaseUrl: string;
     options: RunThroughputOptions;
@@ -332,7 +357,12 @@ async function fixedCosts(
 ) {
   const { loader, targets, processes, redis, options } = input;
   const pids = processes.map((p) => p.child.pid!);
-  const counters = async () => ({ redis: await commandStats(redis), cpu: pids.map(cpuMsOf), at: now() });
+  const counters = async (): Promise<Counters> => ({
+    redis: await commandStats(redis),
+    cpu: pids.map(cpuMsOf),
+    statements: await Promise.all(input.metricsUrls.slice(0, pids.length).map(statementsOf)),
+    at: now(),
+  });
   // Idle: what the processes do with no runs, per millisecond.
   const idle0 = await counters();
   await settle(options.windowMs);
@@ -445,7 +475,19 @@ async function fixedCosts(
   }
 }
 
-type Counters = { redis: Record<string, { calls: number; usec: number }>; cpu: number[]; at: bigint };
+/** Commits of the benchmark's own statistics reads that fall inside one counted window (see `tableStats`). */
+const STATS_READ_COMMITS = 2;
+
+type Counters = { redis: Record<string, { calls: number; usec: number }>; cpu: number[]; statements: number[]; at: bigint };
+
+/** The statements a process ran so far: the count of its `switchboard_db_query_seconds` histogram (every outcome). */
+async function statementsOf(metricsUrl: string): Promise<number> {
+  const res = await fetch(metricsUrl);
+  if (!res.ok) throw new Error(`${metricsUrl} answered ${res.status}`);
+  let total = 0;
+  for (const match of (await res.text()).matchAll(/^switchboard_db_query_seconds_count(?:\{[^}]*\})? (\d+)/gm)) total += Number(match[1]);
+  return total;
+}
 
 /** Counts per run from counters read around `runs` runs, less the idle rate over the same time. */
 function costsOf(
@@ -496,9 +538,19 @@ function costsOf(
     redisByCommand: Object.fromEntries(Object.entries(redisByCommand).sort(([, a], [, b]) => b.calls - a.calls)),
     // Event hops: each XADD or PUBLISH is one event written for another process to read.
     eventWrites: round((redisByCommand.xadd?.calls ?? 0) + (redisByCommand.publish?.calls ?? 0) + (redisByCommand.spublish?.calls ?? 0), 2),
-    postgresCommits: round((c.pg1.commits - c.pg0.commits) / runs, 2),
+    // Less the benchmark's own: each reading of the statistics is two transactions, one on either side of the window.
+    postgresCommits: round((c.pg1.commits - c.pg0.commits - STATS_READ_COMMITS) / runs, 2),
     postgresRollbacks: round((c.pg1.rollbacks - c.pg0.rollbacks) / runs, 2),
     postgresTables: tables,
+    // Statements the API and the worker ran per run (less the idle rate: the reaper, presence beats).
+    postgresStatements: {
+      api: perRun(c.after.statements[0] - c.before.statements[0], c.idle1.statements[0] - c.idle0.statements[0]),
+      worker: perRun(c.after.statements[1] - c.before.statements[1], c.idle1.statements[1] - c.idle0.statements[1]),
+      total: perRun(
+        c.after.statements[0] + c.after.statements[1] - c.before.statements[0] - c.before.statements[1],
+        c.idle1.statements[0] + c.idle1.statements[1] - c.idle0.statements[0] - c.idle0.statements[1],
+      ),
+    },
     apiCpuUs: perRun((c.after.cpu[0] - c.before.cpu[0]) * 1000, (c.idle1.cpu[0] - c.idle0.cpu[0]) * 1000),
     workerCpuUs: perRun((c.after.cpu[1] - c.before.cpu[1]) * 1000, (c.idle1.cpu[1] - c.idle0.cpu[1]) * 1000),
     logLinesAtInfo: Number.NaN,

@@ -7,7 +7,7 @@
  *   node -r ./bench/register.cjs bench/tools/hs256-verify.ts [tokens=5000] [rounds=3]
  */
 import { SignJWT, jwtVerify } from 'jose';
-import { verifyHs256 } from '../../src/auth/hs256';
+import { verifyHs256 } from '../../src/auth/jose-hs256-verifier';
 
 const [count = 5_000, rounds = 3] = process.argv.slice(2).map(Number);
 const secret = new TextEncoder().encode('bench-secret-bench-secret-bench-secret-0123456789');

@@ -8,6 +8,8 @@ import type { Metrics } from '../observability/metrics';
 import { agentRunJobId, agentRunJobSchema, type AgentRunJob } from '../producers/agent-runs';
 import type { QueueName } from '../../config';
 import type { QueueRegistry } from '../producers/registry';
+import { startAgentRun } from '../producers/requests';
+import type { NewWaitpoint } from '../models/waitpoints-repository';
 import type { AgentCancelAck } from '../schemas/socket-events';
 import type { RunOutcome } from '../runs/outcome';
 import type { RunHandle, RunKernel, RunKindSpec } from '../runs/run-kernel';
@@ -46,9 +48,26 @@ export class AgentRunClaimed extends Error {
 export interface AgentRunDeps {
   config: Pick<Config, 'agents'>;
   repos: Repositories;
-  queues: Pick<QueueRegistry, 'job' | 'remove' | 'isLive'>;
+  queues: Pick<QueueRegistry, 'job' | 'remove' | 'isLive' | 'enqueue'>;
   logger: Logger;
   metrics?: Metrics;
+}
+
+/** The idempotency key of the waitpoint of a run waiting for its device. */
+export const deviceWaitpointKey = (runId: string) => `device:${runId}`;
+
+/**
+ * The waitpoint of a run waiting for its device: completed by a `device_hello` of a device that
+ * may take it (its output names the device), or at its deadline (`waitMs` from now).
+ */
+export function deviceWaitpoint(run: Pick<AgentRunRow, 'id' | 'userId' | 'agentType' | 'deviceId'>, waitMs: number): NewWaitpoint {
+  return {
+    kind: 'device',
+    userId: run.userId,
+    idempotencyKey: deviceWaitpointKey(run.id),
+    ref: run.agentType === 'local' ? run.deviceId : null,
+    completeAfter: new Date(Date.now() + waitMs),
+  };
 }
 
 /** What a cancel finds: a run with its row, or a manual run still waiting on its first queue (no row yet). */
@@ -177,6 +196,29 @@ export function registerAgentRuns(kernel: RunKernel, deps: AgentRunDeps): AgentR
     return true;
   }
 
+  /**
+   * A manual run whose row its request wrote `queued`, not yet taken by a worker: the row ends
+   * `cancelled` only while it is still queued (a worker's claim and this end are one conditional
+   * update each, so exactly one wins), then its first job is taken off the queue. False when a
+   * worker took it first: it runs now, and finds the request when it starts.
+   */
+  async function cancelQueuedRow(row: AgentRunRow): Promise<boolean> {
+    try {
+      const ended = await runs().end(row.id, { status: 'cancelled', usage: countsOf(row) }, { from: ['queued'] });
+      if (!ended.won) return false;
+    } catch (error) {
+      if (error instanceof AgentRunClaimed) return false;
+      throw error;
+    }
+    const job = jobOfRow(row);
+    await removeJob(
+      row.agentType === 'cloud' ? 'connectors' : 'agent-runs',
+      agentRunJobId(job, row.agentType === 'cloud' ? 'fetch' : 'run'),
+    );
+    log.info({ userId: row.userId, runId: row.id }, 'queued agent run cancelled');
+    return true;
+  }
+
   const spec: RunKindSpec<AgentRunCounts, AgentRunCounts, AgentEndContext, AgentPersisted> = {
     kind: 'agent',
     queue: 'agent-runs',
@@ -184,6 +226,30 @@ export function registerAgentRuns(kernel: RunKernel, deps: AgentRunDeps): AgentR
     signal: 'agent-run',
     interrupted: AGENT_RUN_INTERRUPTED,
     releases: [],
+
+    /**
+     * Its device came online (the waitpoint's output names it): the resume job takes the run on
+     * that device. Its deadline came first: no device took it, and it ends `timed_out`.
+     */
+    async continue(run, waitpoints) {
+      const row = await repos.agents.getRun(run.id);
+      if (row?.status !== 'waiting_device') return;
+      const output = waitpoints.find((waitpoint) => waitpoint.kind === 'device')?.output as { deviceId?: unknown } | null | undefined;
+      if (typeof output?.deviceId !== 'string') {
+        const message = `no device came online within ${deps.config.agents.deviceWaitMs} ms`;
+        await runs().end(run.id, { status: 'timed_out', message }, { from: ['waiting_device'] });
+        return;
+      }
+      await startAgentRun(queues.enqueue, {
+        runId: row.id,
+        agentId: row.agentId,
+        agentType: row.agentType,
+        userId: row.userId,
+        trigger: row.trigger,
+        slot: row.slot?.toISOString(),
+        deviceId: output.deviceId,
+      });
+    },
 
     async authorizeCancel(id, actor) {
       const target = await targetOf(actor.userId, id);
@@ -199,6 +265,7 @@ export function registerAgentRuns(kernel: RunKernel, deps: AgentRunDeps): AgentR
       }
       if (target.kind !== 'row') return;
       const row = target.run;
+      if (row.status === 'queued' && (await cancelQueuedRow(row))) return;
       if (row.status === 'waiting_device') {
         try {
           const ended = await runs().end(run.id, { status: 'cancelled', usage: countsOf(row) }, { from: ['waiting_device'] });

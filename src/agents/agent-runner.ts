@@ -17,9 +17,9 @@ import type { AgentRunJob } from '../producers/agent-runs';
 import type { Enqueue } from '../producers/registry';
 import type { CredentialVault } from './credentials';
 import { readDeviceFiles } from './device-files';
-import { deviceInsertFor, extractItems, type ExtractionDocument } from './extraction';
+import { deviceInsertFor, extractItems, guardedDocument, type ExtractionDocument } from './extraction';
 import type { AgentRunChannel } from './run-channel';
-import { countsOf, toKernelOutcome, type AgentRuns } from './agent-run';
+import { countsOf, deviceWaitpoint, toKernelOutcome, type AgentRuns } from './agent-run';
 import { isOpen } from '../runs/run-kernel';
 import { BudgetExceededError, type BudgetTicket } from '../budget/budget-door';
 import { RunTimedOutError, type AgentRunCounts, type AgentRunOutcome } from './run-outcome';
@@ -48,6 +48,20 @@ export interface AgentRunnerDeps {
   metrics?: Metrics;
   /** One run at a time per device; without it runs of one device may overlap. */
   deviceLease?: Pick<DeviceRunLease, 'take' | 'release'>;
+  /**
+   * Told once a cloud run's fetched items are stored (again on a retry: what it starts is keyed by
+   * the run): the flows' connector triggers fire from here. A failure is logged, never the run's.
+   */
+  onFetched?: (event: FetchedEvent) => Promise<void>;
+}
+
+/** A cloud agent run's fetched mails and messages, as connector triggers receive them. */
+export interface FetchedEvent {
+  agentId: string;
+  userId: string;
+  runId: string;
+  provider: string;
+  items: ReadonlyArray<Pick<ConnectorItem, 'id' | 'kind' | 'subject' | 'sender' | 'date' | 'text'>>;
 }
 
 /**
@@ -97,6 +111,20 @@ export class AgentRunner {
     return this.fetchRun(job, attempt);
   }
 
+  /** Tells {@link AgentRunnerDeps.onFetched} what a run fetched (nothing when it fetched nothing). */
+  private async announceFetched(
+    agent: { id: string; userId: string; provider: string },
+    runId: string,
+    items: FetchedEvent['items'],
+  ): Promise<void> {
+    if (!items.length || !this.deps.onFetched) return;
+    try {
+      await this.deps.onFetched({ agentId: agent.id, userId: agent.userId, runId, provider: agent.provider, items });
+    } catch (error) {
+      this.log.warn({ err: error, agentId: agent.id, runId }, 'connector triggers not told of fetched items');
+    }
+  }
+
   private async fetchRun(job: AgentRunJob, attempt: { last: boolean }): Promise<AgentRunJobResult> {
     const { repos, config } = this.deps;
     const ref = await repos.agents.findById('cloud', job.agentId);
@@ -108,6 +136,7 @@ export class AgentRunner {
     if (refused) return refused;
     if (run.fetched) {
       // A retry after the items were stored (and last_run_at moved): hand them on, do not fetch again.
+      await this.announceFetched(agent, run.id, run.fetched as FetchedDocument[]);
       await this.deps.enqueue('agent-runs', 'agent-run', job);
       return { runId: run.id, handedOn: 'agent-runs', itemsFetched: run.fetched.length };
     }
@@ -180,6 +209,7 @@ export class AgentRunner {
     await repos.agents.updateRun(run.id, { fetched: documents, errors, itemsProcessed: 0 });
     // The next run reads from here on; the fetched items are safe on the run row.
     await repos.agents.setLastRunAt('cloud', agent.id, fetchStarted);
+    await this.announceFetched(agent, run.id, documents);
     await this.deps.enqueue('agent-runs', 'agent-run', job);
     return { runId: run.id, handedOn: 'agent-runs', itemsFetched: documents.length };
   }
@@ -349,6 +379,9 @@ export class AgentRunner {
       status: 'running',
     });
     if (inserted) return inserted;
+    // A manual run's row was written `queued` by its request: this worker takes it.
+    const claimed = await this.deps.repos.agents.claimQueuedRun(job.runId, deviceId);
+    if (claimed) return claimed;
     // Same run id: a retried job picks its own row up again.
     const existing = await this.deps.repos.agents.getRun(job.runId);
     if (existing) return existing.status === 'running' ? existing : null;
@@ -363,15 +396,20 @@ export class AgentRunner {
    * comes back after days runs the agent once, not once per missed slot.
    */
   private async waitForDevice(run: AgentRunRow, ref: AgentRef): Promise<AgentRunJobResult> {
+    // The wait is a `device` waitpoint of its run, with a deadline, created before the row says the
+    // run waits: a `device_hello` that finds the waiting row completes it.
+    await this.deps.runs.block(run.id, [deviceWaitpoint(run, this.deps.config.agents.deviceWaitMs)]);
     try {
       await this.deps.repos.agents.updateRun(run.id, { status: 'waiting_device' });
       // A cancel asked while it was running finds it waiting now: it ends here instead of waiting.
       const latest = await this.deps.repos.agents.getRun(run.id);
       if (latest && (await this.deps.repos.runs.find('agent', run.id))?.cancelRequestedAt)
         return this.end(latest, { status: 'cancelled', ...countsOf(latest) });
-      // No model call ran: the reservation its request took goes back while it waits.
-      await this.deps.runs.park(run.id);
-      this.log.info({ runId: run.id, agentId: ref.agent.id }, 'agent run waits for its device');
+      // The run is `waiting`: no worker slot, and (no model call ran) the reservation its request
+      // took goes back. A device that came online meanwhile continues it at once.
+      const parked = await this.deps.runs.wait(run.id);
+      if (parked.state === 'refused' && latest) return this.end(latest, { status: 'cancelled', ...countsOf(latest) });
+      this.log.info({ runId: run.id, agentId: ref.agent.id, state: parked.state }, 'agent run waits for its device');
       return { runId: run.id, waiting: 'device' };
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
@@ -400,6 +438,13 @@ export class AgentRunner {
     const tier = (await repos.users.findById(run.userId))?.tier ?? 'free';
     for (const document of documents) {
       if (stop.aborted) throw stop.reason as Error;
+      const guard = guardedDocument(document, this.deps.config.generation.promptGuard);
+      if (guard.reasons.length)
+        this.log.warn({ runId: run.id, source: document.source, reasons: guard.reasons }, 'document flagged by guard');
+      if (guard.skip) {
+        errors.push(guard.skip);
+        continue;
+      }
       let items;
       try {
         ({ items } = await extractItems(this.deps, {

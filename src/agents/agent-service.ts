@@ -10,9 +10,11 @@ import type { CloudAgentRow, LocalAgentRow } from '../models/schema';
 import { startAgentRun } from '../producers/requests';
 import type { Enqueue } from '../producers/registry';
 import type { BudgetDoor } from '../budget/budget-door';
-import { cancelFromDevice, type AgentRuns } from './agent-run';
+import { cancelFromDevice, deviceWaitpointKey, type AgentRuns } from './agent-run';
+import type { RunKernel } from '../runs/run-kernel';
 import type { AgentCancelAck } from '../schemas/socket-events';
 import { cronSlots, type CreateCloudAgent, type CreateLocalAgent, type UpdateCloudAgent, type UpdateLocalAgent } from '../schemas/agents';
+import { admitPrompt } from '../ai/prompt-admission';
 
 /** 403 `tier_limit`: the plan's enabled-agent limit (local + cloud together) is reached. */
 export const tierLimit = (error: AgentLimitError) => new AppError(403, 'tier_limit', error.message, { limit: error.limit });
@@ -40,6 +42,8 @@ export class AgentService {
       budget?: Pick<BudgetDoor, 'admitPrompt' | 'releaseUnused'>;
       /** The configured models: an agent's own `model` is checked against them when it is saved. */
       models?: Pick<ModelCatalog, 'knows'>;
+      /** The run kernel's waitpoints: a `device_hello` completes the waits of the runs it may take. */
+      waits?: Pick<RunKernel, 'completeByKey'>;
     },
   ) {}
 
@@ -48,6 +52,14 @@ export class AgentService {
     if (!model || !this.deps.models || this.deps.models.knows(model)) return;
     const problem = { path: 'model', message: `${model.provider}:${model.model} is not a configured model` };
     throw new AppError(400, 'unknown_model', `${problem.path}: ${problem.message}`, [problem]);
+  }
+
+  /** 422 `prompt_rejected` (nothing written) when the prompt template trips the prompt guard. */
+  private checkPromptTemplate(userId: string, promptTemplate: string | undefined): void {
+    admitPrompt(this.deps.config.generation.promptGuard, 'agent_prompt_template', [{ path: 'promptTemplate', text: promptTemplate }], {
+      logger: this.deps.logger,
+      userId,
+    });
   }
 
   private async maxEnabled(userId: string): Promise<number> {
@@ -64,6 +76,7 @@ export class AgentService {
 
   async createLocal(userId: string, body: CreateLocalAgent): Promise<LocalAgentRow> {
     this.checkModel(body.model);
+    this.checkPromptTemplate(userId, body.promptTemplate);
     return this.limited(async () =>
       this.deps.repos.agents.createLocal(
         userId,
@@ -75,6 +88,7 @@ export class AgentService {
 
   async createCloud(userId: string, body: CreateCloudAgent): Promise<CloudAgentRow> {
     this.checkModel(body.model);
+    this.checkPromptTemplate(userId, body.promptTemplate);
     return this.limited(async () =>
       this.deps.repos.agents.createCloud(
         userId,
@@ -87,6 +101,7 @@ export class AgentService {
   /** Applies changes; the schedule's next due time follows a changed cron, time zone or enabled flag. */
   async update(kind: AgentKind, userId: string, id: string, changes: UpdateLocalAgent | UpdateCloudAgent): Promise<AgentRef> {
     this.checkModel(changes.model);
+    this.checkPromptTemplate(userId, changes.promptTemplate);
     const current =
       kind === 'local' ? await this.deps.repos.agents.get('local', userId, id) : await this.deps.repos.agents.get('cloud', userId, id);
     if (!current) throw notFound('Agent');
@@ -127,12 +142,29 @@ export class AgentService {
     const first = extractionFirstCall(ref.agent);
     const budget = await this.deps.budget?.admitPrompt(userId, first.texts, ref.agent.model?.model, first.fixed);
     const runId = randomUUID();
+    let queuedRow = false;
     try {
       await this.deps.runs.create({ id: runId, userId });
+      // Listed from now on (`GET /agents/runs`), `queued` until a worker takes it.
+      await this.deps.repos.agents.insertRun({
+        id: runId,
+        agentId,
+        agentType: ref.kind,
+        userId,
+        trigger: 'manual',
+        deviceId: ref.kind === 'local' ? ref.agent.deviceId : null,
+        status: 'queued',
+      });
+      queuedRow = true;
       // The run holds the reservation from now on: whoever ends it gives back what no call took.
       await this.deps.runs.hold(runId, { userId, reservationId: budget }, { beforeQueued: true });
       await startAgentRun(this.deps.enqueue, { runId, agentId, agentType: ref.kind, userId, trigger: 'manual', budget });
     } catch (error) {
+      // Nothing was queued to run it: it is not listed.
+      if (queuedRow)
+        await this.deps.repos.agents
+          .deleteRun(runId)
+          .catch((deleteError: unknown) => this.deps.logger.warn({ err: deleteError, runId }, 'row of an unqueued agent run not deleted'));
       // Nothing was queued to take the reservation: it is given back now rather than when it expires.
       if (budget)
         await this.deps.budget
@@ -164,6 +196,11 @@ export class AgentService {
   async resumeWaitingRuns(userId: string, deviceId: string): Promise<number> {
     const waiting = await this.deps.repos.agents.waitingRunsFor(userId, deviceId);
     for (const run of waiting) {
+      // Its wait is a waitpoint: completing it continues the run through the kernel, which queues
+      // its resume on this device (a second hello finds it completed). A run that began waiting
+      // before waitpoints has none: its resume is queued here.
+      const completed = await this.deps.waits?.completeByKey(userId, deviceWaitpointKey(run.id), { deviceId });
+      if (completed === true || completed === false) continue;
       await startAgentRun(this.deps.enqueue, {
         runId: run.id,
         agentId: run.agentId,

@@ -8,6 +8,7 @@ import type { Metrics } from '../observability/metrics';
 import { systemMessage, userMessage } from '../ai/model-messages';
 import type { BudgetTicket } from '../budget/budget-door';
 import { EXTRACTION_TOOL, extractionDocumentPrompt, extractionSystemPrompt } from './extraction-prompt';
+import { checkPrompt, type PromptGuardMode } from '../ai/prompt-guard';
 
 /**
  * Extraction for agent runs: the agent's prompt template plus one document (a file, a
@@ -139,9 +140,29 @@ function pluralType(type: string, dataTypes: AgentDataType[]): string {
 }
 
 /**
- * The device insert for an item (the desktop app's local tables): tasks and checkpoints carry
- * `isAiSuggested: 1, isApproved: 0`; notes and projects have no such columns, so the suggestion
- * is marked in their text. A checkpoint needs a project, so it can only be suggested with one.
+ * A document (a file, a mail, a chat message) the prompt guard flags is not extracted: in mode
+ * `block` the run skips it and says why in its log, naming the rules, and goes on with the next
+ * one; a run is never refused for what a stranger wrote. In mode `warn` it is extracted (as data,
+ * like every document) and its flag is only logged; `off` skips the check.
+ */
+export function guardedDocument(document: ExtractionDocument, mode: PromptGuardMode): { skip: string | null; reasons: string[] } {
+  if (mode === 'off') return { skip: null, reasons: [] };
+  const { flagged, reasons } = checkPrompt(`${document.title ?? ''}\n${document.text}`, mode, Number.POSITIVE_INFINITY);
+  if (!flagged) return { skip: null, reasons: [] };
+  return {
+    skip: mode === 'block' ? `${document.source}: skipped, the prompt guard flagged it as instructions (${reasons.join(', ')})` : null,
+    reasons,
+  };
+}
+
+/** The marks every row an agent run inserts carries: suggested, and not approved until a person says so. */
+export const SUGGESTED_ROW = { isAiSuggested: 1, isApproved: 0 } as const;
+
+/**
+ * The device insert for an item (the desktop app's local tables). Every row an agent run inserts,
+ * whatever its table, carries `isAiSuggested: 1, isApproved: 0`: text from a mail or a file must
+ * never reach the user's data as if the user had written it. A checkpoint needs a project, so it
+ * can only be suggested with one.
  */
 export function deviceInsertFor(item: ExtractedItem): { table: AgentDataType; data: Record<string, unknown> } | { error: string } {
   switch (item.type) {
@@ -155,17 +176,16 @@ export function deviceInsertFor(item: ExtractedItem): { table: AgentDataType; da
           status: 'todo',
           priority: item.priority ?? 'medium',
           ...(Number.isFinite(due) && due >= 0 ? { dueDate: due } : {}),
-          isAiSuggested: 1,
-          isApproved: 0,
+          ...SUGGESTED_ROW,
         },
       };
     }
     case 'notes':
-      return { table: 'notes', data: { title: item.title, content: item.description ?? item.title } };
+      return { table: 'notes', data: { title: item.title, content: item.description ?? item.title, ...SUGGESTED_ROW } };
     case 'projects':
       return {
         table: 'projects',
-        data: { name: item.title, status: 'active', ...(item.description ? { aiSummary: item.description } : {}) },
+        data: { name: item.title, status: 'active', ...(item.description ? { aiSummary: item.description } : {}), ...SUGGESTED_ROW },
       };
     case 'checkpoints':
       return { error: `checkpoint "${item.title}" skipped: a checkpoint needs a project` };

@@ -22,7 +22,8 @@ import { journeyRunInput, type JourneyRuns } from './journey-run';
 import { isOpen } from '../runs/run-kernel';
 import { JourneyStore, type JourneyEntry, type JourneySession } from './journey-store';
 import { settled } from '../lib/settled';
-import type { BudgetAdmission } from '../assistant/budget-admission';
+import type { BudgetAdmission } from '../turns/budget-admission';
+import { admitPrompt } from '../ai/prompt-admission';
 
 /** How long a request waits for its turn's reply (the model call retries and falls back inside). */
 export const JOURNEY_WAIT_MS = 90_000;
@@ -118,6 +119,11 @@ export class JourneyService {
   async message(userId: string, input: { sessionId: string; message: string }): Promise<JourneyReply> {
     const session = await this.owned(userId, input.sessionId);
     if (session.done) throw conflict('journey_done', 'This setup journey is finished; start a new one to change the configuration');
+    // The answer becomes part of the agent's prompt template: the guard refuses it before it is stored.
+    admitPrompt(this.deps.config.generation.promptGuard, 'journey', [{ path: 'message', text: input.message }], {
+      logger: this.log,
+      userId,
+    });
     const turn = session.turn + 1;
     const { queues, budget } = this.deps;
     await this.deps.consumers?.require('assistant');

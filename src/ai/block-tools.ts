@@ -33,6 +33,16 @@ export const blockTools = Object.entries(TOOL_BLOCK_TYPES).map(([name, type]) =>
   tool(async () => `created ${type}`, { name, description: DESCRIPTIONS[type], schema: blockContentSchemas[type] }),
 );
 
+/**
+ * The same `create_<type>` tools as specs for the tool loop of a chat turn in a canvas's room thread:
+ * the same names, descriptions and argument schemas as a generation's.
+ */
+export const BLOCK_TOOL_SPECS = Object.entries(TOOL_BLOCK_TYPES).map(([name, type]) => ({
+  name,
+  description: DESCRIPTIONS[type],
+  schema: blockContentSchemas[type],
+}));
+
 export type ToolCallCheck = { ok: true; block: BlockInput } | { ok: false; error: string };
 
 /** Validates one tool call's name and arguments into a block, or says what is wrong in words the model can act on. */

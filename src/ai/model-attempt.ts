@@ -2,6 +2,7 @@ import { findUnstorableText, StorableTextStream, toStorable } from '../lib/text-
 import type { Pricing } from '../budget/pricing';
 import type { ModelCallMetrics } from './call-usage';
 import { ModelCallCancelled, ModelContentFiltered, ModelOutputTruncated } from './model-errors';
+import { JsonObjectScanner } from './json-object-scanner';
 import { ProviderEchoCollector, type ModelMessage, type ModelToolCall } from './model-messages';
 import { EventLoopYielder, streamCompletion, type CompletionChunk } from './model-stream';
 import type { ModelProvider, ModelRef, ModelTurn, ModelTurnRequest, ModelUsage } from './model-turn';
@@ -45,14 +46,15 @@ export async function streamAttempt(
 ): Promise<AttemptTurn> {
   const started = performance.now();
   let firstTokenAt: number | undefined;
-  const calls: Array<ModelToolCall & { done: boolean }> = [];
-  const byIndex = new Map<number, ModelToolCall & { done: boolean }>();
+  type OpenCall = ModelToolCall & { done: boolean; scanner: JsonObjectScanner };
+  const calls: OpenCall[] = [];
+  const byIndex = new Map<number, OpenCall>();
   let text = '';
   // Provider text is cleaned as it streams: PostgreSQL could not store NUL or lone surrogates.
   const cleaner = new StorableTextStream();
   let reported: ReportedUsage | undefined;
   let finishReason: string | undefined;
-  let open: (ModelToolCall & { done: boolean }) | undefined;
+  let open: OpenCall | undefined;
   const usageSoFar = (): ModelUsage => {
     const inputTokens = reported?.prompt_tokens ?? estimateTokens(request.messages);
     const outputTokens =
@@ -71,10 +73,11 @@ export async function streamAttempt(
   const echoes = new ProviderEchoCollector();
   const cancelled = () => new ModelCallCancelled(usageSoFar(), request.signal?.reason);
 
-  const close = (call: ModelToolCall & { done: boolean }) => {
+  /** The call is complete: its arguments parsed (once: `parsed` when the caller just parsed them), validated and announced. */
+  const close = (call: OpenCall, parsed?: Record<string, unknown>) => {
     if (call.done) return;
     call.done = true;
-    call.parsed = parseObject(call.args);
+    call.parsed = parsed ?? parseObject(call.args);
     // Model output is provider data: NUL and lone surrogates (JSON escapes in the arguments) are
     // cleaned before anything stores them; `args` follows, for callers that parse it again.
     if (call.parsed && findUnstorableText(call.parsed)) {
@@ -127,7 +130,7 @@ export async function streamAttempt(
           // A call of a new index leaves the others open: a provider may interleave the deltas of
           // parallel calls, each closing when its own object does (or at the end of the stream).
           if (open && (index === undefined || call)) close(open);
-          call = { id: part.id ?? '', name: part.function?.name ?? '', args: '', done: false };
+          call = { id: part.id ?? '', name: part.function?.name ?? '', args: '', done: false, scanner: new JsonObjectScanner() };
           if (index !== undefined) byIndex.set(index, call);
           calls.push(call);
           request.onToolCallStart?.(calls.length - 1);
@@ -138,8 +141,12 @@ export async function streamAttempt(
         const piece = part.function?.arguments ?? '';
         call.args += piece;
         open = call;
-        // Only a piece that ends in `}` can close the object: one parse per call, not per chunk.
-        if (piece.trimEnd().endsWith('}') && parseObject(call.args)) close(call);
+        // The scanner follows the object's structure piece by piece: the arguments are parsed once,
+        // when their object closed, not per chunk. Text that does not parse then waits for the end.
+        if (call.scanner.push(piece)) {
+          const parsed = parseObject(call.args);
+          if (parsed) close(call, parsed);
+        }
       }
       const pause = yielder.maybeYield();
       if (pause) await pause;
@@ -165,7 +172,7 @@ export async function streamAttempt(
   );
   if (finishReason === 'content_filter') throw new ModelContentFiltered(usageSoFar());
   if (finishReason === 'length') throw new ModelOutputTruncated(usageSoFar());
-  const toolCalls = echoes.attach(calls.map(({ done: _done, ...call }) => call));
+  const toolCalls = echoes.attach(calls.map(({ done: _done, scanner: _scanner, ...call }) => call));
   return { text, toolCalls, reasoning: echoes.reasoning, usage: usageSoFar(), finishReason };
 }
 

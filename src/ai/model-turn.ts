@@ -25,7 +25,7 @@ export interface ModelRef {
 }
 
 /** What a model call was for: a label of the latency metrics and of recorded usage. */
-export type ModelPurpose = 'generation' | 'chat' | 'extraction' | 'journey' | 'notes' | 'flow' | 'chatflow';
+export type ModelPurpose = 'generation' | 'chat' | 'extraction' | 'journey' | 'notes' | 'flow' | 'chatflow' | 'evaluation';
 
 /** Tokens and cost of one model call; `estimated` when the provider reported none (about 4 characters a token). */
 export interface ModelUsage extends ModelRef {

@@ -14,7 +14,7 @@ export type { PromptPart } from '../budget/budget-door';
 /** The canvas turn's system prompt and block tools (src/ai/canvas-turn.ts): its first call is these plus the user's prompt. */
 export const CANVAS_TURN_FIXED: PromptPart = { bytes: 3_499, texts: 9 };
 
-/** The tool definitions of each assistant toolset (src/assistant/tools.ts); a turn offers those of the toolsets it is routed to. */
+/** The tool definitions of each assistant toolset (src/turns/device-tools.ts); a turn offers those of the toolsets it is routed to. */
 export const ASSISTANT_TOOLSET_TOOLS: Readonly<Record<'task' | 'project' | 'checkpoint' | 'note', PromptPart>> = {
   task: { bytes: 4_355, texts: 8 },
   project: { bytes: 2_458, texts: 6 },
@@ -22,14 +22,17 @@ export const ASSISTANT_TOOLSET_TOOLS: Readonly<Record<'task' | 'project' | 'chec
   note: { bytes: 2_120, texts: 5 },
 };
 
-/** The tool definitions of each coding toolset (src/assistant/code-tools.ts); a coding turn offers those of its agent's toolsets. */
+/** The canvas block tools a room thread's turn is offered (src/assistant/thread-tools.ts), beside its routed toolsets. */
+export const THREAD_BLOCK_TOOLS: PromptPart = { bytes: 3_022, texts: 8 };
+
+/** The tool definitions of each coding toolset (src/coding/code-tools.ts); a coding turn offers those of its agent's toolsets. */
 export const CODING_TOOLSET_TOOLS: Readonly<Record<'code_read' | 'code_write' | 'code_exec', PromptPart>> = {
   code_read: { bytes: 1_983, texts: 3 },
   code_write: { bytes: 2_091, texts: 3 },
   code_exec: { bytes: 557, texts: 1 },
 };
 
-/** The Orchestrator's plan tool (src/assistant/coding-plan.ts), offered with its own when it answers a request. */
+/** The Orchestrator's plan tool (src/coding/coding-plan.ts), offered with its own when it answers a request. */
 export const CODING_PLAN_TOOL: PromptPart = { bytes: 775, texts: 1 };
 
 /** The journey's finish tool (src/agents/journey-runner.ts), offered from the third answer on. */
@@ -39,7 +42,7 @@ export const JOURNEY_FINISH_TOOL: PromptPart = { bytes: 619, texts: 1 };
 export const EXTRACTION_TOOL_SIZE: PromptPart = { bytes: 677, texts: 1 };
 
 /**
- * The UTF-8 bytes of each device tool's definition (src/assistant/tools.ts), one text each: what an
+ * The UTF-8 bytes of each device tool's definition (src/turns/device-tools.ts), one text each: what an
  * agentflow node that names the tool is offered.
  */
 export const DEVICE_TOOL_BYTES: Readonly<Record<string, number>> = {

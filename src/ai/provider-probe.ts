@@ -16,27 +16,30 @@ const PROBE_REUSE_MS = 10_000;
 
 /**
  * What `/readyz` says of each model provider, without ever failing on it: a provider that is down
- * is a degraded deployment (fallbacks may answer), not an unready node. Plain readiness reports
- * `unchecked`, or the last deep answer while it is fresh; `?deep=1` asks each provider's
- * `GET /models` (2xx = reachable, 401 or 403 = unauthorized: the key is refused). Deep answers are reused for ten seconds, so a public endpoint
- * cannot be turned into a stream of outbound requests. Import-light: the API process loads it.
+ * is a degraded deployment (fallbacks may answer), not an unready node. `?deep=1` asks each
+ * provider's `GET /models` (2xx = reachable, 401 or 403 = unauthorized: the key is refused); plain
+ * readiness reports the last answer a probe got (the start banner's probe is the first), and
+ * `unchecked` only for a provider never probed. Deep answers are reused for ten seconds, so a public
+ * endpoint cannot be turned into a stream of outbound requests. Import-light: the API process loads it.
  */
 export class ProviderProbe {
   private last?: { at: number; states: Promise<Record<string, ProviderState>> };
+  /** The last answer each provider gave a probe. */
+  private known: Record<string, ProviderState> = {};
 
   constructor(
     private readonly providers: readonly ProbedProvider[],
     private readonly timeoutMs = PROBE_TIMEOUT_MS,
   ) {}
 
-  /** Each provider's state; `deep` probes the ones not probed in the last ten seconds. */
-  async states(deep: boolean): Promise<Record<string, ProviderState>> {
+  /** Each provider's state; `deep` probes the ones not probed in the last ten seconds, each within `timeoutMs`. */
+  async states(deep: boolean, timeoutMs = this.timeoutMs): Promise<Record<string, ProviderState>> {
     const fresh = this.last && Date.now() - this.last.at < PROBE_REUSE_MS ? this.last.states : undefined;
     if (fresh) return fresh;
-    if (!deep) return Object.fromEntries(this.providers.map((provider) => [provider.name, 'unchecked' as const]));
-    const states = Promise.all(
-      this.providers.map(async (provider) => [provider.name, await probe(provider, this.timeoutMs)] as const),
-    ).then((entries) => Object.fromEntries(entries));
+    if (!deep) return Object.fromEntries(this.providers.map((provider) => [provider.name, this.known[provider.name] ?? 'unchecked']));
+    const states = Promise.all(this.providers.map(async (provider) => [provider.name, await probe(provider, timeoutMs)] as const)).then(
+      (entries) => (this.known = Object.fromEntries(entries)),
+    );
     this.last = { at: Date.now(), states };
     return states;
   }

@@ -1,3 +1,5 @@
+import { RoomThreads, ThreadLimits } from '../assistant/room-threads';
+import { RateLimiter } from '../lib/rate-limiter';
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,23 +11,27 @@ import { AccountService } from '../account/account-service';
 import { AgentService } from '../agents/agent-service';
 import { JourneyService } from '../agents/journey';
 import { OAuthService } from '../agents/oauth-service';
-import { toolApprovalHandler } from '../assistant/approvals';
+import { toolApprovalHandler } from '../turns/approvals';
 import { ChatService, deviceChatHandler } from '../assistant/chat-service';
 import { NotesEventLog } from '../assistant/notes-events';
 import { AdminDirectory } from '../auth/admins';
 import { ApiKeys } from '../auth/api-keys';
 import { AuthService } from '../auth/auth-service';
+import { LoginThrottle } from '../auth/login-throttle';
 import { resolveJwtSecret } from '../auth/jwt-secret';
 import { Revocations } from '../auth/revocations';
 import { SessionGuard } from '../auth/session-guard';
 import type { TokenSettings } from '../auth/tokens';
 import { FlowChats } from '../flows/flow-chat';
-import { FlowExecutions } from '../flows/flow-executions';
 import { FlowService } from '../flows/flow-service';
+import { Datasets } from '../evals/datasets';
+import { Evaluations } from '../evals/evaluations';
 import { GenerationService } from '../generation/generation-service';
 import { createHttpApp } from '../http/app';
+import type { AdminAccess } from '../http/admin';
 import type { ApiContext } from '../http/context';
 import { SseStreams } from '../http/sse-streams';
+import { KnowledgeEventLog } from '../knowledge/progress-events';
 import { StreamSources } from '../http/streams/sources';
 import type { Logger } from '../lib/logger';
 import { createRedis } from '../lib/redis';
@@ -63,52 +69,34 @@ export async function startApiRole(
     endpoint?: LlmEndpoint;
   },
   closers: Closers,
-): Promise<{ url: string; dashboard: string }> {
+): Promise<{ url: string; dashboard: string; providers: ProviderProbe }> {
   const { logger, metrics, httpServer, shuttingDown, endpoint } = parts;
   const { repos, connections, database } = stores;
   const { realtime, cache } = connections;
-  const {
-    queues,
-    presence,
-    events,
-    limiter,
-    flowEvents,
-    chatEvents,
-    vault,
-    httpCredentials,
-    psa,
-    webhooks,
-    mcpTools,
-    agentRunChannel,
-    io,
-    canvasLog,
-    canvasEvents,
-    relay,
-    devices,
-    deviceRegistry,
-    usage,
-    approvals,
-    signals,
-    limits,
-    budget,
-    runKernel,
-    generationRuns,
-    flowRuns,
-    agentRuns,
-    journeyRuns,
-    notesRuns,
-    chatRuns,
-    chatCancels,
-    follower,
-  } = services;
   // Revoked credentials reach every API node's open streams through one channel (no socket room holds a stream).
   const revocations = new Revocations(realtime.command, config.redis.keyPrefix, logger);
   await revocations.listen();
   closers.unshift(['revocations', () => revocations.close()]);
-  const announceRevoked = (ids: string[]) =>
+  /**
+   * Ends what a revoked credential holds open on every node: a session (or API key, whose id names
+   * its room), or a whole user (sockets and streams opened without a session id). Its sockets in
+   * both namespaces are told and closed, its open SSE streams end with `error session_revoked`
+   * through the revocations channel, and plain-WebSocket devices (in no Socket.IO room) through the relay.
+   */
+  const endRevoked = (credential: { sessionId: string } | { userId: string }) => {
+    const room = 'sessionId' in credential ? rooms.session(credential.sessionId) : rooms.user(credential.userId);
+    for (const namespace of [CANVAS_NAMESPACE, DEVICE_NAMESPACE]) {
+      services.io.of(namespace).in(room).emit('auth:expired', { reason: 'session_revoked' });
+      services.io.of(namespace).in(room).disconnectSockets();
+    }
     revocations
-      .announce(ids)
+      .announce(['sessionId' in credential ? credential.sessionId : Revocations.userId(credential.userId)])
       .catch((error: unknown) => logger.warn({ err: error }, 'could not announce a revoked credential to open streams'));
+    if ('sessionId' in credential)
+      services.relay
+        .revokeSession(credential.sessionId)
+        .catch((error: unknown) => logger.warn({ err: error }, 'could not announce a revoked session to websocket devices'));
+  };
   const streams = new SseStreams({
     redis: realtime.command,
     keyPrefix: config.redis.keyPrefix,
@@ -125,19 +113,8 @@ export async function startApiRole(
     accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
   };
   // Every access token is also checked against its user and session.
-  const sessions = new SessionGuard(repos.users, (sessionId) => {
-    // A signed-out session's sockets close at once, on whichever node holds them.
-    for (const namespace of [CANVAS_NAMESPACE, DEVICE_NAMESPACE]) {
-      io.of(namespace).in(rooms.session(sessionId)).emit('auth:expired', { reason: 'session_revoked' });
-      io.of(namespace).in(rooms.session(sessionId)).disconnectSockets();
-    }
-    // Open SSE streams of the session (or API key) end with `error session_revoked` on every node.
-    void announceRevoked([sessionId]);
-    // Plain-WebSocket devices are not in Socket.IO rooms: the relay reaches their nodes.
-    relay
-      .revokeSession(sessionId)
-      .catch((error: unknown) => logger.warn({ err: error }, 'could not announce a revoked session to websocket devices'));
-  });
+  // A signed-out session's sockets and streams end at once, on whichever node holds them.
+  const sessions = new SessionGuard(repos.users, (sessionId) => endRevoked({ sessionId }));
   tokens.accept = sessions.accept;
   tokens.acceptOnCanvas = sessions.acceptOnCanvas;
   // A revoked API key's sockets close like a signed-out session's: the key's id names their room.
@@ -152,15 +129,11 @@ export async function startApiRole(
     {
       revokeSessions: async (userId, sessionIds) => {
         await Promise.all(sessionIds.map((sessionId) => sessions.revoke(sessionId)));
-        // Streams opened with a token that names no session are the user's alone.
-        void announceRevoked([Revocations.userId(userId)]);
-        for (const namespace of [CANVAS_NAMESPACE, DEVICE_NAMESPACE]) {
-          io.of(namespace).in(rooms.user(userId)).emit('auth:expired', { reason: 'session_revoked' });
-          io.of(namespace).in(rooms.user(userId)).disconnectSockets();
-        }
+        // Sockets and streams opened with a token that names no session are the user's alone.
+        endRevoked({ userId });
       },
-      removeJob: (queue, jobId) => queues.remove(queue, jobId),
-      forgetCanvas: (canvasId) => canvasEvents.forget(canvasId),
+      removeJob: (queue, jobId) => services.queues.remove(queue, jobId),
+      forgetCanvas: (canvasId) => services.canvasEvents.forget(canvasId),
     },
     logger.child({ component: 'account' }),
   );
@@ -170,17 +143,36 @@ export async function startApiRole(
   const models = ModelCatalog.of(config, endpoint);
   const chat = new ChatService({
     repos,
-    enqueue: queues.enqueue,
-    registry: deviceRegistry,
+    enqueue: services.queues.enqueue,
+    registry: services.deviceRegistry,
     logger,
     models,
-    runs: chatRuns,
-    budget,
+    runs: services.chatRuns,
+    lane: services.chatLane,
+    budget: services.budget,
     codingAgents: config.codingAgents,
-    consumers: presence,
-    mcp: mcpTools,
+    consumers: services.presence,
+    mcp: services.mcpTools,
+    promptGuard: config.generation.promptGuard,
+    threads: {
+      limits: new ThreadLimits(new RateLimiter(cache.command, config.redis.keyPrefix), config.roomThreads),
+      relay: services.threadRelay,
+    },
+    knowledge: services.knowledge,
   });
-  const agents = new AgentService({ config, repos, enqueue: queues.enqueue, runs: agentRuns, logger, budget, models });
+  const agents = new AgentService({
+    config,
+    repos,
+    enqueue: services.queues.enqueue,
+    runs: services.agentRuns,
+    logger,
+    budget: services.budget,
+    models,
+    waits: services.runKernel,
+  });
+  const providers = new ProviderProbe(
+    endpoint ? [{ name: endpoint.provider, baseURL: endpoint.baseURL, apiKey: endpoint.apiKey }] : config.llm.providers,
+  );
   const ctx: ApiContext = {
     config,
     logger,
@@ -188,80 +180,99 @@ export async function startApiRole(
     repos,
     tokens,
     apiKeys,
-    webhooks,
+    webhooks: services.webhooks,
+    knowledge: services.knowledge,
     account,
-    auth: new AuthService(repos.users, tokens, config.auth.refreshTokenTtlDays, sessions),
+    auth: new AuthService(repos.users, tokens, config.auth.refreshTokenTtlDays, sessions, config.auth.refreshReuseGraceSeconds),
     generations: new GenerationService({
       config,
       redis: cache.command,
       repos,
-      queues,
-      events,
-      limiter,
-      canvasEvents,
+      queues: services.queues,
+      events: services.events,
+      limiter: services.limiter,
+      canvasEvents: services.canvasEvents,
       logger,
-      runs: generationRuns,
-      budget,
-      consumers: presence,
+      runs: services.generationRuns,
+      budget: services.budget,
+      consumers: services.presence,
     }),
-    runs: runKernel,
-    notesRuns,
-    psa,
+    runs: services.runKernel,
+    notesRuns: services.notesRuns,
+    psa: services.psa,
     chat,
-    chatCancels,
-    approvals,
-    journeys: new JourneyService({ config, redis: cache.command, queues, runs: journeyRuns, logger, budget, consumers: presence }),
-    agents,
-    devices: deviceRegistry,
-    deviceCalls: devices,
-    flows: new FlowService({ repos, models, credentials: httpCredentials }),
-    httpCredentials,
-    flowExecutions: new FlowExecutions({
-      repos,
-      events: flowEvents,
-      queues,
-      signals,
-      usage,
+    chatTurnLife: services.chatTurnLife,
+    threads: new RoomThreads({ repos, room: services.canvasEvents }),
+    approvals: services.approvals,
+    journeys: new JourneyService({
+      config,
+      redis: cache.command,
+      queues: services.queues,
+      runs: services.journeyRuns,
       logger,
-      metrics,
-      runs: flowRuns,
-      budget,
-      mcp: mcpTools,
-      consumers: presence,
+      budget: services.budget,
+      consumers: services.presence,
     }),
-    flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger, runs: chatRuns, budget, consumers: presence }),
-    oauth: new OAuthService({ config, repos, redis: cache.command, vault, secret: tokens.secret, logger }),
-    mcpServers: mcpTools,
-    canvasEvents,
-    usage,
-    limits,
-    budget,
-    readiness: { redis: () => connections.ping(), database: () => database.ping() },
-    workers: presence,
-    providers: new ProviderProbe(
-      endpoint ? [{ name: endpoint.provider, baseURL: endpoint.baseURL, apiKey: endpoint.apiKey }] : config.llm.providers,
-    ),
-    shuttingDown,
-    queues,
-    metrics,
-    admin: dashboardAccess(config, admins),
-    streams,
-    sources: new StreamSources({
-      events,
-      chatEvents,
-      notesEvents: new NotesEventLog(realtime.command, config.redis.keyPrefix, undefined, follower),
-      flowEvents,
-      canvasLog,
+    agents,
+    devices: services.deviceRegistry,
+    deviceCalls: services.devices,
+    flows: new FlowService({ repos, models, credentials: services.httpCredentials, promptGuard: config.generation.promptGuard, logger }),
+    httpCredentials: services.httpCredentials,
+    flowExecutions: services.flowExecutions,
+    flowTriggers: services.flowTriggers,
+    datasets: new Datasets({ repos, config }),
+    evaluations: new Evaluations({
       repos,
-      queues,
+      config,
+      queues: services.queues,
+      executions: services.flowExecutions,
+      knows: (ref) => models.knows(ref),
+      limits: services.limits,
+      usage: services.usage,
+      consumers: services.presence,
+      logger,
+    }),
+    flowChats: new FlowChats({
+      repos,
+      enqueue: services.queues.enqueue,
+      logger,
+      runs: services.chatRuns,
+      budget: services.budget,
+      consumers: services.presence,
+      promptGuard: config.generation.promptGuard,
+    }),
+    oauth: new OAuthService({ config, repos, redis: cache.command, vault: services.vault, secret: tokens.secret, logger }),
+    mcpServers: services.mcpTools,
+    canvasEvents: services.canvasEvents,
+    usage: services.usage,
+    limits: services.limits,
+    budget: services.budget,
+    readiness: { redis: () => connections.ping(), database: () => database.ping() },
+    workers: services.presence,
+    providers,
+    shuttingDown,
+    queues: services.queues,
+    metrics,
+    admin: dashboardAccess(config, admins, new LoginThrottle(cache.command, config.redis.keyPrefix, config.auth)),
+    streams,
+    revocations,
+    sources: new StreamSources({
+      events: services.events,
+      chatEvents: services.chatEvents,
+      notesEvents: new NotesEventLog(realtime.command, config.redis.keyPrefix, undefined, services.follower),
+      flowEvents: services.flowEvents,
+      canvasLog: services.canvasLog,
+      knowledgeEvents: new KnowledgeEventLog(realtime.command, config.redis.keyPrefix, undefined, services.follower),
+      repos,
+      queues: services.queues,
       checkEveryMs: config.streams.checkIntervalMs,
     }),
   };
   metrics.trackOpenStreams(() => streams.size);
-  closers.unshift(['queue watch', presence.watch(logger)]);
+  closers.unshift(['queue watch', services.presence.watch(logger)]);
   metrics.trackQueues(
     [...QUEUE_NAMES],
-    (name) => queues.counts(name),
+    (name) => services.queues.counts(name),
     (queue, error) => logger.warn({ err: error, queue }, 'queue counts not read for /metrics; the gauge keeps its last values'),
   );
   parts.serve(createHttpApp(ctx));
@@ -271,25 +282,37 @@ export async function startApiRole(
     publisher: realtime.command,
     subscriber: cursorSubscriber,
     keyPrefix: config.redis.keyPrefix,
-    nsp: io.of(CANVAS_NAMESPACE) as never,
+    nsp: services.io.of(CANVAS_NAMESPACE) as never,
     logger,
   });
   closers.unshift(['cursor relay', () => cursors.close()]);
-  registerCanvasNamespace(io, { tokens, canvases: repos.canvases, canvasLog, logger, metrics, cursors });
+  registerCanvasNamespace(services.io, {
+    tokens,
+    canvases: repos.canvases,
+    canvasLog: services.canvasLog,
+    logger,
+    metrics,
+    cursors,
+    // A member types in a thread of the canvas only where they may post: an editor or owner of it.
+    threadPoster: async (canvasId, threadId, userId) => {
+      const access = await repos.chat.findAccessible(userId, threadId);
+      return access?.session.canvasId === canvasId && access.role !== 'viewer';
+    },
+  });
   // One set of handlers for both device transports: Socket.IO /device and the plain WebSocket.
   const deviceHandlers: DeviceFrameHandlers = {
-    onChatRequest: deviceChatHandler(chat, usage),
-    onToolApproval: toolApprovalHandler(approvals),
-    onChatCancel: (user, deviceId, payload) => chatCancels.cancelFromDevice(user.id, deviceId, payload),
+    onChatRequest: deviceChatHandler(chat, services.usage),
+    onToolApproval: toolApprovalHandler(services.approvals),
+    onChatCancel: (user, deviceId, payload) => services.chatTurnLife.cancelFromDevice(user.id, deviceId, payload),
     onDeviceHello: async (userId, deviceId) => {
       // Awaited, so the transports' try/catch sees a failure (a rejected promise would end the process).
       await agents.resumeWaitingRuns(userId, deviceId);
     },
-    onAgentFrame: (user, deviceId, type, payload) => agentRunChannel.accept(user.id, deviceId, type, payload),
+    onAgentFrame: (user, deviceId, type, payload) => services.agentRunChannel.accept(user.id, deviceId, type, payload),
   };
-  const deviceSockets = registerDeviceNamespace(devices, {
+  const deviceSockets = registerDeviceNamespace(services.devices, {
     tokens,
-    registry: deviceRegistry,
+    registry: services.deviceRegistry,
     logger,
     metrics,
     ...deviceHandlers,
@@ -305,8 +328,8 @@ export async function startApiRole(
   );
   const deviceWebSockets = attachDeviceWebSocket(httpServer, {
     tokens,
-    registry: deviceRegistry,
-    channel: devices,
+    registry: services.deviceRegistry,
+    channel: services.devices,
     logger,
     metrics,
     quota,
@@ -318,16 +341,25 @@ export async function startApiRole(
       agentChatEndpoint({
         logger,
         startTurn: async (user, input) => {
-          await usage.take('chatPerMinute', user);
-          return chat.start({ userId: user.id, message: input.message, sessionId: input.sessionId, tier: user.tier });
+          await services.usage.take('chatPerMinute', user);
+          if (input.agent) await services.usage.take('codingTurnsPerHour', user);
+          return chat.start({
+            userId: user.id,
+            message: input.message,
+            sessionId: input.sessionId,
+            tier: user.tier,
+            agent: input.agent,
+            deviceId: input.deviceId,
+            multitask: input.multitask,
+          });
         },
-        decide: async (userId, approvalId, approved) => void (await approvals.decide(userId, approvalId, approved, 'http')),
-        cancel: async (userId, sessionId) => void (await chatCancels.cancel(userId, sessionId)),
+        decide: async (decider, approvalId, approved) => void (await services.approvals.decide(decider, approvalId, approved, 'http')),
+        cancel: async (userId, sessionId) => void (await services.chatTurnLife.cancel(userId, sessionId)),
         followTurn: (turn, signal) => ctx.sources.chatTurnEvents(turn, signal, true),
       }),
     ],
   });
-  quota.guard(io.of(CANVAS_NAMESPACE));
+  quota.guard(services.io.of(CANVAS_NAMESPACE));
   quota.guard(deviceSockets.nsp as never);
   closers.unshift(['socket quota', () => quota.close()]);
   await new Promise<void>((resolve, reject) => {
@@ -339,33 +371,34 @@ export async function startApiRole(
   });
   const address = httpServer.address() as AddressInfo;
   const url = `http://${config.http.host}:${address.port}`;
-  const dashboard = `${url}/admin/queues${ctx.admin.generatedPassword ? ` (user ${ctx.admin.user}, password ${ctx.admin.generatedPassword})` : ''}`;
+  const dashboard = `${url}/admin/services.queues${ctx.admin.generatedPassword ? ` (user ${ctx.admin.user}, password ${ctx.admin.generatedPassword})` : ''}`;
   closers.unshift([
     'http',
     () => {
       // Open connections would hold the server until the deadline: event streams are told to
       // reconnect elsewhere and end, Socket.IO clients are closed, idle keep-alives go below.
       streams.endAll(1_000);
-      disconnectClients(io);
+      disconnectClients(services.io);
       return closeHttp(httpServer);
     },
   ]);
   // Before the HTTP server: its upgraded device sockets would keep it from closing.
   closers.unshift(['device websockets', () => deviceWebSockets.close()]);
-  return { url, dashboard };
+  return { url, dashboard, providers };
 }
 
 /**
  * Dashboard credentials. In embedded (non-production) mode with none configured, a random password
  * is generated for user `admin` and shown once in the start banner.
  */
-function dashboardAccess(config: Config, directory: AdminDirectory) {
+function dashboardAccess(config: Config, directory: AdminDirectory, throttle: LoginThrottle): AdminAccess {
   const generate = !config.admin.password && config.env !== 'production';
   const password = config.admin.password ?? (generate ? randomBytes(12).toString('base64url') : undefined);
   return {
     user: config.admin.user ?? (password ? 'admin' : undefined),
     password,
     directory,
+    throttle,
     generatedPassword: generate ? password : undefined,
   };
 }

@@ -1,5 +1,6 @@
 import http from 'node:http';
-import { metricsAuthorized, type Metrics } from '../observability/metrics';
+import { AppError } from '../lib/errors';
+import { metricsAllowed, type Metrics, type OperatorSecretCheck } from '../observability/metrics';
 
 /**
  * /metrics, /healthz and /readyz (Redis and the database answer, and no shutdown has begun) for
@@ -11,12 +12,14 @@ export async function serveMetrics(
   port: number,
   token: string | undefined,
   ready: () => Promise<boolean>,
+  secrets: OperatorSecretCheck,
 ): Promise<http.Server> {
   const server = createHttpServer(
     (req, res) =>
       void (async () => {
         if (req.url === '/metrics') {
-          if (!metricsAuthorized(req.headers.authorization, token)) {
+          const ip = req.socket.remoteAddress ?? 'unknown';
+          if (!(await metricsAllowed(req.headers.authorization, token, ip, secrets))) {
             res.writeHead(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': 'Bearer realm="metrics"' });
             return void res.end(
               JSON.stringify({ error: { code: 'unauthorized', message: 'Metrics require the METRICS_TOKEN bearer token' } }),
@@ -32,7 +35,12 @@ export async function serveMetrics(
           return void res.end(JSON.stringify({ status: ok ? 'ready' : 'unavailable' }));
         }
         res.writeHead(404).end();
-      })().catch(() => {
+      })().catch((error: unknown) => {
+        // An address locked out by wrong tokens answers 429 with Retry-After, as on the API.
+        if (error instanceof AppError && !res.headersSent) {
+          res.writeHead(error.status, { 'Content-Type': 'application/json', ...error.headers });
+          return void res.end(JSON.stringify({ error: { code: error.code, message: error.message } }));
+        }
         // A scrape or probe whose read failed (Redis, the database) answers 503, not an unhandled rejection.
         if (!res.headersSent) res.writeHead(503);
         res.end();

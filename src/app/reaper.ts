@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../lib/redis';
 import type { Config } from '../../config';
-import type { ApprovalService } from '../assistant/approvals';
+import type { ApprovalService } from '../turns/approvals';
 import type { FlowRunner } from '../flows/flow-runner';
+import type { EvaluationRunner } from '../evals/evaluation-runner';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { QueueRegistry } from '../producers/registry';
 import type { BudgetDoor } from '../budget/budget-door';
 import type { RunKernel } from '../runs/run-kernel';
 import { hitlResumeJobId } from '../producers/assistant';
-import { flowNodeJobId } from '../producers/flows';
+import { flowItemJobId, flowNodeJobId } from '../producers/flows';
 import { redisKeys } from '../lib/redis-keys';
 
 /** Rows looked at per kind and sweep: a backlog is worked off over several sweeps. */
@@ -32,6 +33,8 @@ export interface ReaperDeps {
   logger: Logger;
   /** Resumes agentflow executions whose jobs are all gone (its steps are idempotent). */
   flows?: Pick<FlowRunner, 'resume'>;
+  /** Takes up evaluations a stopped process left stuck (a row claimed and never started, an execution ended and never scored). */
+  evaluations?: Pick<EvaluationRunner, 'recover'>;
   /** Budget reservations open past their deadline (their call's process died, their job never ran) are settled. */
   budget?: Pick<BudgetDoor, 'settleExpired'>;
 }
@@ -45,6 +48,7 @@ export interface ReapReport {
   agentRuns: number;
   flowExecutions: number;
   budgetReservations: number;
+  evaluations: number;
 }
 
 /**
@@ -110,6 +114,7 @@ export class Reaper {
       agentRuns: recovered.agent ?? 0,
       flowExecutions: await this.resumeFlows(before),
       budgetReservations: (await this.deps.budget?.settleExpired(BATCH)) ?? 0,
+      evaluations: (await this.deps.evaluations?.recover(before)) ?? 0,
     };
     if (Object.values(report).some((n) => n > 0)) this.log.warn(report, 'reaped work left behind by a stopped process');
     return report;
@@ -125,6 +130,15 @@ export class Reaper {
     const { queues } = this.deps;
     let resumed = 0;
     for (const row of await this.deps.repos.hitl.listUnresumed(before, new Date(Date.now() - RESUME_HORIZON_MS), BATCH)) {
+      // Its waitpoint not completed (the deciding process stopped between the two): completing it
+      // continues a waiting turn through the kernel; a turn still `running` is resumed below.
+      if (
+        (await this.deps.approvals.completeWaitpoint(row)) &&
+        (await this.deps.repos.runs.find('chat', row.messageId))?.status !== 'running'
+      ) {
+        resumed += 1;
+        continue;
+      }
       const jobId = hitlResumeJobId(row.id);
       if (await queues.isLive('assistant', jobId)) continue;
       // A finished or failed job with this id would make the add a no-op: it never began the resume.
@@ -142,12 +156,21 @@ export class Reaper {
     let resumed = 0;
     for (const execution of await this.deps.repos.flowExecutions.listActiveBefore(before, BATCH)) {
       const nodes = await this.deps.repos.flowExecutions.nodes(execution.id);
-      // While any node job can still run, the execution moves on its own (each job dispatches the next).
-      if ((await Promise.all(nodes.map((node) => queues.isLive('flows', flowNodeJobId(execution.id, node.nodeId))))).some(Boolean))
-        continue;
+      const items = await this.deps.repos.flowItems.openItems(execution.id);
+      const jobIds = [
+        ...nodes.map((node) => flowNodeJobId(execution.id, node.nodeId)),
+        ...items.map((item) => flowItemJobId(execution.id, item.nodeId, item.index)),
+      ];
+      // While any node or item job can still run, the execution moves on its own (each job dispatches the next);
+      // a subflow node waits on its open child execution (whose end queues it again).
+      if ((await Promise.all(jobIds.map((jobId) => queues.isLive('flows', jobId)))).some(Boolean)) continue;
+      const waitingOn = new Set((await this.deps.repos.flowExecutions.openChildren(execution.id)).map((child) => child.parentNodeId));
+      const running = nodes.filter((node) => node.status === 'running');
+      if (running.length && running.every((node) => waitingOn.has(node.nodeId))) continue;
       // A failed or finished job with an open node's id would make the new add a no-op.
       for (const node of nodes.filter((n) => n.status === 'pending' || n.status === 'running'))
         await queues.remove('flows', flowNodeJobId(execution.id, node.nodeId));
+      for (const item of items) await queues.remove('flows', flowItemJobId(execution.id, item.nodeId, item.index));
       await flows.resume(execution);
       resumed += 1;
     }

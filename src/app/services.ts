@@ -1,8 +1,11 @@
 import type http from 'node:http';
 import type { Config } from '../../config';
-import { ApprovalService } from '../assistant/approvals';
-import { ChatCancels } from '../assistant/chat-cancel';
-import { ChatEventLog } from '../assistant/chat-events';
+import { ThreadApprovals } from '../turns/thread-approvals';
+import { ApprovalService } from '../turns/approvals';
+import { ChatTurnLife } from '../assistant/chat-turn-life';
+import { ChatEventLog } from '../turns/turn-events';
+import { ThreadRelay } from '../assistant/thread-relay';
+import { ChatLane } from '../assistant/chat-lane';
 import { registerChatRuns } from '../assistant/chat-run';
 import { NotesEventLog } from '../assistant/notes-events';
 import { registerNotesRuns } from '../assistant/notes-run';
@@ -20,6 +23,7 @@ import { DeviceRegistry } from '../devices/device-registry';
 import { prometheusDeviceRpcMetrics } from '../devices/device-rpc';
 import { WsRelay } from '../devices/ws-relay';
 import { FlowEventLog } from '../flows/flow-events';
+import { FlowExecutions } from '../flows/flow-executions';
 import { registerFlowRuns } from '../flows/flow-run';
 import { HttpCredentials } from '../flows/http-credentials';
 import { GenerationEventLog } from '../generation/event-log';
@@ -41,7 +45,11 @@ import { CanvasLog } from '../realtime/canvas-log';
 import { closeSocketServer, createSocketServer } from '../realtime/socket-server';
 import { RunHoldings } from '../runs/run-holdings';
 import { RunKernel } from '../runs/run-kernel';
+import { SubscriptionCache } from '../webhooks/subscriptions';
 import { WebhookService } from '../webhooks/webhook-service';
+import { KnowledgeService } from '../knowledge/knowledge-service';
+import { scoreEndedExecutions } from '../evals/evaluations';
+import { FlowTriggers } from '../triggers/flow-triggers';
 import type { Closers } from './shutdown';
 import type { Stores } from './stores';
 
@@ -82,10 +90,33 @@ export function buildServices(
   const httpCredentials = new HttpCredentials({ repos, box: secretBox });
   // PSA credentials are sealed with the same key.
   const psa = new PsaConnections({ box: secretBox, repos, settings: config.psa });
+  // One limiter for every surface of the same work: HTTP routes, device sockets, flow executions, webhook test sends, the workers' device operations and approvals.
+  const usage = new UsageLimiter(cache.command, config.redis.keyPrefix, config.usageLimits);
   // Webhooks out: run ends and approval requests become signed deliveries on the `webhooks` queue.
-  const webhooks = new WebhookService({ config, repos, box: secretBox, enqueue: queues.enqueue, logger });
+  // Each user's endpoints and push configs are cached per process (every run's end reads them), dropped on every node when they change.
+  const subscriptions = new SubscriptionCache(
+    realtime.command,
+    config.redis.keyPrefix,
+    (userId) => repos.webhooks.subscriptions(userId),
+    logger,
+  );
+  void subscriptions
+    .listen()
+    .catch((error: unknown) => logger.warn({ err: error }, 'webhook subscriptions: not cached, the subscriber failed'));
+  closers.unshift(['webhook subscriptions', () => subscriptions.close()]);
+  const webhooks = new WebhookService({ config, repos, box: secretBox, enqueue: queues.enqueue, usage, logger, subscriptions });
+  // Knowledge bases: documents in through the `knowledge` queue, hybrid search out.
+  const knowledge = new KnowledgeService({ config, repos, queues, logger: logger.child({ component: 'knowledge' }) });
+  // Which vector index the database gave knowledge chunks: a PostgreSQL server without pgvector searches by an exact scan, and says so.
+  void repos.knowledge.vectorIndex().then(
+    (index) =>
+      index === 'exact-scan'
+        ? logger.warn({ index }, 'knowledge search: the database has no pgvector extension, vectors are searched by an exact scan')
+        : logger.info({ index }, 'knowledge search: pgvector HNSW'),
+    (error: unknown) => logger.warn({ err: error }, 'knowledge search: the vector index could not be read'),
+  );
   // Registered MCP servers: their auth headers sealed with the same key, their calls under the HTTP tools' limits.
-  const mcpTools = new McpTools({ repos, box: secretBox, limits: config.flowHttp, logger });
+  const mcpTools = new McpTools({ repos, box: secretBox, limits: config.flowHttp, publicUrl: config.oauth.publicUrl, logger });
   // Frames past twice the run's byte limit are refused (the worker keeps at most maxBytes of them).
   const agentRunChannel = new AgentRunChannel(realtime.command, config.redis.keyPrefix, 2 * config.agents.maxBytes);
 
@@ -100,6 +131,9 @@ export function buildServices(
   // Every canvas room event gets a seq and a place in the canvas's replay log.
   const canvasLog = new CanvasLog(realtime.command, config.redis.keyPrefix, config.canvasLog, follower);
   const canvasEvents = new CanvasEmitter(io, canvasLog, logger);
+  // A room thread's turns are room events of its canvas: every stored batch of a turn's events goes to the room too.
+  const threadRelay = new ThreadRelay({ room: canvasEvents, chat: repos.chat, logger });
+  chatEvents.mirrorTo(threadRelay.mirror);
   // Every process with the /canvas namespace answers the other nodes' presence queries (workers are counted as nodes).
   answerPresenceQueries(io.of(CANVAS_NAMESPACE) as CanvasNamespace);
   // Any process can call a device: the channel reaches it on whichever node holds its connection.
@@ -112,8 +146,6 @@ export function buildServices(
   });
   closers.unshift(['device channel', () => devices.close()]);
   const deviceRegistry = new DeviceRegistry(realtime.command, config.redis.keyPrefix, { logger });
-  // One limiter for every surface of the same work: HTTP routes, device sockets, flow executions, the workers' device operations and approvals.
-  const usage = new UsageLimiter(cache.command, config.redis.keyPrefix, config.usageLimits);
   // One approval service per process: the worker parks turns on it, the API decides through it.
   const approvals = new ApprovalService({
     config,
@@ -125,7 +157,13 @@ export function buildServices(
     chatEvents,
     browsers: canvasEvents,
     usage,
-    onRequested: (row) => webhooks.approvalRequested(row),
+    onRequested: async (row) => {
+      await Promise.all([webhooks.approvalRequested(row), webhooks.pushApprovalRequested(row)]);
+    },
+    // A chat turn's request is a waitpoint of its run (the kernel is built below).
+    waits: () => runKernel,
+    // A room thread's requests: decided under the thread's policy, or by the owner of a lent device.
+    threads: new ThreadApprovals({ repos, room: canvasEvents, logger }),
   });
   // Cancel requests: any API node asks, the worker streaming the model hears it.
   const signals = new CancelSignals(realtime.command, config.redis.keyPrefix, logger);
@@ -150,14 +188,21 @@ export function buildServices(
   });
   // Every run's life (start, end, cancel, recovery) goes through one kernel, which gives back the budget reservations a run held.
   const holdings = new RunHoldings({ redis: cache.command, keyPrefix: config.redis.keyPrefix, budget });
+  // An evaluation's execution that ended is queued for scoring.
+  const evaluationEnded = scoreEndedExecutions({ repos, queues });
   const runKernel = new RunKernel({
     runs: repos.runs,
+    waitpoints: repos.waitpoints,
     queues,
     signals,
     logger,
     holdings,
-    onEnded: (run) => webhooks.runEnded(run),
+    onEnded: async (run) => {
+      await Promise.all([webhooks.runEnded(run), webhooks.pushRunEnded(run), evaluationEnded(run)]);
+    },
   });
+  // An approval's waitpoint completing at its deadline times the request out.
+  runKernel.onWaitpoint('approval', approvals.waitpointHook());
   const generationRuns = registerGenerationRuns(runKernel, {
     config,
     repos,
@@ -181,8 +226,35 @@ export function buildServices(
     notesEvents: new NotesEventLog(realtime.command, config.redis.keyPrefix),
     logger,
   });
-  const chatRuns = registerChatRuns(runKernel, { repos, queues, chatEvents, devices, approvals, logger });
-  const chatCancels = new ChatCancels({ repos, runs: chatRuns, chatEvents });
+  const chatLane = new ChatLane({ repos, queues, logger });
+  const chatRuns = registerChatRuns(runKernel, { repos, queues, chatEvents, devices, approvals, lane: chatLane, logger });
+  const chatTurnLife = new ChatTurnLife({ repos, runs: chatRuns, chatEvents });
+  // Agentflow executions start from the API (a person or an app) and from the workers (a trigger's fire).
+  const flowExecutions = new FlowExecutions({
+    repos,
+    events: flowEvents,
+    queues,
+    signals,
+    usage,
+    logger,
+    metrics,
+    runs: flowRuns,
+    budget,
+    mcp: mcpTools,
+    consumers: presence,
+    promptGuard: config.generation.promptGuard,
+  });
+  // Flow triggers: the API saves them and receives webhooks, the scheduler fires schedules, agent runs fire connectors.
+  const flowTriggers = new FlowTriggers({
+    repos,
+    box: secretBox,
+    enqueue: queues.enqueue,
+    redis: cache.command,
+    keyPrefix: config.redis.keyPrefix,
+    limits,
+    publicUrl: config.oauth.publicUrl,
+    logger,
+  });
   return {
     queues,
     presence,
@@ -195,11 +267,13 @@ export function buildServices(
     httpCredentials,
     psa,
     webhooks,
+    knowledge,
     mcpTools,
     agentRunChannel,
     io,
     canvasLog,
     canvasEvents,
+    threadRelay,
     relay,
     devices,
     deviceRegistry,
@@ -215,6 +289,9 @@ export function buildServices(
     journeyRuns,
     notesRuns,
     chatRuns,
-    chatCancels,
+    chatTurnLife,
+    chatLane,
+    flowExecutions,
+    flowTriggers,
   };
 }

@@ -2,7 +2,7 @@ import type { Config } from '../../config';
 import type { Logger } from '../lib/logger';
 import { RedisConnections, type RedisTarget } from '../lib/redis';
 import { createRepositories, type Repositories } from '../models';
-import { openDatabase, type Database } from '../models/database';
+import { claimEmbeddedDatabase, openDatabase, type Database } from '../models/database';
 import { startEmbeddedRedis } from './embedded-redis';
 import type { Closers } from './shutdown';
 
@@ -24,6 +24,9 @@ export interface Stores {
  */
 export async function openStores(config: Config, logger: Logger, progress: (step: string) => void, closers: Closers): Promise<Stores> {
   const ownRedis = config.redis.url === undefined && config.redis.cluster === undefined;
+  // The embedded database's claim on DATA_DIR comes first: a second process on a directory in use
+  // stops here, before its embedded redis-server start could stop the holder's as an orphan.
+  if (ownRedis && config.database.url === undefined) claimEmbeddedDatabase(config.data.dir);
   if (ownRedis) progress(`Starting Redis (redis-server under ${config.data.dir})`);
   const [redisStart, databaseOpen] = await Promise.allSettled([
     !ownRedis

@@ -2,6 +2,8 @@ import http from 'node:http';
 import { ConfigError, productionModelRequired, sharedDatabaseRequired, sharedRedisRequired, type Config } from '../../config';
 import type { LlmEndpoint } from '../ai/llm';
 import { AgentScheduler } from '../agents/scheduler';
+import { TriggerScheduler } from '../triggers/trigger-scheduler';
+import type { FlowTriggers } from '../triggers/flow-triggers';
 import { LimitsResolver } from '../auth/limits';
 import { UNPRICED_WARNING, unpricedUnderCostLimit } from '../budget/pricing';
 import { packageVersion } from '../http/app';
@@ -11,7 +13,9 @@ import type { Repositories } from '../models';
 import { Metrics } from '../observability/metrics';
 import { startTracing } from '../observability/tracing';
 import { startApiRole } from './api-role';
+import type { ProviderProbe } from '../ai/provider-probe';
 import { closeHttp, createHttpServer, serveMetrics } from './http-servers';
+import { LoginThrottle } from '../auth/login-throttle';
 import { buildServices } from './services';
 import { closeAll, type Closers } from './shutdown';
 import { checkBeforeStart } from './start-checks';
@@ -26,6 +30,10 @@ export interface RunningSwitchboard {
   logger: Logger;
   /** The repositories over this process's database (tests and embedders read state through them). */
   repos: Repositories;
+  /** Flow triggers: a scheduler built over them fires schedules as the scheduler role does (tests, embedders). */
+  flowTriggers: FlowTriggers;
+  /** What `/readyz` says of the model providers (api role only): a probe through it is what readiness reports next. */
+  providers?: ProviderProbe;
   /** Graceful stop: refuse new work, drain, close everything; bounded by SHUTDOWN_TIMEOUT_MS. */
   stop(): Promise<void>;
 }
@@ -70,6 +78,7 @@ export async function startSwitchboard(
     if (stopTracing) closers.push(['tracing', stopTracing]);
     const stores = await openStores(config, logger, progress, closers);
     const { repos, connections, database } = stores;
+    metrics.resources.watchDatabase(database);
 
     // The express app is plugged in later (it needs the socket server), but its request listener
     // must exist BEFORE Socket.IO attaches: Socket.IO then routes /socket.io/ to itself only.
@@ -108,11 +117,16 @@ export async function startSwitchboard(
       });
       scheduler.start();
       closers.unshift(['scheduler', () => scheduler.stop()]);
+      // Flow schedules tick with the agents' schedules: one fire per slot across every scheduler.
+      const triggerScheduler = new TriggerScheduler({ repos, triggers: services.flowTriggers, logger, tick: config.agents.schedulerTick });
+      triggerScheduler.start();
+      closers.unshift(['flow trigger scheduler', () => triggerScheduler.stop()]);
     }
 
     const shuttingDown = { value: false };
     let url: string | undefined;
     let dashboard: string | undefined;
+    let providers: ProviderProbe | undefined;
     if (httpServer) {
       const serve = (listener: http.RequestListener) => void (handleRequest = listener);
       const api = await startApiRole(
@@ -122,7 +136,7 @@ export async function startSwitchboard(
         { logger, metrics, httpServer, serve, shuttingDown, endpoint: options.endpoint },
         closers,
       );
-      ({ url, dashboard } = api);
+      ({ url, dashboard, providers } = api);
     }
     if (!httpServer && config.http.metricsPort !== undefined) {
       const ready = async () => {
@@ -132,7 +146,9 @@ export async function startSwitchboard(
         );
         return (await Promise.allSettled(checks)).every((result) => result.status === 'fulfilled');
       };
-      const metricsServer = await serveMetrics(metrics, config.http.host, config.http.metricsPort, config.metrics.token, ready);
+      // Wrong METRICS_TOKEN guesses back off per address, as on the API.
+      const secrets = new LoginThrottle(connections.cache.command, config.redis.keyPrefix, config.auth);
+      const metricsServer = await serveMetrics(metrics, config.http.host, config.http.metricsPort, config.metrics.token, ready, secrets);
       closers.unshift(['metrics http', () => closeHttp(metricsServer)]);
     }
     closers.unshift(['readiness', () => void (shuttingDown.value = true)]);
@@ -140,8 +156,10 @@ export async function startSwitchboard(
     return {
       config,
       url,
+      providers,
       logger,
       repos,
+      flowTriggers: services.flowTriggers,
       summary: { roles: [...roles], database: database.description, redis: stores.redisDescription, llm: llmSummary, dashboard },
       stop: () => closeAll(closers, config.shutdown.timeoutMs, logger),
     };

@@ -8,10 +8,12 @@ import { QUEUE_NAMES, callsModels, type QueueName } from '../../config';
 import { createTextEmbedder } from '../ai/embeddings';
 import type { LlmEndpoint } from '../ai/llm';
 import { ModelGateway } from '../ai/model-gateway';
-import { dangerousToolPolicy, type ApprovalService } from '../assistant/approvals';
+import { dangerousToolPolicy, type ApprovalService } from '../turns/approvals';
 import { AssistantRunner } from '../assistant/assistant-runner';
-import type { ChatCancels } from '../assistant/chat-cancel';
-import type { ChatEventLog } from '../assistant/chat-events';
+import type { ChatTurnLife } from '../assistant/chat-turn-life';
+import type { ChatEventLog } from '../turns/turn-events';
+import type { ThreadRelay } from '../assistant/thread-relay';
+import { ThreadTools } from '../assistant/thread-tools';
 import { NotesEventLog } from '../assistant/notes-events';
 import { SessionNotesRunner } from '../assistant/session-notes-runner';
 import { ChatflowRunner } from '../flows/chatflow-runner';
@@ -28,6 +30,8 @@ import type { AgentRunChannel } from '../agents/run-channel';
 import type { DeviceRegistry } from '../devices/device-registry';
 import type { DeviceChannel } from '../devices/device-channel';
 import { FlowRunner } from '../flows/flow-runner';
+import { FlowExecutions } from '../flows/flow-executions';
+import { EvaluationRunner } from '../evals/evaluation-runner';
 import { NodeTools } from '../flows/node-tools';
 import type { FlowEventLog } from '../flows/flow-events';
 import { GenerationRunner, type GenerationRunnerDeps } from '../generation/generation-runner';
@@ -35,6 +39,10 @@ import type { Metrics } from '../observability/metrics';
 import type { RunKernel } from '../runs/run-kernel';
 import type { NotesRuns } from '../assistant/notes-run';
 import type { FlowRuns } from '../flows/flow-run';
+import type { LimitsResolver } from '../auth/limits';
+import { TriggerFirer } from '../triggers/trigger-firer';
+import type { FlowTriggers } from '../triggers/flow-triggers';
+import { processIdentity } from './process-identity';
 import { Reaper } from './reaper';
 import { QUEUE_CATALOG } from '../producers/catalog';
 import { requestEmbedding } from '../producers/requests';
@@ -46,8 +54,15 @@ import { JOB_HANDLERS } from '../workers/index';
 import type { HttpCredentials } from '../flows/http-credentials';
 import type { WorkerPorts } from '../workers/ports';
 import type { WebhookService } from '../webhooks/webhook-service';
+import { KnowledgeIngester, type IngestProgress } from '../knowledge/ingester';
+import { embedTexts } from '../knowledge/embed';
+import { KnowledgeService } from '../knowledge/knowledge-service';
+import { KnowledgeEventLog } from '../knowledge/progress-events';
 import { startWorkers, type QueueProcessor } from '../workers/worker-pool';
 import { WorkerLeases } from '../workers/worker-leases';
+
+/** No limit: an evaluation's executions are limited by its concurrency, not `flowExecutionsPerMinute`. */
+const unlimitedUsage = { take: async () => undefined } as unknown as UsageLimiter;
 
 /** What the generation runner needs (its endpoint is resolved here), plus what the other queues use. */
 export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'metrics' | 'enqueue' | 'canvasEvents'> {
@@ -65,6 +80,12 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   notesRuns: NotesRuns;
   /** The flow executions' runs. */
   flowRuns: FlowRuns;
+  /** Starts the executions trigger fires ask for. */
+  flowExecutions: FlowExecutions;
+  /** Fires the connector triggers of a cloud agent whose run fetched items. */
+  flowTriggers: FlowTriggers;
+  /** The owners' plans, read when a trigger fires. */
+  limits: LimitsResolver;
   /** The process's queues: the catalog's `enqueue`, embeddings waited on, the connectors rate limit. */
   queues: QueueRegistry;
   metrics: Metrics;
@@ -73,8 +94,10 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   /** The process's one approval service (shared with the API role when both run here). */
   approvals: ApprovalService;
   chatEvents: ChatEventLog;
+  /** Sends a room thread's turn events (and the assistant's state) to its canvas room. */
+  threadRelay: ThreadRelay;
   /** Ends chat turns stopped by a cancel. */
-  chatCancels: ChatCancels;
+  chatTurnLife: ChatTurnLife;
   /** Agent runs: who is online, the frames of local runs, and sealed OAuth tokens. */
   deviceRegistry: DeviceRegistry;
   agentRunChannel: AgentRunChannel;
@@ -97,6 +120,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   endpoint?: LlmEndpoint;
   /** Where this process says which queues it consumes (the API counts a queue without a worker). */
   presence: WorkerPresence;
+  /** Where knowledge ingestions report their progress (the documents' event streams). */
+  knowledgeProgress?: (event: IngestProgress) => void;
   /** The job handlers to serve (default: all of them, src/workers/index.ts); checked against the catalog first. */
   handlers?: readonly JobHandlers<WorkerPorts>[];
 }
@@ -154,7 +179,11 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
   const { repos, logger, metrics, events, canvasEvents: emit, queues, devices, chatEvents, signals } = deps;
   const { enqueue } = queues;
   const notesEvents = new NotesEventLog(deps.redis.realtime.blocking, config.redis.keyPrefix);
+  const knowledgeEvents = new KnowledgeEventLog(deps.redis.realtime.command, config.redis.keyPrefix);
   const psaPush = new PsaPush({ repos, psa: deps.psa, enqueue, logger });
+  // Retrieval for chatflows and the `search_knowledge` tool: the caller's own chunks only.
+  const knowledge = new KnowledgeService({ config, repos, queues, logger: logger.child({ component: 'knowledge' }) });
+  const searchKnowledge = (ownerId: string, query: Parameters<KnowledgeService['search']>[1]) => knowledge.search(ownerId, query);
   // The services the handlers call, each given what it uses (no spread of the whole bag).
   const ports: WorkerPorts = {
     config,
@@ -190,8 +219,17 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       mcp: deps.mcpTools,
       budget: deps.budget,
       signals,
-      chatCancels: deps.chatCancels,
+      chatTurnLife: deps.chatTurnLife,
       usage: deps.usage,
+      knowledge: {
+        search: searchKnowledge,
+        searchable: (userId, sessionId) => repos.knowledge.hasSearchable(userId, sessionId),
+        attachments: { statuses: (ids) => repos.knowledge.documentStatuses(ids), waitMs: config.knowledge.chatWaitMs },
+      },
+      threads: {
+        tools: new ThreadTools({ repos, room: emit, maxBlocks: config.canvas.maxBlocks, logger }),
+        relay: deps.threadRelay,
+      },
       resumeFlowNode: async (row) => {
         const { executionId, nodeId } = row.continuation as { executionId: string; nodeId: string };
         const tier = (await repos.users.findById(row.userId))?.tier ?? 'free';
@@ -227,13 +265,16 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       logger,
       metrics,
       signals,
-      chatCancels: deps.chatCancels,
+      chatTurnLife: deps.chatTurnLife,
+      knowledge: searchKnowledge,
     }),
     agentRuns: new AgentRunner({
       config,
       repos,
       enqueue,
       pauseConnectors: (ms) => queues.rateLimit('connectors', ms),
+      // A cloud run's fetched mails fire the flows' connector triggers on its agent.
+      onFetched: (event) => deps.flowTriggers.connectorFetched(event),
       devices,
       registry: deps.deviceRegistry,
       channel: deps.agentRunChannel,
@@ -254,6 +295,18 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       logger,
       metrics,
       runs: deps.flowRuns,
+      // Subflows' child executions start here, each with its own budget reservation.
+      children: new FlowExecutions({
+        repos,
+        events: deps.flowEvents,
+        queues,
+        signals,
+        logger,
+        metrics,
+        runs: deps.flowRuns,
+        budget: deps.budget,
+        mcp: deps.mcpTools,
+      }),
       tools: new NodeTools({
         repos,
         devices,
@@ -264,14 +317,50 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
         logger,
         mcp: deps.mcpTools,
         budget: deps.budget,
+        knowledge: searchKnowledge,
       }),
       approvals: deps.approvals,
+    }),
+    evaluations: new EvaluationRunner({
+      repos,
+      // An evaluation's rows start as the owner's executions, from the worker.
+      executions: new FlowExecutions({
+        repos,
+        events: deps.flowEvents,
+        queues,
+        signals,
+        usage: deps.usage ?? unlimitedUsage,
+        logger,
+        metrics,
+        runs: deps.flowRuns,
+        budget: deps.budget,
+        mcp: deps.mcpTools,
+        promptGuard: config.generation.promptGuard,
+      }),
+      models,
+      queues,
+      logger,
     }),
     embedder: batchedEmbedder(createTextEmbedder(endpoint, config.llm.embeddingModel), {
       budget: deps.budget,
       pricing: config.llm.pricing,
     }),
+    triggers: new TriggerFirer({ repos, executions: deps.flowExecutions, limits: deps.limits, logger }),
     webhooks: deps.webhooks,
+    waits: deps.kernel,
+    knowledge: new KnowledgeIngester({
+      repos,
+      embed: (who, texts) => embedTexts(queues, who, texts),
+      urlRules: { maxBytes: config.knowledge.maxFileBytes, timeoutMs: 30_000, privateOrigins: config.knowledge.privateOrigins },
+      logger: logger.child({ component: 'knowledge' }),
+      // Each step and stored round to the ingestion's log (the document's SSE stream); a log not written loses events, never chunks.
+      progress: (event) => {
+        deps.knowledgeProgress?.(event);
+        knowledgeEvents
+          .report(event)
+          .catch((error: unknown) => logger.warn({ err: error, documentId: event.documentId }, 'knowledge progress not logged'));
+      },
+    }),
   };
   const processors: Partial<Record<QueueName, QueueProcessor>> = {};
   for (const declaration of Object.values(QUEUE_CATALOG)) {
@@ -282,7 +371,8 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     };
   }
   const queueNames = config.queues.explicit ? config.queues.names : config.queues.names.filter((name) => processors[name]);
-  // The dead-worker detector: this process's lease, and the jobs of processes whose lease lapsed.
+  // The dead-worker detector: this process's lease, and the jobs of processes whose lease lapsed (or,
+  // of a process with an identity, the jobs of its own earlier incarnations, taken back at start).
   const leases =
     config.queues.leaseMs > 0
       ? new WorkerLeases({
@@ -291,6 +381,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
           queues,
           queueNames: QUEUE_NAMES,
           leaseMs: config.queues.leaseMs,
+          identity: processIdentity(config),
           logger,
         })
       : undefined;
@@ -325,6 +416,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     kernel: deps.kernel,
     logger,
     flows: ports.flows,
+    evaluations: ports.evaluations,
     budget: deps.budget,
   });
   reaper.start();

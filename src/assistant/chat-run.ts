@@ -11,11 +11,12 @@ import type { QueueRegistry } from '../producers/registry';
 import type { UsageRecord } from '../models/usage-repository';
 import type { RunOutcome } from '../runs/outcome';
 import type { RunHandle, RunKernel, RunKindSpec } from '../runs/run-kernel';
-import type { ApprovalService } from './approvals';
-import type { ChatEventLog, TurnUsage } from './chat-events';
-import type { StoredContinuation } from './continuation';
+import type { ApprovalService } from '../turns/approvals';
+import type { ChatEventLog, TurnUsage } from '../turns/turn-events';
+import type { StoredContinuation } from '../turns/continuation';
 import { publicStatus } from '../schemas/public-status';
-import { joinAnswers, planText, type PlanState } from './coding-plan';
+import { joinAnswers, planText, type PlanState } from '../coding/coding-plan';
+import type { ChatLane } from './chat-lane';
 
 /** One chat turn: its user message (the turn's id), session, owner and the device it runs on. */
 export interface TurnRef {
@@ -23,6 +24,8 @@ export interface TurnRef {
   sessionId: string;
   messageId: string;
   deviceId?: string | null;
+  /** The device's own socket asked for it: its messages go to every connection of the device. */
+  fromDevice?: boolean;
 }
 
 /** What an answered turn carries. */
@@ -57,10 +60,12 @@ export const CHAT_INTERRUPTED = 'The assistant was interrupted (its worker stopp
 
 export interface ChatRunDeps {
   repos: Repositories;
-  queues: Pick<QueueRegistry, 'isLive'>;
+  queues: Pick<QueueRegistry, 'isLive' | 'enqueue'>;
   chatEvents: ChatEventLog;
   devices: DevicePort;
   approvals: Pick<ApprovalService, 'cancelPending'>;
+  /** The session's lane: when a turn ends, the next turn of its session starts. */
+  lane?: Pick<ChatLane, 'advance'>;
   logger: Logger;
 }
 
@@ -104,6 +109,12 @@ export function registerChatRuns(kernel: RunKernel, deps: ChatRunDeps): ChatRuns
       if (approvals.some((row) => row.status === 'pending' || (row.resumedAt === null && row.decisionReason !== 'cancelled'))) return true;
       const resumes = await Promise.all(approvals.map((row) => deps.queues.isLive('assistant', hitlResumeJobId(row.id))));
       return resumes.some(Boolean);
+    },
+
+    // Its approvals' waitpoints are all completed: the resume job goes on from the decisions.
+    async continue(run, waitpoints) {
+      const approvalId = waitpoints.find((waitpoint) => waitpoint.kind === 'approval')?.ref;
+      if (approvalId) await deps.queues.enqueue('assistant', 'hitl-resume', { approvalId });
     },
 
     async cancelRequested(run) {
@@ -211,29 +222,43 @@ export function registerChatRuns(kernel: RunKernel, deps: ChatRunDeps): ChatRuns
     },
 
     async announce(run, outcome, _context, persisted) {
-      const { turn } = persisted;
-      if (!turn) {
-        log.warn({ messageId: run.id, status: outcome.status }, 'chat turn ended after its session was deleted; nobody to tell');
-        return;
-      }
-      const { userId, sessionId, deviceId } = turn;
-      if (outcome.status === 'succeeded') {
-        if (deviceId) devices.send(userId, deviceId, 'final', { sessionId, response: persisted.response });
-        await chatEvents.append(run.id, { type: 'final', sessionId, response: persisted.response, usage: outcome.result.usage });
-        return;
-      }
-      if (outcome.status === 'cancelled') {
-        await deps.approvals.cancelPending(run.id, userId);
-        if (deviceId) devices.send(userId, deviceId, 'cancelled', { sessionId });
-        const zero: TurnUsage = { provider: 'none', model: 'none', inputTokens: 0, outputTokens: 0, costUsd: 0 };
-        await chatEvents.append(run.id, { type: 'cancelled', sessionId, response: persisted.response, usage: persisted.usage ?? zero });
-        log.info({ userId, sessionId, messageId: run.id, chars: persisted.response.length }, 'chat turn cancelled');
-        return;
-      }
-      const code = outcome.status === 'failed' ? outcome.code : 'timed_out';
-      if (deviceId) devices.send(userId, deviceId, 'chat_error', { sessionId, code, message: outcome.message });
-      await chatEvents.append(run.id, { type: 'error', sessionId, code, message: outcome.message });
+      await tell(run, outcome, persisted);
+      const sessionId = persisted.turn?.sessionId;
+      // The next turn of the session's lane starts; a lost promotion is caught by its own recheck.
+      if (sessionId)
+        await deps.lane?.advance(sessionId).catch((error: unknown) => {
+          log.warn({ err: error, sessionId, messageId: run.id }, 'next turn of the session not promoted; it starts at its recheck');
+        });
     },
+  };
+
+  const tell = async (run: RunRow, outcome: ChatOutcome, persisted: ChatPersisted) => {
+    const { turn } = persisted;
+    if (!turn) {
+      log.warn({ messageId: run.id, status: outcome.status }, 'chat turn ended after its session was deleted; nobody to tell');
+      return;
+    }
+    const { userId, sessionId, deviceId } = turn;
+    const told = { id: run.id, fromDevice: turn.fromDevice };
+    if (outcome.status === 'succeeded') {
+      if (deviceId) devices.sendTurn(userId, deviceId, told, 'final', { sessionId, response: persisted.response });
+      await chatEvents.append(run.id, { type: 'final', sessionId, response: persisted.response, usage: outcome.result.usage });
+      return;
+    }
+    if (outcome.status === 'cancelled') {
+      await deps.approvals.cancelPending(run.id, userId);
+      // Rolled back by a later message: the turn is forgotten, its question and partial answer too.
+      const forgotten = await repos.chat.forgetRolledBack(run.id);
+      if (forgotten) log.info({ userId, sessionId, messageId: run.id, messages: forgotten }, 'chat turn rolled back');
+      if (deviceId) devices.sendTurn(userId, deviceId, told, 'cancelled', { sessionId });
+      const zero: TurnUsage = { provider: 'none', model: 'none', inputTokens: 0, outputTokens: 0, costUsd: 0 };
+      await chatEvents.append(run.id, { type: 'cancelled', sessionId, response: persisted.response, usage: persisted.usage ?? zero });
+      log.info({ userId, sessionId, messageId: run.id, chars: persisted.response.length }, 'chat turn cancelled');
+      return;
+    }
+    const code = outcome.status === 'failed' ? outcome.code : 'timed_out';
+    if (deviceId) devices.sendTurn(userId, deviceId, told, 'chat_error', { sessionId, code, message: outcome.message });
+    await chatEvents.append(run.id, { type: 'error', sessionId, code, message: outcome.message });
   };
   const handle: ChatRuns = kernel.register(spec);
   return handle;

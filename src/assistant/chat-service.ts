@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { QueueConsumers } from '../producers/worker-presence';
 import { z } from 'zod';
 import type { ModelCatalog } from '../ai/model-catalog';
+import { THREAD_BLOCK_TOOLS } from '../ai/prompt-sizes';
 import type { DeviceRegistry } from '../devices/device-registry';
 import { describeIssues, deviceIdSchema } from '../schemas/device-protocol';
-import { AppError, notFound } from '../lib/errors';
+import { AppError, forbidden, notFound } from '../lib/errors';
 import type { ChatRuns } from './chat-run';
 import type { Logger } from '../lib/logger';
 import type { UsageLimiter } from '../lib/usage-limiter';
@@ -13,19 +14,19 @@ import { CODING_AGENT_NAMES, type CodingAgentConfig, type CodingAgentName } from
 import type { Repositories } from '../models';
 import type { Enqueue } from '../producers/registry';
 import type { ChatRequestAck } from '../schemas/socket-events';
-import { admitThenQueue, type BudgetAdmission } from './budget-admission';
+import { admitThenQueue, type BudgetAdmission } from '../turns/budget-admission';
+import { LANE_RECHECK_MS, multitaskSchema, planLane, strategyOf, turnInProgress, type ChatLane, type Multitask } from './chat-lane';
 import { sumParts, type PromptPart } from '../budget/budget-door';
 import type { McpTools } from '../mcp/mcp-tools';
+import { admitPrompt } from '../ai/prompt-admission';
+import type { PromptGuardMode } from '../ai/prompt-guard';
 import { chatContextSchema, storedContext, withChatContext, type ChatContext } from './chat-context';
-import {
-  codingSystemPrompt,
-  codingTools,
-  HISTORY_LIMIT,
-  routeCodingAgent,
-  toolsetTools,
-  turnSystemPrompt,
-  turnToolsets,
-} from './turn-prompt';
+import { authoredText, HISTORY_LIMIT, threadSystemPrompt, toolsetTools, turnSystemPrompt, turnToolsets } from './turn-prompt';
+import type { ThreadRelay } from './thread-relay';
+import type { ThreadLimits } from './room-threads';
+import { codingSystemPrompt, codingTools, routeCodingAgent } from '../coding/coding-routing';
+import { chatFilePartSchema, decodeChatFiles, MAX_CHAT_FILES, type ChatFilePart } from '../knowledge/chat-files';
+import type { KnowledgeService } from '../knowledge/knowledge-service';
 
 /** Longest message the assistant takes (prompts are bounded at 8, 000 characters). */
 export const MAX_CHAT_MESSAGE_CHARS = 8_000;
@@ -51,6 +52,14 @@ export const chatBodySchema = z.strictObject({
   tools: z.enum(['device', 'none']).optional(),
   context: chatContextSchema.optional(),
   agent: codingAgentSchema.optional(),
+  multitask: multitaskSchema.optional(),
+  files: z
+    .array(chatFilePartSchema)
+    .max(MAX_CHAT_FILES)
+    .optional()
+    .describe(
+      "Files sent with the message (the AI SDK's `file` part, its `url` a base64 `data:` URL): ingested into the session's own knowledge base before the turn answers from them",
+    ),
 });
 
 /** Socket `chat_request`; its `context` and `config` (the model) are the same as on `POST /chat`. */
@@ -60,6 +69,7 @@ export const chatRequestSchema = z.strictObject({
   context: chatContextSchema.optional(),
   config: modelChoiceSchema.optional(),
   agent: codingAgentSchema.optional(),
+  multitask: multitaskSchema.optional(),
 });
 
 export interface StartTurn {
@@ -70,6 +80,11 @@ export interface StartTurn {
   deviceId?: string;
   /** The request came from this device's socket, so it is online: skip the registry check. */
   fromDevice?: boolean;
+  /**
+   * The turn's id (its user message's), chosen by the socket that asks before the turn starts, so
+   * it knows its own turn's messages from the first one on. Unset: chosen here.
+   */
+  turnId?: string;
   /** `device` | `none`; unset = `device` when a device is online, else `none`. */
   tools?: 'device' | 'none';
   /** The model chosen by the request; validated against the catalog (400 `unknown_model`). */
@@ -80,6 +95,12 @@ export interface StartTurn {
   tier?: Tier;
   /** A coding turn: the agent named by the request (it needs a device that serves a project). */
   agent?: CodingAgentName;
+  /** What this message does while a turn of its session runs; unset: the session's strategy, else `enqueue`. */
+  multitask?: Multitask;
+  /** The sender's display name: a message to a room thread is stored, and shown to the model, under it. */
+  authorName?: string;
+  /** Files sent with the message: checked before anything is written, then ingested into the session's own knowledge base. */
+  files?: ChatFilePart[];
 }
 
 /**
@@ -97,7 +118,9 @@ export class ChatService {
       logger: Logger;
       models: ModelCatalog;
       /** Each turn is a run of the kernel's chat kind, written with its message, before its job. */
-      runs: Pick<ChatRuns, 'row' | 'hold'>;
+      runs: Pick<ChatRuns, 'row' | 'hold' | 'cancel'>;
+      /** The session's lane: a turn queued behind open ones starts when they end. */
+      lane?: Pick<ChatLane, 'advance'>;
       /** The turn's first model call is reserved against the user's budget before anything is written. */
       budget: BudgetAdmission;
       /** The coding agents' prompts and toolsets: a coding turn's first call is built from them. */
@@ -106,6 +129,12 @@ export class ChatService {
       consumers?: QueueConsumers;
       /** The recorded sizes of the user's MCP tools, which every turn that may use tools is offered. */
       mcp?: Pick<McpTools, 'recordedSizes'>;
+      /** The prompt guard's mode: a message it blocks is refused (422 `prompt_rejected`) before anything is written. */
+      promptGuard?: PromptGuardMode;
+      /** Room threads: their flood limits and the room event of each message posted to one. */
+      threads?: { limits: ThreadLimits; relay: Pick<ThreadRelay, 'message' | 'state'> };
+      /** Takes a message's files into the session's own knowledge base; without it, a message with files is refused. */
+      knowledge?: Pick<KnowledgeService, 'checkChatFiles' | 'attachToSession'>;
     },
   ) {
     this.log = deps.logger.child({ component: 'chat' });
@@ -113,22 +142,46 @@ export class ChatService {
 
   async start(input: StartTurn): Promise<{ sessionId: string; messageId: string; deviceId: string | null }> {
     const { chat } = this.deps.repos;
+    // Every chat transport (HTTP, both device sockets, the IDE socket, the AI SDK edge, the seed routes) starts here.
+    admitPrompt(this.deps.promptGuard ?? 'off', 'chat', [{ path: 'message', text: input.message }], {
+      logger: this.log,
+      userId: input.userId,
+    });
     if (input.model && !this.deps.models.knows(input.model)) {
       throw new AppError(400, 'unknown_model', `Model ${input.model.provider}:${input.model.model} is not configured on this deployment`);
     }
-    const session = input.sessionId ? await chat.findOwned(input.userId, input.sessionId) : null;
-    if (input.sessionId && !session) throw notFound('Chat session');
+    // A private session is its owner's; a room thread takes messages from its canvas's editors and owners.
+    const access = input.sessionId ? await chat.findAccessible(input.userId, input.sessionId) : null;
+    if (input.sessionId && !access) throw notFound('Chat session');
+    const session = access?.session ?? null;
+    const canvasId = session?.canvasId ?? null;
+    if (canvasId) this.checkThreadPost(input, access!.role);
     // A chatflow's session goes on with its flow's prompt and model, not as an assistant turn.
     if (session?.mode === 'flow')
       throw new AppError(409, 'flow_session', `This session belongs to a chatflow; continue it with POST /flows/${session.flowId}/chat`);
+    // One session, one lane: a turn of the session still open decides what this message does.
+    const open = session ? await chat.openTurns(session.id) : [];
+    const lane = planLane(strategyOf(input.multitask, session?.multitask), open.length);
+    if (lane.refuse) throw turnInProgress();
     if (input.agent && input.tools === 'none')
       throw new AppError(400, 'validation_failed', 'A coding agent works on the files of a device: agent needs tools "device"');
     // A coding turn needs a device that serves a project (it never falls back to a plain turn).
-    const deviceId = input.agent
-      ? await this.projectDevice(input.userId, input.deviceId ?? session?.deviceId ?? undefined, Boolean(input.deviceId))
-      : await this.deviceFor(input, session?.deviceId ?? undefined);
+    // A room thread's turn has the canvas's tools, and a device only when its owner lent it to the
+    // thread (never a member's MCP servers).
+    const deviceId = canvasId
+      ? await this.lentDevice(session!.id, input.deviceId)
+      : input.agent
+        ? await this.projectDevice(input.userId, input.deviceId ?? session?.deviceId ?? undefined, Boolean(input.deviceId))
+        : await this.deviceFor(input, session?.deviceId ?? undefined);
     const mode = deviceId ? 'device' : 'none';
     await this.deps.consumers?.require('assistant');
+    // A message's files: decoded and checked against the plan (size, type, the session base's room) before anything is written.
+    const files = input.files?.length ? decodeChatFiles(input.files) : [];
+    if (files.length) {
+      if (!this.deps.knowledge) throw new AppError(400, 'validation_failed', 'This deployment takes no files in chat');
+      if (input.agent) throw new AppError(400, 'validation_failed', 'A coding turn takes no files: send them to a plain assistant turn');
+      await this.deps.knowledge.checkChatFiles(input.userId, files, session?.id);
+    }
 
     const context = storedContext(input.context);
     // The turn's first model call as its worker will send it (turn-prompt.ts builds both): the system
@@ -138,20 +191,31 @@ export class ChatService {
     // A coding turn's call is its routed agent's: the agent's own prompt and toolsets (and, for the
     // Orchestrator, the plan tool).
     const sessionContext = context !== undefined ? context : (session?.context ?? null);
-    const coding = input.agent ? routeCodingAgent(input.agent, input.message) : undefined;
+    const coding = input.agent ? routeCodingAgent(input.agent, input.message, this.deps.codingAgents) : undefined;
     const toolsets = coding ? [] : turnToolsets(input.message, Boolean(deviceId));
     const history = session ? await chat.context(session.id, Number.MAX_SAFE_INTEGER, HISTORY_LIMIT) : [];
     const system = coding
       ? withChatContext(codingSystemPrompt(this.deps.codingAgents[coding]), sessionContext)
-      : turnSystemPrompt(toolsets, sessionContext);
-    const tools = coding ? codingTools(coding, this.deps.codingAgents[coding]) : toolsetTools(toolsets);
+      : canvasId
+        ? threadSystemPrompt(sessionContext)
+        : turnSystemPrompt(toolsets, sessionContext);
+    const tools = coding
+      ? codingTools(coding, this.deps.codingAgents[coding])
+      : canvasId
+        ? sumParts(THREAD_BLOCK_TOOLS, toolsetTools(toolsets))
+        : toolsetTools(toolsets);
+    // The message as its turn's model call will carry it (in a room thread: under its sender's name).
+    const author = canvasId ? { id: input.userId, name: input.authorName ?? 'member' } : undefined;
+    const asSent = authoredText({ content: input.message, authorName: author?.name });
+    // The flood limits of a room thread: per member and per thread, before anything is written.
+    if (canvasId) await this.deps.threads?.limits.take(session!.id, input.userId);
     // The user's MCP servers' tools ride on every turn that may use tools: counted at the sizes their
     // last listing recorded, read only for a user with budget limits. The job carries what was
     // counted, so the worker offers no more unless the reservation can grow.
     let mcpTools: PromptPart | undefined;
     const mcp = this.deps.mcp;
     const withMcp =
-      mcp && input.tools !== 'none'
+      mcp && input.tools !== 'none' && !canvasId
         ? async () => {
             mcpTools = { bytes: 0, texts: 0 };
             for (const bytes of (await mcp.recordedSizes(input.userId)).values()) mcpTools = sumParts(mcpTools, { bytes, texts: 1 });
@@ -162,7 +226,7 @@ export class ChatService {
       this.deps.budget,
       {
         userId: input.userId,
-        texts: [system, ...history.map((earlier) => earlier.content), input.message],
+        texts: [system, ...history.map((earlier) => authoredText(earlier)), asSent],
         model: input.model?.model,
         fixed: withMcp,
       },
@@ -171,32 +235,119 @@ export class ChatService {
         if (session && context !== undefined) await chat.setContext(input.userId, session.id, context);
         // The message and its turn's queued run (keyed by the message's id, chosen here) in one
         // statement, with the new session when there is none.
-        const run = this.deps.runs.row({ id: randomUUID(), userId: input.userId });
+        const run = this.deps.runs.row({ id: input.turnId ?? randomUUID(), userId: input.userId });
         const { sessionId, messageId } = session
-          ? { sessionId: session.id, messageId: await chat.addTurn(session.id, input.message, run) }
+          ? { sessionId: session.id, messageId: await chat.addTurn(session.id, input.message, run, author) }
           : await chat.openSession({ userId: input.userId, deviceId, title: titleOf(input.message), mode, context }, input.message, run);
         const stored = { id: messageId };
+        // The message's files go into the session's own base (made on first use) and are queued for ingestion.
+        const attachments = files.length ? await this.deps.knowledge!.attachToSession(input.userId, sessionId, files) : [];
+        // The room hears the message before its turn can start, and keeps where it did for a late joiner.
+        if (canvasId && author) await this.announceThreadMessage(canvasId, sessionId, messageId, author, input.message, lane.behind);
         // The turn holds the reservation from now on: whoever ends it gives back what no call took.
         await this.deps.runs.hold(messageId, { userId: input.userId, reservationId: budget }, { beforeQueued: true });
-        await this.deps.enqueue('assistant', 'chat-turn', {
-          userId: input.userId,
-          sessionId,
-          messageId: stored.id,
-          deviceId: deviceId ?? undefined,
-          tools: mode,
-          ...(input.tools === 'none' ? { noTools: true as const } : {}),
-          model: input.model,
-          budget,
-          ...(budget && mcpTools ? { mcpTools } : {}),
-          tier: input.tier,
-          ...(input.agent ? { agent: input.agent } : {}),
-        });
+        if (lane.cancel !== 'none') await this.cancelOpen(input.userId, open, lane.cancel);
+        // Behind open turns, the job waits delayed: the end of the turn before it promotes it.
+        const delay = lane.behind ? { delay: LANE_RECHECK_MS } : {};
+        await this.deps.enqueue(
+          'assistant',
+          'chat-turn',
+          {
+            userId: input.userId,
+            sessionId,
+            messageId: stored.id,
+            deviceId: deviceId ?? undefined,
+            ...(input.fromDevice && deviceId ? { fromDevice: true as const } : {}),
+            tools: mode,
+            ...(input.tools === 'none' || canvasId ? { noTools: true as const } : {}),
+            ...(canvasId ? { canvasId } : {}),
+            model: input.model,
+            budget,
+            ...(budget && mcpTools ? { mcpTools } : {}),
+            tier: input.tier,
+            ...(input.agent ? { agent: input.agent } : {}),
+            ...(attachments.length ? { attachments } : {}),
+          },
+          delay,
+        );
         return { sessionId, stored };
       },
     );
+    // The turns before it may have ended while it was written: then it is due now.
+    if (lane.behind) await this.deps.lane?.advance(sessionId);
     // At debug: the request's own line and the worker's started and completed lines (same session and message ids) tell the turn at info.
     this.log.debug({ userId: input.userId, sessionId, messageId: stored.id, deviceId, mode }, 'assistant turn queued');
     return { sessionId, messageId: stored.id, deviceId };
+  }
+
+  /**
+   * What a message to a room thread may not do: a viewer posts nothing (403); a thread's turns run
+   * on the canvas (and on a device lent to it, named by `deviceId`), so a coding agent, tools
+   * "device" without a device, or a new context for everyone is refused (400).
+   */
+  private checkThreadPost(input: StartTurn, role: 'owner' | 'editor' | 'viewer'): void {
+    if (role === 'viewer') throw forbidden('Viewers of a canvas read its threads; posting needs the editor role');
+    if (input.agent || (input.tools === 'device' && !input.deviceId) || input.context !== undefined)
+      throw new AppError(
+        400,
+        'validation_failed',
+        'A room thread runs on its canvas and the devices lent to it: agent, tools "device" without a deviceId, and context are not taken in one',
+      );
+  }
+
+  /**
+   * The device a thread message names, which its owner must have lent to the thread (409
+   * `device_not_lent`) and which must be online (409 `device_offline`); null when none is named.
+   */
+  private async lentDevice(threadId: string, deviceId: string | undefined): Promise<string | null> {
+    if (!deviceId) return null;
+    const loan = await this.deps.repos.threads.loan(threadId, deviceId);
+    if (!loan)
+      throw new AppError(
+        409,
+        'device_not_lent',
+        `Device ${deviceId} is not lent to this thread; its owner lends it with PUT …/devices/${deviceId}`,
+      );
+    if (!(await this.deps.registry.isOnline(loan.ownerId, deviceId)))
+      throw new AppError(409, 'device_offline', `Device ${deviceId} is not connected; its owner must open the desktop app`);
+    return deviceId;
+  }
+
+  /** A thread message's room event (`message`, then `queued` when it waits behind another turn), its seq kept on the message. */
+  private async announceThreadMessage(
+    canvasId: string,
+    threadId: string,
+    messageId: string,
+    author: { id: string; name: string },
+    content: string,
+    behind: boolean,
+  ): Promise<void> {
+    const relay = this.deps.threads?.relay;
+    if (!relay) return;
+    const seq = await relay.message(canvasId, threadId, {
+      type: 'message',
+      messageId,
+      authorId: author.id,
+      authorName: author.name,
+      content,
+      createdAt: new Date().toISOString(),
+    });
+    if (seq) await this.deps.repos.chat.setRoomSeq(messageId, seq);
+    if (behind) await relay.state(canvasId, threadId, messageId, 'queued');
+  }
+
+  /**
+   * Cancels the session's open turns for a message sent with `interrupt` (each keeps what it said)
+   * or `rollback` (each is marked first, so its end removes its messages). A turn that ended
+   * meanwhile is left as it ended.
+   */
+  private async cancelOpen(userId: string, turns: readonly string[], how: 'interrupt' | 'rollback'): Promise<void> {
+    if (how === 'rollback') await this.deps.repos.chat.requestRollback(turns);
+    for (const turn of turns) {
+      await this.deps.runs.cancel(turn, { userId }).catch((error: unknown) => {
+        if (!(error instanceof AppError && error.code === 'not_running')) throw error;
+      });
+    }
   }
 
   /** The device the turn's tools run on, or null for a plain assistant turn. */
@@ -228,8 +379,9 @@ export class ChatService {
   }
 
   /**
-   * The device a turn runs on: the one asked for, which must be online; else the session's device
-   * when it is online; else any online device of the user. 409 `device_offline` when there is none.
+   * The device a turn runs on: the one asked for, which must be online; else, among the user's online
+   * devices that hold local tables (a device serving only a project folder holds none), the session's
+   * device, else any. 409 `device_offline` when there is none.
    */
   private async onlineDevice(userId: string, requested?: string, sessionDevice?: string): Promise<string> {
     const { registry } = this.deps;
@@ -237,10 +389,17 @@ export class ChatService {
       if (await registry.isOnline(userId, requested)) return requested;
       throw new AppError(409, 'device_offline', `Device ${requested} is not connected; open the desktop app and try again`);
     }
-    if (sessionDevice && (await registry.isOnline(userId, sessionDevice))) return sessionDevice;
-    const [first] = await registry.onlineDevices(userId);
-    if (!first) throw new AppError(409, 'device_offline', 'None of your devices is connected; open the desktop app and try again');
-    return first.deviceId;
+    const online = await registry.onlineDevices(userId);
+    const withTables = online.filter((device) => device.tables !== false);
+    const chosen = withTables.find((device) => device.deviceId === sessionDevice) ?? withTables[0];
+    if (chosen) return chosen.deviceId;
+    if (online.length)
+      throw new AppError(
+        409,
+        'device_offline',
+        'None of your connected devices holds local tables (they serve project folders only); open the desktop app and try again',
+      );
+    throw new AppError(409, 'device_offline', 'None of your devices is connected; open the desktop app and try again');
   }
 }
 
@@ -251,11 +410,12 @@ const titleOf = (text: string) => {
 };
 
 /**
- * The `/device` namespace's `chat_request` handler: the turn is bound to the asking device. The
- * ack is `{sessionId, messageId}`, or `{error: {code, message}}` (validation_failed, not_found).
+ * The `/device` namespace's `chat_request` handler: the turn is bound to the asking device, under
+ * `turnId` when the socket chose it (see {@link StartTurn.turnId}). The ack is
+ * `{sessionId, messageId}`, or `{error: {code, message}}` (validation_failed, not_found).
  */
 export function deviceChatHandler(service: ChatService, usage?: UsageLimiter) {
-  return async (user: { id: string; tier?: Tier }, deviceId: string, payload: unknown): Promise<ChatRequestAck> => {
+  return async (user: { id: string; tier?: Tier }, deviceId: string, payload: unknown, turnId?: string): Promise<ChatRequestAck> => {
     const parsed = chatRequestSchema.safeParse(payload);
     if (!parsed.success) return { error: { code: 'validation_failed', message: describeIssues(parsed.error) } };
     try {
@@ -266,11 +426,13 @@ export function deviceChatHandler(service: ChatService, usage?: UsageLimiter) {
         userId: user.id,
         deviceId,
         fromDevice: true,
+        turnId,
         message: parsed.data.message,
         sessionId: parsed.data.sessionId,
         context: parsed.data.context,
         model: parsed.data.config,
         agent: parsed.data.agent,
+        multitask: parsed.data.multitask,
         // No tier: the socket's was read when it connected; the worker reads the tier of now.
       });
       return { sessionId, messageId };

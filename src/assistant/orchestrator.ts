@@ -1,4 +1,4 @@
-import { ASSISTANT_TOOLS, type ToolsetName, type AssistantTool } from './tools';
+import { ASSISTANT_TOOLS, type ToolsetName, type AssistantTool } from '../turns/device-tools';
 
 export { classifyIntent, plainSystemPrompt, systemPrompt, type Intent } from './turn-prompt';
 

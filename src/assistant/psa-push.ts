@@ -16,7 +16,21 @@ export interface PsaPushState {
   memberMappingWarning: string | null;
 }
 
-export const NO_TICKET = 'No PSA ticket id was given for this session: resolve it with psaTicketId to push its notes';
+export const NO_TICKET =
+  'No PSA ticket id was given for this session: resolve it with psaTicketId (or start it with psa_ticket_id in its context) to push its notes';
+
+/** A PSA ticket number as a resolve takes it: 1 to 12 digits, no leading zero. */
+const TICKET_NUMBER = /^[1-9]\d{0,11}$/;
+
+/**
+ * The PSA ticket an app named in the session's context (`psa_ticket_id` or `psaTicketId`, a
+ * ticket number as text or a whole number), when it names one; anything else names none.
+ */
+export function contextTicket(context: Record<string, unknown> | null): string | undefined {
+  const value = context?.psaTicketId ?? context?.psa_ticket_id;
+  const text = typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : typeof value === 'string' ? value.trim() : '';
+  return TICKET_NUMBER.test(text) ? text : undefined;
+}
 
 /**
  * Pushing a resolved session's ticket notes to its owner's PSA. The resolve decides
@@ -34,14 +48,17 @@ export class PsaPush {
   ) {}
 
   /**
-   * At resolve: records the ticket when one is given and settles what the push will be. The push
-   * is queued now when the notes are already written, else when they are (see {@link notesReady}).
+   * At resolve or escalate: records the ticket (given, else named by the session's context) and
+   * settles what the push will be. The push is queued now when the notes are already written,
+   * else when they are (see {@link notesReady}).
    * Notes already sent to the same ticket are not sent again.
    */
-  async onResolve(userId: string, session: ChatSessionRow, ticketId: string | undefined): Promise<PsaPushState> {
+  async onResolve(userId: string, session: ChatSessionRow, given: string | undefined): Promise<PsaPushState> {
     const { repos } = this.deps;
+    // The ticket given now, else the one the session has, else the one its context names.
+    const ticketId = given ?? (session.psaTicketId ? undefined : contextTicket(session.context));
     const ticketChanged = ticketId !== undefined && ticketId !== session.psaTicketId;
-    if (ticketId !== undefined) await repos.psa.setTicket(userId, session.id, ticketId);
+    if (ticketChanged) await repos.psa.setTicket(userId, session.id, ticketId);
     if (!(await this.deps.psa.connected(userId))) {
       await repos.psa.setPush(session.id, { status: 'no_psa', memberMappingWarning: null });
       return { psaPushStatus: 'no_psa', psaPushError: null, memberMappingWarning: null };
@@ -88,7 +105,8 @@ export class PsaPush {
     if (!session.documentation) return fail('The session has no ticket notes to push');
     if (!session.psaTicketId) return fail(NO_TICKET);
     try {
-      const pushed = await this.deps.psa.pushNotes(data.userId, session.psaTicketId, session.documentation);
+      const resolution = session.status !== 'escalated';
+      const pushed = await this.deps.psa.pushNotes(data.userId, session.psaTicketId, session.documentation, resolution);
       if (!pushed) {
         await repos.psa.setPush(session.id, { status: 'no_psa', memberMappingWarning: null });
         return { status: 'no_psa' };

@@ -66,11 +66,12 @@ function contextText(context: Record<string, unknown> | null, camel: string, sna
 /**
  * The user message of the notes prompt: the session's status, time spent, problem summary and
  * problem domain (from the session, else the context the app sent), the engineer's resolution
- * notes, and the last {@link NOTES_HISTORY_LIMIT} messages, each cut at {@link NOTES_MESSAGE_CHARS}
+ * notes or escalation reason, and the last {@link NOTES_HISTORY_LIMIT} messages, each cut at {@link NOTES_MESSAGE_CHARS}
  * characters and labelled "Engineer" or "AI Assistant".
  */
 export function notesPrompt(
-  session: Pick<ChatSessionRow, 'status' | 'createdAt' | 'problemSummary' | 'resolutionSummary' | 'context'>,
+  session: Pick<ChatSessionRow, 'status' | 'createdAt' | 'problemSummary' | 'resolutionSummary' | 'context'> &
+    Partial<Pick<ChatSessionRow, 'escalationReason'>>,
   messages: NotesMessage[],
   now: Date,
 ): string {
@@ -86,9 +87,16 @@ export function notesPrompt(
     `Problem summary: ${problem ?? 'Not specified'}`,
     ...(domain ? [`Problem domain: ${domain}`] : []),
     ...(session.resolutionSummary?.trim() ? [`Resolution notes: ${session.resolutionSummary.trim()}`] : []),
+    ...(session.status === 'escalated' && session.escalationReason?.trim()
+      ? [`Escalation reason: ${session.escalationReason.trim()}`]
+      : []),
     `\nSession conversation:\n${conversation || 'No session data.'}`,
   ].join('\n');
 }
+
+/** An escalated session's hand-off for the template notes' Resolution; undefined for any other. */
+const escalationOf = (session: Pick<ChatSessionRow, 'status' | 'escalationReason'>) =>
+  session.status === 'escalated' ? { reason: session.escalationReason } : undefined;
 
 export interface SessionNotesRunnerDeps {
   config: Config;
@@ -179,7 +187,7 @@ export class SessionNotesRunner {
         modelError = error;
         log.warn({ err: error }, 'notes model failed; the notes are written from the session without a model');
       }
-      const end = gate.end(templateSections(messages, session.resolutionSummary));
+      const end = gate.end(templateSections(messages, session.resolutionSummary, escalationOf(session)));
       completed = end.completed;
       emit(end.tail);
       await Promise.all(pending);

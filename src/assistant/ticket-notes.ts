@@ -21,8 +21,15 @@ const oneLine = (text: string, max = 300) => {
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 };
 
-/** The deterministic notes used when the model's text lacks the sections: one body per section. */
-export function templateSections(messages: NotesMessage[], resolutionSummary?: string | null): string[] {
+/**
+ * The deterministic notes used when the model's text lacks the sections: one body per section. An
+ * escalated session's Resolution says it was escalated, and why.
+ */
+export function templateSections(
+  messages: NotesMessage[],
+  resolutionSummary?: string | null,
+  escalation?: { reason: string | null },
+): string[] {
   const users = messages.filter((m) => m.role === 'user');
   const replies = messages.filter((m) => m.role === 'assistant');
   const problem = users[0] ? oneLine(users[0].content) : 'No conversation was recorded.';
@@ -30,7 +37,11 @@ export function templateSections(messages: NotesMessage[], resolutionSummary?: s
     ...users.slice(1).map((m) => `Customer: ${oneLine(m.content, 200)}`),
     ...replies.map((m) => `Assistant: ${oneLine(m.content, 200)}`),
   ];
-  const resolution = resolutionSummary?.trim() ? oneLine(resolutionSummary, 1_000) : 'Marked resolved without a summary.';
+  const resolution = escalation
+    ? `Escalated${escalation.reason?.trim() ? `: ${oneLine(escalation.reason, 1_000)}` : ' without a reason.'}`
+    : resolutionSummary?.trim()
+      ? oneLine(resolutionSummary, 1_000)
+      : 'Marked resolved without a summary.';
   return [
     problem,
     (steps.length ? steps : ['No troubleshooting steps were recorded.']).map((s) => `- ${s}`).join('\n'),

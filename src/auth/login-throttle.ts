@@ -62,30 +62,37 @@ export class LoginThrottle {
     await this.redis.del(this.accountKey(email, 'fails'), this.accountKey(email, 'lock'));
   }
 
-  private dashboardKey(ip: string, what: 'fails' | 'lock') {
+  private operatorKey(ip: string, what: 'fails' | 'lock') {
     return redisKeys(this.keyPrefix).dashboardLogin(what, createHash('sha256').update(ip).digest('hex').slice(0, 32));
   }
 
   /**
-   * The queue dashboard's Basic password, per client IP: after the same run of wrong passwords as
-   * an account, this IP backs off (429 with Retry-After, right password or not) until the lock lapses.
+   * The one door for every operator secret a client presents: the dashboard's Basic
+   * ADMIN_USER/ADMIN_PASSWORD (on the dashboard, `/metrics/json` and their legacy paths) and the
+   * METRICS_TOKEN bearer. Per client IP and shared by all of them: after the same run of wrong
+   * secrets as an account, this IP backs off (429 with Retry-After, right secret or not) until the
+   * lock lapses, so a lock earned on one path holds on every other. Answers whether `matches` held.
    */
-  async beforeDashboardBasic(ip: string): Promise<void> {
-    const lockMs = await this.redis.pttl(this.dashboardKey(ip, 'lock'));
+  async checkOperatorSecret(ip: string, matches: () => boolean): Promise<boolean> {
+    const lockMs = await this.redis.pttl(this.operatorKey(ip, 'lock'));
     if (lockMs > 0) {
       const retryAfter = Math.max(1, Math.ceil(lockMs / 1000));
-      throw new AppError(429, 'rate_limited', `Too many failed dashboard sign-ins from this address; retry in ${retryAfter} s`, undefined, {
-        'Retry-After': String(retryAfter),
-      });
+      throw new AppError(
+        429,
+        'rate_limited',
+        `Too many wrong operator credentials from this address; retry in ${retryAfter} s`,
+        undefined,
+        {
+          'Retry-After': String(retryAfter),
+        },
+      );
     }
-  }
-
-  async dashboardBasicFailed(ip: string): Promise<void> {
-    await this.scripts.loginFailed({ failures: this.dashboardKey(ip, 'fails'), lock: this.dashboardKey(ip, 'lock') }, this.backoff());
-  }
-
-  async dashboardBasicSucceeded(ip: string): Promise<void> {
-    await this.redis.del(this.dashboardKey(ip, 'fails'), this.dashboardKey(ip, 'lock'));
+    if (matches()) {
+      await this.redis.del(this.operatorKey(ip, 'fails'), this.operatorKey(ip, 'lock'));
+      return true;
+    }
+    await this.scripts.loginFailed({ failures: this.operatorKey(ip, 'fails'), lock: this.operatorKey(ip, 'lock') }, this.backoff());
+    return false;
   }
 
   /**

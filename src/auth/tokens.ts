@@ -3,7 +3,7 @@ import { SignJWT } from 'jose';
 import type { Tier } from '../../config';
 import type { MemberRole } from '../models/schema';
 import type { ApiKeys } from './api-keys';
-import { verifyHs256 } from './hs256';
+import { verifyHs256 } from './jose-hs256-verifier';
 
 /** Claims carried by an access token: enough to authorise a request without a database read. */
 export interface AccessClaims {
@@ -104,3 +104,18 @@ export function newRefreshToken(): { token: string; hash: string } {
 }
 
 export const hashRefreshToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+/** The client a refresh token is issued to: its user agent and address (`req.ip`). */
+export interface RefreshClient {
+  userAgent?: string;
+  ip: string;
+}
+
+/**
+ * What binds a refresh token to its client: SHA-256 of the address and the user agent. A reload of
+ * the same page matches it; a copy of the token used from elsewhere does not.
+ */
+export const hashRefreshClient = (client: RefreshClient) =>
+  createHash('sha256')
+    .update(`${client.ip}\n${client.userAgent ?? ''}`)
+    .digest('hex');

@@ -1,5 +1,6 @@
 import { calcPrice } from '@pydantic/genai-prices';
 import type { ModelPrice } from '../../config/pricing';
+import { countCacheLookup } from '../lib/cache-stats';
 
 /** The tokens of one model call (or of one turn's calls on the same model). */
 export interface TokenCount {
@@ -65,6 +66,7 @@ export class Pricing {
     const own = Object.hasOwn(this.table, model) ? this.table[model] : undefined;
     if (own) return own;
     let found = this.catalog.get(model);
+    countCacheLookup('model_prices', found !== undefined);
     if (found === undefined) this.catalog.set(model, (found = catalogPrice(model)));
     return found;
   }

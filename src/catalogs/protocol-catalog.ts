@@ -1,9 +1,7 @@
 import { z } from 'zod';
-import type { ChatEvent } from '../assistant/chat-events';
 import { agentCancelSchema } from '../agents/agent-run';
-import { chatCancelSchema } from '../assistant/chat-cancel';
+import { chatCancelSchema } from '../assistant/chat-turn-life';
 import { chatRequestSchema } from '../assistant/chat-service';
-import type { NotesEvent } from '../assistant/notes-events';
 import {
   agentCompleteSchema,
   agentDataSchema,
@@ -13,9 +11,22 @@ import {
   replySchemas,
   toolCallSchema,
 } from '../schemas/device-protocol';
-import type { GenerationEvent } from '../generation/events';
-import { blockInputSchema, type Block } from '../schemas/blocks';
+import { blockInputSchema } from '../schemas/blocks';
 import { wsClientCatalog, wsServerCatalog } from './ws-protocol-catalog';
+import {
+  APPROVAL,
+  APPROVAL_REQUESTED,
+  approvalRequestedFields,
+  approvalResolvedFields,
+  block,
+  CANVAS,
+  GEN,
+  SESSION,
+  USER,
+} from './catalog-examples';
+import { chatSseCatalog, generationSseCatalog, notesSseCatalog } from './sse-protocol-catalog';
+
+export type { SseCatalog, SseDoc } from './sse-protocol-catalog';
 import type {
   CanvasClientEvents,
   CanvasServerEvents,
@@ -64,17 +75,6 @@ export type EventDoc<F> = {
 /** The catalog of one event map: every key, nothing else. */
 export type EventCatalog<Map> = { [K in keyof Map]-?: EventDoc<Map[K]> };
 
-/** One kind of SSE message: `data` is the JSON (or text) of `example`. */
-export interface SseDoc<E> {
-  summary: string;
-  fields: Record<string, string>;
-  example: E;
-  /** Example `id:` (sequenced streams only). */
-  id?: number;
-  schema?: z.ZodType;
-}
-export type SseCatalog<U extends { type: string }> = { [K in U['type']]: SseDoc<Extract<U, { type: K }>> };
-
 /** `auth:refresh` and `auth:expired`, the same on `/canvas` and `/device`. */
 const authRefreshDoc = {
   summary:
@@ -100,43 +100,6 @@ const authExpiredDoc = {
   example: { reason: 'token_expired' as const },
 };
 
-const CANVAS = '0b6f3c1e-2f4a-4c1b-9a7e-5d2c8e1f4a30';
-const GEN = '15e047a5-c3b0-46ce-93b3-e0723d73277d';
-const USER = '7d1e2a40-95c3-4b8e-a1f0-3c6d2b9e8f11';
-const SESSION = '5a0c7e52-18d4-4f3b-b6a9-2e7f1c0d9b44';
-const APPROVAL = '9e3b5d17-6c2a-4f80-b4d1-8a7c0e2f6b55';
-const APPROVAL_REQUESTED = {
-  approvalId: APPROVAL,
-  sessionId: SESSION,
-  toolName: 'delete_task',
-  parameters: { task_id: 't-1' },
-  reason: 'delete_task permanently deletes data on your device',
-  expiresAt: '2026-11-22T10:40:42.779Z',
-};
-const approvalRequestedFields = {
-  approvalId: 'the request',
-  sessionId: 'the chat session',
-  toolName: 'e.g. `delete_task`',
-  parameters: 'the arguments',
-  reason: 'why it needs approval',
-  expiresAt: 'ISO time; a decision after it is 409 `expired`',
-};
-const approvalResolvedFields = {
-  approvalId: 'the request',
-  status: '`approved`, `rejected` or `timeout`',
-  decidedBy: 'the user who decided; `null` for a timeout',
-};
-const block: Block = {
-  id: '1722160a-db38-4b7f-b025-cfa7f21ced79',
-  canvasId: CANVAS,
-  type: 'heading',
-  content: { text: 'Plan the launch', level: 1 },
-  rank: 'A',
-  generationSessionId: GEN,
-  createdBy: '00000000-0000-4000-8000-0000000000a1',
-  createdAt: '2026-11-22T10:35:42.779Z',
-  updatedAt: '2026-11-22T10:35:42.779Z',
-};
 /** A block's `{type, content}` is checked with the block schemas; the stored fields ride along. */
 const withBlock = z.looseObject({ canvasId: z.uuid(), block: blockInputSchema, seq: z.number().int().min(1) });
 const canvasId = 'the canvas (UUID)';
@@ -197,6 +160,14 @@ export const canvasClientCatalog = {
     fields: { canvasId, x: 'finite number', y: 'finite number' },
     example: { canvasId: CANVAS, x: 120.5, y: 48 },
     schema: z.object({ canvasId: z.uuid(), x: z.number().finite(), y: z.number().finite() }),
+  },
+  'thread:typing': {
+    summary:
+      'You are typing in a room thread of a canvas whose room this socket joined; relayed (volatile) to the others in the room as `thread_typing`. ' +
+      "Only an editor's or owner's is relayed, at most one a second per socket; a viewer's, an unknown thread's or one past the rate is dropped.",
+    fields: { canvasId, threadId: 'the thread (a chat session of the canvas)' },
+    example: { canvasId: CANVAS, threadId: '0b5c2f8e-6a51-4f7c-9d2a-3e1f4b6c8d90' },
+    schema: z.object({ canvasId: z.uuid(), threadId: z.uuid() }),
   },
 } satisfies EventCatalog<CanvasClientEvents>;
 
@@ -279,6 +250,39 @@ export const canvasServerCatalog = {
     example: { canvasId: CANVAS, seq: 17 },
     schema: z.object({ canvasId: z.uuid(), seq: z.number().int().min(1) }),
   },
+  thread_event: {
+    summary:
+      "Something happened in one of the canvas's room threads (a sequenced room event, replayed by `canvas:sync` and the room's SSE feeds like block events): " +
+      '`event.type` `message` (a member posted; `turnId` is the message id), `assistant_state` (`queued`, `thinking`, `running_tool` with `tool`, ' +
+      '`waiting_for_approval` with `tool`, `idle`), or an event of the turn answering `turnId`: `text_chunk {text}`, `tool_call`, `tool_result`, ' +
+      '`approval_requested`, `approval_resolved`, `citations`, then `final {response, usage}`, `error {code, message}` or `cancelled {response, usage}`.',
+    fields: {
+      canvasId,
+      threadId: 'the thread (a chat session bound to the canvas)',
+      turnId: "the turn's user message id",
+      event: '`{type, …}` as above',
+      seq,
+    },
+    example: {
+      canvasId: CANVAS,
+      threadId: '0b5c2f8e-6a51-4f7c-9d2a-3e1f4b6c8d90',
+      turnId: '5d1e9a34-2b7c-4e8f-a1d3-7c9b0e2f4a61',
+      event: { type: 'text_chunk', text: 'Added three to-dos for ' },
+      seq: 41,
+    },
+    schema: z.object({
+      canvasId: z.uuid(),
+      threadId: z.uuid(),
+      turnId: z.uuid(),
+      event: z.looseObject({ type: z.string() }),
+      seq: z.number().int().min(1),
+    }),
+  },
+  thread_typing: {
+    summary: 'A member is typing in a room thread (relayed `thread:typing`; volatile, not sequenced, not replayed).',
+    fields: { canvasId, threadId: 'the thread', userId: 'who is typing', name: 'their display name' },
+    example: { canvasId: CANVAS, threadId: '0b5c2f8e-6a51-4f7c-9d2a-3e1f4b6c8d90', userId: USER, name: 'Ada' },
+  },
   presence: {
     summary: 'Who is in the room, after anyone joins or leaves.',
     fields: { canvasId, users: '`[{userId, name}]`' },
@@ -308,7 +312,15 @@ export const deviceClientCatalog = {
   device_hello: {
     summary:
       'Sent on every connection (and reconnection): which of your local agents this device runs. Devices only count as online for runs after it.',
-    fields: { deviceId: 'the same id as in the handshake', agentIds: 'local agent ids (default `[]`)' },
+    fields: {
+      deviceId: 'the same id as in the handshake',
+      agentIds: 'local agent ids (default `[]`)',
+      project: 'the project folder served to the coding agents (optional)',
+      tables:
+        '`false` when the device has no local tables (a project folder only): the assistant then chooses another device for its task and note tools (optional)',
+      allTurns:
+        "`true`: also receive `text_chunk`, `final`, `chat_error` and `cancelled` of every chat turn that runs on this device (one started over HTTP for it, or by another connection). Unsaid or `false`: only those of this socket's own `chat_request`s (optional)",
+    },
     example: { deviceId: 'laptop-1', agentIds: ['agent-a'] },
     schema: deviceHelloSchema,
     ack: {
@@ -327,6 +339,8 @@ export const deviceClientCatalog = {
       config: '`{provider, model}`: the model to answer with, one the deployment configures (else `unknown_model`; optional)',
       context:
         'a JSON object (≤ 8,000 characters) about where the user is in the app, kept on the session and given to the model every turn; `{}` clears it (optional)',
+      multitask:
+        "what the message does while a turn of its session runs: `enqueue` (runs after it and reads its answer), `reject` (ack `{error: {code: 'turn_in_progress'}}`, nothing written), `interrupt` (stops it, keeping what it said), `rollback` (stops it and removes its messages); else the session's strategy, else `enqueue` (optional)",
     },
     example: { message: 'How many todo tasks do I have?' },
     schema: chatRequestSchema,
@@ -353,13 +367,15 @@ export const deviceClientCatalog = {
     },
   },
   tool_approval: {
-    summary: 'Your decision on an `approval_requested`.',
+    summary:
+      'Your decision on an `approval_requested`. Only a device connected with a session token (a signed-in person) decides; one connected with an API key serves tools but gets `person_required`, and the request stays pending.',
     fields: { approvalId: 'from `approval_requested`', approved: 'boolean' },
     example: { approvalId: APPROVAL, approved: true },
     schema: z.strictObject({ approvalId: z.uuid(), approved: z.boolean() }),
     ack: {
-      description: 'Optional; `{ok:true, status}` or `{error:{code}}` (`not_found`, `already_decided`).',
-      examples: [{ ok: true, status: 'approved' }, { error: { code: 'not_found' } }],
+      description:
+        'Optional; `{ok:true, status}` or `{error:{code}}` (`person_required`, `not_found`, `already_decided`, `expired`, `validation_failed`).',
+      examples: [{ ok: true, status: 'approved' }, { error: { code: 'not_found' } }, { error: { code: 'person_required' } }],
     },
   },
   agent_data: {
@@ -427,7 +443,8 @@ export const deviceServerCatalog = {
     },
   },
   text_chunk: {
-    summary: "A piece of the assistant's answer; the pieces of a turn concatenate to its `final` response.",
+    summary:
+      "A piece of the assistant's answer; the pieces of a turn concatenate to its `final` response. Sent to the device whose `chat_request` started the turn (each of its connections, so an app that reconnected still gets its answer) and to sockets that said `device_hello {allTurns: true}`, as are `final`, `chat_error` and `cancelled`; a turn started over HTTP reaches only the latter.",
     fields: { sessionId: 'the chat session', text: 'the piece' },
     example: { sessionId: SESSION, text: 'You have 2 ' },
   },
@@ -522,185 +539,6 @@ export const deviceNodeCatalog = {
     example: { userId: USER, deviceId: 'laptop-1', socketId: 'k3Jd9xQ2', reason: 'transport close' },
   },
 } satisfies EventCatalog<DeviceServerSideEvents>;
-
-export const generationSseCatalog = {
-  status: {
-    summary:
-      'The generation moved to a stage: `queued`, `thinking`, `tool`, `persisting`, `broadcasting` (a cancel ends the stream with `cancelled` instead).',
-    fields: { generationId: 'the generation', stage: 'the new stage' },
-    id: 1,
-    example: { type: 'status', generationId: GEN, stage: 'queued' },
-  },
-  tool_output: {
-    summary: 'The model produced a valid block (not stored yet).',
-    fields: { generationId: 'the generation', index: '0-based, in order', block: '`{type, content}`' },
-    id: 4,
-    example: {
-      type: 'tool_output',
-      generationId: GEN,
-      index: 0,
-      block: { type: 'heading', content: { text: 'Plan the launch', level: 1 } },
-    },
-    schema: z.looseObject({
-      type: z.literal('tool_output'),
-      generationId: z.uuid(),
-      index: z.number().int().min(0),
-      block: blockInputSchema,
-    }),
-  },
-  rollback: {
-    summary:
-      'A model failed mid-turn and the turn is asked again (of the same model once, then of the next model of the chain): drop every `tool_output` whose `index` is `fromIndex` or more ' +
-      '(the redo sends its own outputs from that index on). A rerun of the whole generation (a retry, or a job run again after its worker died or was stopped) ' +
-      'starts with `rollback {fromIndex: 0}` before its first `tool_output`. `complete` carries only the blocks stored.',
-    fields: { generationId: 'the generation', fromIndex: 'the first discarded `tool_output` index' },
-    id: 6,
-    example: { type: 'rollback', generationId: GEN, fromIndex: 2 },
-    schema: z.looseObject({ type: z.literal('rollback'), generationId: z.uuid(), fromIndex: z.number().int().min(0) }),
-  },
-  complete: {
-    summary:
-      'Last message: the stored blocks. `truncated` when the tier’s block limit, or a later model call the user’s budget had no room for, cut the generation short (the blocks made until then are kept).',
-    fields: {
-      generationId: 'the generation',
-      blocks: 'stored blocks in rank order',
-      truncated: 'boolean',
-      usage: 'token usage (optional)',
-    },
-    id: 11,
-    example: { type: 'complete', generationId: GEN, blocks: [block], truncated: false },
-    schema: z.looseObject({ type: z.literal('complete'), blocks: z.array(blockInputSchema), truncated: z.boolean() }),
-  },
-  error: {
-    summary:
-      'Last message: the generation failed. Without an `id:` (code `stream_interrupted`, with `retry:`) it means only this connection failed: reconnect with `Last-Event-ID`.',
-    fields: { generationId: 'the generation', code: 'e.g. `llm_unavailable`, `stream_interrupted`', message: 'readable' },
-    id: 5,
-    example: { type: 'error', generationId: GEN, code: 'llm_unavailable', message: 'The model did not answer after 3 attempts' },
-  },
-  cancelled: {
-    summary:
-      'Last message: the generation was cancelled (`POST …/generations/:generationId/cancel`). Nothing of it was stored; the usage up to the stop ' +
-      'is on `GET …/generations/:generationId`. A stream resumed after the stop replays it.',
-    fields: { generationId: 'the generation' },
-    id: 7,
-    example: { type: 'cancelled', generationId: GEN },
-  },
-} satisfies SseCatalog<GenerationEvent>;
-
-export const chatSseCatalog = {
-  text_chunk: {
-    summary: "A piece of the assistant's answer.",
-    fields: { sessionId: 'the session', text: 'the piece' },
-    example: { type: 'text_chunk', sessionId: SESSION, text: 'You have 2 ' },
-  },
-  tool_call: {
-    summary: "A tool call about to run on the turn's device (after its approval, for a dangerous one).",
-    fields: {
-      sessionId: 'the session',
-      callId: 'pairs it with its `tool_result`',
-      name: 'the tool',
-      arguments: 'as the model gave them, strings over 500 characters cut',
-      agent: 'on a coding turn: who calls it',
-    },
-    example: { type: 'tool_call', sessionId: SESSION, callId: APPROVAL, name: 'list_tasks', arguments: { status: 'todo' } },
-  },
-  tool_result: {
-    summary: 'What the call gave the model.',
-    fields: {
-      sessionId: 'the session',
-      callId: 'the `tool_call`',
-      name: 'the tool',
-      ok: 'false when it is an error (refused, failed, timed out, device gone)',
-      content: 'the result as the model read it, cut at 4,000 characters',
-      agent: 'on a coding turn: who called it',
-      changeId: 'set when it changed a file: `POST /devices/:deviceId/changes/:changeId/undo` restores the previous content',
-    },
-    example: {
-      type: 'tool_result',
-      sessionId: SESSION,
-      callId: APPROVAL,
-      name: 'list_tasks',
-      ok: true,
-      content: '2 tasks: Book venue, Write brief',
-    },
-  },
-  final: {
-    summary: 'Last message: the whole answer and the token usage of the turn.',
-    fields: { sessionId: 'the session', response: 'the answer', usage: '`{provider, model, inputTokens, outputTokens, costUsd}`' },
-    example: {
-      type: 'final',
-      sessionId: SESSION,
-      response: 'You have 2 todo tasks.',
-      usage: { provider: 'openai', model: 'gpt-4o-mini', inputTokens: 412, outputTokens: 9, costUsd: 0.0000672 },
-    },
-  },
-  approval_requested: {
-    summary: 'The turn waits for your decision on a dangerous tool call (`PUT /hitl/requests/:id/approve|reject`); the stream stays open.',
-    fields: approvalRequestedFields,
-    example: { type: 'approval_requested', ...APPROVAL_REQUESTED },
-  },
-  approval_resolved: {
-    summary: 'The request was decided (on any surface) or timed out; the turn goes on and ends with `final`.',
-    fields: { sessionId: 'the session', ...approvalResolvedFields },
-    example: { type: 'approval_resolved', sessionId: SESSION, approvalId: APPROVAL, status: 'rejected', decidedBy: USER },
-  },
-  agent: {
-    summary:
-      'A coding turn (the request named an `agent`): which agent works now and its state: `processing` (the model), `executing` (a tool runs), `waiting` (an approval), `idle` (answered), `error`.',
-    fields: { sessionId: 'the session', agent: '`orchestrator`, `ask`, `coder`, `debug` or `architect`', state: 'what it is doing' },
-    example: { type: 'agent', sessionId: SESSION, agent: 'coder', state: 'processing' },
-  },
-  plan: {
-    summary:
-      "A coding turn: the Orchestrator's plan, sent when it is made and as each step starts and ends; the steps run one after another, each by its agent.",
-    fields: { sessionId: 'the session', steps: '`[{agent, task, status: pending|running|done|cancelled}]`' },
-    example: {
-      type: 'plan',
-      sessionId: SESSION,
-      steps: [
-        { agent: 'architect', task: 'Plan a multiply function', status: 'done' },
-        { agent: 'coder', task: 'Implement it in src/math.js', status: 'running' },
-      ],
-    },
-  },
-  error: {
-    summary: 'Last message: the turn failed (`stream_interrupted` when only the connection did).',
-    fields: { sessionId: 'the session', code: 'e.g. `llm_unavailable`', message: 'readable' },
-    example: { type: 'error', sessionId: SESSION, code: 'llm_unavailable', message: 'The model did not answer' },
-  },
-  cancelled: {
-    summary:
-      'Last message: the turn was cancelled (`POST /chat/sessions/:id/cancel` or `chat_cancel`); `response` is the answer as far as it got, kept in the history marked `cancelled`.',
-    fields: {
-      sessionId: 'the session',
-      response: 'the partial answer (may be empty)',
-      usage: 'tokens and cost up to the stop (estimated when the provider reported none)',
-    },
-    example: {
-      type: 'cancelled',
-      sessionId: SESSION,
-      response: 'You have 2 ',
-      usage: { provider: 'openai', model: 'gpt-4o-mini', inputTokens: 412, outputTokens: 3, costUsd: 0.0000636 },
-    },
-  },
-} satisfies SseCatalog<ChatEvent>;
-
-/** Ticket notes: one-line JSON chunks, then a plain `[DONE]` or `[ERROR] …`; keyed by the notes log's event types. */
-export const notesSseCatalog = {
-  chunk: {
-    summary: 'A piece of the markdown notes (a stored note arrives as one chunk), as one line of JSON: its newlines are escaped.',
-    fields: { type: '`"chunk"`', text: 'markdown text, newlines included' },
-    example: JSON.stringify({ type: 'chunk', text: '## Problem Summary\nThe user could not find their tasks.\n' }),
-  },
-  done: { summary: 'Last message: the notes are complete.', fields: { data: '`[DONE]`' }, example: '[DONE]' },
-  error: {
-    summary:
-      'Last message: writing the notes failed; resolve the session again to retry. A model failure alone does not end here: the notes are then built from the session without a model and end `[DONE]`.',
-    fields: { data: '`[ERROR] <message>`' },
-    example: '[ERROR] The notes could not be written; resolve the session again to retry',
-  },
-} satisfies { [K in NotesEvent['type']]: SseDoc<string> };
 
 /**
  * How a `/canvas` client keeps an exact copy of a canvas: the rules docs/protocol.md

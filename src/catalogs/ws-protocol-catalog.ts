@@ -40,7 +40,13 @@ export const wsClientCatalog = {
   device_hello: {
     summary:
       'Must be the first frame (before it only `pong` and `ping` are accepted). Makes the device online for its user on every node; a newer connection of the same `device_id`, on either transport, replaces this one (closed with 4000).',
-    fields: { device_id: '1-128 of `A-Z a-z 0-9 . _ : -`, stable per installation', agent_ids: 'local agents this device runs' },
+    fields: {
+      device_id: '1-128 of `A-Z a-z 0-9 . _ : -`, stable per installation',
+      agent_ids: 'local agents this device runs',
+      tables: '`false` when the device has no local tables (it serves a project folder only; optional)',
+      all_turns:
+        "`true`: also receive `text_chunk`, `final`, `error` and `cancelled` of every chat turn that runs on this device (one started over HTTP for it). Unsaid or `false`: only those of this connection's own `chat_request`s (optional)",
+    },
     example: { type: 'device_hello', device_id: 'laptop-1', agent_ids: ['agent-a'] },
     schema: wire('device_hello', deviceHelloSchema),
   },
@@ -55,6 +61,8 @@ export const wsClientCatalog = {
         'a JSON object (≤ 8,000 characters) about where the user is in the app, kept on the session and given to the model every turn; `{}` clears it (optional)',
       agent:
         'a coding agent (`orchestrator`, `ask`, `coder`, `debug`, `architect`): the turn works on the project this device serves (optional; docs/coding-agents.md)',
+      multitask:
+        "what the message does while a turn of its session runs: `enqueue` (runs after it and reads its answer), `reject` (`error turn_in_progress`, nothing written), `interrupt` (stops it, keeping what it said), `rollback` (stops it and removes its messages); else the session's strategy, else `enqueue` (optional)",
     },
     example: { type: 'chat_request', message: 'How many todo tasks do I have?' },
     schema: wire('chat_request', chatRequestSchema),
@@ -109,7 +117,7 @@ export const wsClientCatalog = {
   },
   tool_approval: {
     summary:
-      'Your decision on an `approval_requested`; every surface then gets `approval_resolved`. An already decided request gets `error already_decided`.',
+      'Your decision on an `approval_requested`; every surface then gets `approval_resolved`. An already decided request gets `error already_decided`. The endpoint opens only with an access token, so its decisions are those of a signed-in person (an API key, which never decides, is refused at the upgrade).',
     fields: { approval_id: 'from `approval_requested`', approved: 'boolean' },
     example: { type: 'tool_approval', approval_id: APPROVAL, approved: true },
     schema: wire('tool_approval', z.strictObject({ approvalId: z.uuid(), approved: z.boolean() })),
@@ -137,12 +145,14 @@ export const wsServerCatalog = {
     }),
   },
   text_chunk: {
-    summary: "A piece of the assistant's answer; the pieces concatenate to `final.response`.",
+    summary:
+      "A piece of the assistant's answer; the pieces concatenate to `final.response`. Sent for this device's own `chat_request`s (to each of its connections, so an app that reconnected still gets its answer), and for every turn on the device after `device_hello {all_turns: true}`.",
     fields: { text: 'the piece', session_id: 'the session' },
     example: { type: 'text_chunk', text: 'You have 2 ', session_id: SESSION },
   },
   final: {
-    summary: 'The whole answer; the turn is over.',
+    summary:
+      'The whole answer; the turn is over. Like `text_chunk`, only for the turns this device started (unless it said `all_turns: true`): a turn started over HTTP for this device never ends a `chat_request` of its own.',
     fields: { response: 'the answer', session_id: 'the session' },
     example: { type: 'final', response: 'You have 2 todo tasks.', session_id: SESSION },
   },
@@ -217,9 +227,10 @@ export const wsServerCatalog = {
     example: { type: 'tool_cancel', id: '5d0c1f9e-2f7b-4d53-9a8e-7c1e0b6f4a21' },
   },
   error: {
-    summary: 'A refused frame (the connection stays; 10 bad frames in a row close it with 1008), or a failed turn (with `session_id`).',
+    summary:
+      'A refused frame (the connection stays; 10 bad frames in a row close it with 1008; `turn_in_progress` is no bad frame), or a failed turn (with `session_id`).',
     fields: {
-      code: '`hello_required`, `unknown_type`, `invalid_json`, `invalid_frame`, `invalid_text` (lone surrogate or NUL), `too_large`, `validation_failed`, `unknown_call`, `unknown_run`, `already_decided`, `not_found`, `not_supported`; for turns e.g. `llm_unavailable`',
+      code: '`hello_required`, `unknown_type`, `invalid_json`, `invalid_frame`, `invalid_text` (lone surrogate or NUL), `too_large`, `validation_failed`, `unknown_call`, `unknown_run`, `already_decided`, `not_found`, `not_supported`, `turn_in_progress` (a `chat_request` with `multitask: "reject"` while a turn of its session runs); for turns e.g. `llm_unavailable`',
       message: 'readable',
       session_id: 'only for a failed turn',
     },

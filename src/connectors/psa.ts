@@ -134,9 +134,16 @@ export class PsaConnections {
   /**
    * Posts `text` as a note of PSA ticket `ticketId` with the user's connection. The note is posted
    * as the connection's member when the PSA knows that member; otherwise as the API's own member,
-   * and `memberMappingWarning` says why. Throws {@link PsaError}; null when no PSA is connected.
+   * and `memberMappingWarning` says why. The note is flagged as the ticket's resolution only when
+   * `resolution` is true (an escalated session's notes are not). Throws {@link PsaError}; null
+   * when no PSA is connected.
    */
-  async pushNotes(userId: string, ticketId: string, text: string): Promise<{ memberMappingWarning: string | null } | null> {
+  async pushNotes(
+    userId: string,
+    ticketId: string,
+    text: string,
+    resolution = true,
+  ): Promise<{ memberMappingWarning: string | null } | null> {
     const row = await this.deps.repos.psa.get(userId);
     if (!row) return null;
     const credentials = JSON.parse(this.deps.box.open(row.ciphertext, userId).plaintext) as PsaCredentials;
@@ -166,7 +173,7 @@ export class PsaConnections {
       text,
       detailDescriptionFlag: false,
       internalAnalysisFlag: true,
-      resolutionFlag: true,
+      resolutionFlag: resolution,
       ...(member ? { member: { identifier: member } } : {}),
     };
     const url = new URL(`${base.href}/service/tickets/${encodeURIComponent(ticketId)}/notes`);

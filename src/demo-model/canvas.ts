@@ -1,5 +1,5 @@
-import { messageText, type ChatRequest, type ChatTurn } from './openai-compatible-server';
-import { capitalise, currentExchange, isErrorResult, lastUserText, offeredToolNames } from './conversation';
+import type { ChatRequest, ChatTurn } from './openai-compatible-server';
+import { capitalise, currentExchange, isErrorResult, lastUserText, offeredToolNames, toolResultText } from './conversation';
 
 /** A tool call the demo model plans to make. */
 export interface PlannedCall {
@@ -86,7 +86,7 @@ export function planCanvas(prompt: string, offered: Set<string> = new Set(CANVAS
 export function canvasTurn(request: ChatRequest): ChatTurn {
   const results = currentExchange(request.messages)
     .filter((m) => m.role === 'tool')
-    .map(messageText);
+    .map(toolResultText);
   if (results.length === 0) {
     const toolCalls = planCanvas(lastUserText(request.messages), offeredToolNames(request));
     return toolCalls.length > 0 ? { toolCalls } : { text: 'The demo model found no canvas tools it knows how to use.' };

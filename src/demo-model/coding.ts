@@ -1,5 +1,5 @@
-import { currentExchange, isErrorResult, lastUserText, offeredToolNames } from './conversation';
-import { messageText, type ChatRequest, type ChatTurn } from './openai-compatible-server';
+import { currentExchange, errorFacts, isErrorResult, lastUserText, offeredToolNames, toolResultText } from './conversation';
+import type { ChatRequest, ChatTurn } from './openai-compatible-server';
 
 /**
  * The demo model as a coding agent: deterministic commands instead of understanding. It reads
@@ -34,10 +34,10 @@ const PATTERNS: Array<{ tool: string; pattern: RegExp; args: (m: RegExpExecArray
 
 export function codingTurn(request: ChatRequest): ChatTurn {
   const exchange = currentExchange(request.messages);
-  const results = exchange.filter((m) => m.role === 'tool').map(messageText);
+  const results = exchange.filter((m) => m.role === 'tool').map(toolResultText);
   if (results.length) {
     const failed = results.find(isErrorResult);
-    if (failed) return { text: `That did not work: ${failed.replace(/^Error:\s*/, '')}` };
+    if (failed) return { text: `That did not work: ${errorFacts(failed)}` };
     const shown = results.join('\n\n');
     return { text: `Here is what I found:\n${shown.length > 1_500 ? `${shown.slice(0, 1_500)}…` : shown}` };
   }

@@ -32,9 +32,34 @@ export function promptText(messages: ChatMessage[]): string {
     .join('\n\n');
 }
 
+/**
+ * What a tool returned, out of the envelope the assistant wraps it in
+ * (`<untrusted_data source="…">…</untrusted_data>`): the demo model answers from the data inside,
+ * as it did before results were framed. A result without an envelope is read as it is.
+ */
+export function toolResultText(message: Pick<ChatMessage, 'content'>): string {
+  const text = messageText(message);
+  const framed = /^<untrusted_data source="[^"]*">\n([\s\S]*)\n<\/untrusted_data>$/.exec(text);
+  return framed ? framed[1] : text;
+}
+
 /** Whether a tool result reports a failure, by the convention our tools follow. */
 export function isErrorResult(text: string): boolean {
   return /^\s*(error\b|failed\b)/i.test(text);
+}
+
+/** A sentence that speaks to the model ("Do not try it again", "Tell the user …"), not about what happened. */
+const TO_THE_MODEL = /(?:^|[.;!]\s+)(?:do not|don't|never|tell the user|ask the user|try again|retry)\b/i;
+
+/**
+ * What an error result says happened, for the demo model to tell the user: without its `Error:`
+ * prefix, and cut before the first sentence that instructs the model, which a user should not read.
+ */
+export function errorFacts(text: string): string {
+  const facts = text.trim().replace(/^error:\s*/i, '');
+  const cut = TO_THE_MODEL.exec(facts);
+  const kept = cut ? facts.slice(0, cut.index + (/^[.;!]/.test(cut[0]) ? 1 : 0)) : facts;
+  return kept.trim() || facts;
 }
 
 /** Lowercase word tokens (letters and digits of any script, hyphens inside words). */

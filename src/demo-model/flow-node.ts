@@ -14,6 +14,21 @@ const NODE_MARKER = 'You are one step of a Switchboard agentflow';
 /** The line before the schema (kept in step with FLOW_JSON_INSTRUCTION). */
 const JSON_MARKER = 'validates against this JSON Schema:';
 
+/** A router's instruction (kept in step with ROUTER_INSTRUCTION in src/flows/node-control.ts). */
+const ROUTER_MARKER = 'Choose the branch the flow takes.';
+
+/** A router's answer: the branch (`- name: description` lines) sharing the most words with the task, else the first. */
+function routeOf(system: string, task: string): string {
+  const branches = [...system.matchAll(/^- ([A-Za-z0-9_-]+)(?::\s*(.*))?$/gm)].map((m) => ({ name: m[1], text: `${m[1]} ${m[2] ?? ''}` }));
+  const said = new Set(words(task.toLowerCase()));
+  const score = (text: string) => words(text.toLowerCase()).filter((word) => said.has(word)).length;
+  const best = branches.reduce<{ name: string; score: number } | null>((top, branch) => {
+    const s = score(branch.text);
+    return !top || s > top.score ? { name: branch.name, score: s } : top;
+  }, null);
+  return best?.name ?? 'default';
+}
+
 const NUMBER_WORDS: Record<string, number> = { one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10 };
 const VERBS = ['summarize', 'summarise', 'summary', 'list', 'translate', 'count', 'title', 'headline', 'uppercase', 'shout'] as const;
 
@@ -26,6 +41,7 @@ export function flowNodeTurn(request: ChatRequest): ChatTurn {
   const system = messageText(request.messages.find((m) => m.role === 'system')!);
   // The task is the node's prompt: the first user message (a repair request adds a second).
   const task = messageText(request.messages.find((m) => m.role === 'user') ?? { content: '' }).trim();
+  if (system.includes(ROUTER_MARKER)) return { text: routeOf(system, task) };
   const at = system.indexOf(JSON_MARKER);
   if (at !== -1) {
     let schema: unknown;

@@ -1,5 +1,5 @@
-import { messageText, type ChatMessage } from './openai-compatible-server';
-import { isErrorResult } from './conversation';
+import type { ChatMessage } from './openai-compatible-server';
+import { errorFacts, isErrorResult, toolResultText } from './conversation';
 
 const LIST_KEYS = ['items', 'tasks', 'notes', 'results', 'data', 'rows'];
 const LABEL_KEYS = ['title', 'name', 'content', 'text', 'label', 'id'];
@@ -58,7 +58,7 @@ function nounOf(toolName: string): string {
  */
 export function summariseToolResult(toolName: string, args: Record<string, unknown>, result: string): string {
   const trimmed = result.trim();
-  if (isErrorResult(trimmed)) return `The ${toolName} tool reported a problem: ${trimmed}`;
+  if (isErrorResult(trimmed)) return `The ${toolName} tool reported a problem: ${errorFacts(trimmed)}`;
   const json = parseJson(trimmed);
   const noun = nounOf(toolName);
   const list = listOf(trimmed, json);
@@ -86,7 +86,7 @@ export function summariseToolResults(messages: ChatMessage[]): string {
     const call = m.tool_call_id ? calls.get(m.tool_call_id) : undefined;
     const args = parseJson(call?.arguments ?? '{}');
     const record = typeof args === 'object' && args !== null ? (args as Record<string, unknown>) : {};
-    return summariseToolResult(call?.name ?? 'tool', record, messageText(m));
+    return summariseToolResult(call?.name ?? 'tool', record, toolResultText(m));
   });
   return sentences.join(' ');
 }

@@ -7,7 +7,9 @@ import type { WsRelay } from './ws-relay';
 import { startSpan, tracingOn } from '../observability/tracing';
 
 /** Server → device messages sent to one device (no reply expected). */
-export type DeviceMessageName = 'text_chunk' | 'final' | 'chat_error' | 'agent_run' | 'agent_cancelled' | 'cancelled';
+export type DeviceMessageName = 'agent_run' | 'agent_cancelled';
+/** The messages of one chat turn that runs on a device: its pieces and its end. */
+export type TurnMessageName = 'text_chunk' | 'final' | 'chat_error' | 'cancelled';
 /** Server → device messages sent to every device of a user. */
 export type UserDeviceMessageName = 'approval_requested' | 'approval_resolved';
 /** The payload of a server → device message, as the Socket.IO event map types it (camelCase). */
@@ -28,6 +30,20 @@ export interface DevicePort {
   ): Promise<DeviceReply<A>>;
   /** Sends a message to one device of a user (dropped when it is offline). */
   send<E extends DeviceMessageName>(userId: string, deviceId: string, event: E, payload: DeviceMessage<E>): void;
+  /**
+   * Sends a message of the chat turn `turn.id` running on a device: to the connection that started
+   * the turn, and to the device's connections that asked for every turn's messages in
+   * `device_hello` (a turn started over HTTP reaches only those). A turn the device's own socket
+   * asked for (`fromDevice`) reaches every connection of the device, so an app that reconnected
+   * still gets its answer. Dropped when none is connected.
+   */
+  sendTurn<E extends TurnMessageName>(
+    userId: string,
+    deviceId: string,
+    turn: { id: string; fromDevice?: boolean },
+    event: E,
+    payload: DeviceMessage<E>,
+  ): void;
   /** Sends a message to every connected device of a user. */
   sendToUser<E extends UserDeviceMessageName>(userId: string, event: E, payload: DeviceMessage<E>): void;
   /** Calls `listener` when that device's connection goes away on any node; returns the unsubscribe. */
@@ -89,6 +105,26 @@ export class DeviceChannel implements DevicePort {
     (room.emit as (event: E, payload: DeviceMessage<E>) => boolean).call(room, event, payload);
     this.relay
       ?.send(userId, deviceId, event, payload)
+      .catch((error: unknown) => this.log?.warn({ err: error, event }, 'device message not relayed'));
+    span?.end();
+  }
+
+  sendTurn<E extends TurnMessageName>(
+    userId: string,
+    deviceId: string,
+    { id: turnId, fromDevice }: { id: string; fromDevice?: boolean },
+    event: E,
+    payload: DeviceMessage<E>,
+  ): void {
+    const span = deviceEmitSpan(event, deviceId);
+    // One emit to both rooms: a socket in both (it started the turn and asked for all) gets it once.
+    const room = fromDevice
+      ? this.nsp.to(rooms.userDevice(userId, deviceId))
+      : this.nsp.to(rooms.chatTurn(turnId)).to(rooms.userDeviceTurns(userId, deviceId));
+    (room.emit as (event: E, payload: DeviceMessage<E>) => boolean).call(room, event, payload);
+    // Relayed with the turn's id, a plain-WebSocket connection passes it on only for its own turns.
+    this.relay
+      ?.send(userId, deviceId, event, payload, fromDevice ? undefined : turnId)
       .catch((error: unknown) => this.log?.warn({ err: error, event }, 'device message not relayed'));
     span?.end();
   }

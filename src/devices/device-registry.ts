@@ -17,6 +17,8 @@ export interface DevicePresence {
   agentIds: string[];
   /** The project folder the device serves to the coding assistant (`device_hello`), when it serves one. */
   project?: { name: string; root?: string };
+  /** `false` when the device said it has no local tables (it serves a project only). */
+  tables?: false;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { MAX_JSON_DEPTH } from '../lib/json-depth';
 import type { ApprovalRequested, ApprovalResolved, DeviceServerEvents } from '../schemas/socket-events';
 import type { AgentFile, ToolCall } from '../schemas/device-protocol';
 
@@ -9,13 +10,22 @@ import type { AgentFile, ToolCall } from '../schemas/device-protocol';
 
 /** Device → server frames (without `type`). */
 export interface WsClientFrames {
-  device_hello: { device_id: string; agent_ids: string[]; project?: { name: string; root?: string } };
+  device_hello: {
+    device_id: string;
+    agent_ids: string[];
+    project?: { name: string; root?: string };
+    tables?: boolean;
+    /** Also the chat frames of turns this connection did not start (a turn started over HTTP for this device). */
+    all_turns?: boolean;
+  };
   chat_request: {
     message: string;
     context?: Record<string, unknown>;
     session_id?: string;
     config?: { provider: string; model: string };
     agent?: string;
+    /** What this message does while a turn of its session runs: `enqueue` (default), `reject`, `interrupt`, `rollback`. */
+    multitask?: 'enqueue' | 'reject' | 'interrupt' | 'rollback';
   };
   tool_result: {
     id: string;
@@ -93,8 +103,15 @@ export const WS_CLIENT_TYPES = [
  * seed writes it.
  */
 const CLIENT_FIELDS: Record<Exclude<WsClientType, 'tool_result'>, Record<string, string>> = {
-  device_hello: { device_id: 'deviceId', agent_ids: 'agentIds', project: 'project' },
-  chat_request: { message: 'message', context: 'context', session_id: 'sessionId', config: 'config', agent: 'agent' },
+  device_hello: { device_id: 'deviceId', agent_ids: 'agentIds', project: 'project', tables: 'tables', all_turns: 'allTurns' },
+  chat_request: {
+    message: 'message',
+    context: 'context',
+    session_id: 'sessionId',
+    config: 'config',
+    agent: 'agent',
+    multitask: 'multitask',
+  },
   agent_data: { run_id: 'runId', files: 'files' },
   agent_complete: { run_id: 'runId', files_read: 'filesRead', errors: 'errors' },
   pong: {},
@@ -185,7 +202,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 
 /** True when every string in the value (keys too) is well-formed UTF-16 without NUL characters. */
 export function cleanText(value: unknown, depth = 0): boolean {
-  if (depth > 64) return false;
+  if (depth > MAX_JSON_DEPTH) return false;
   if (typeof value === 'string') return !LONE_SURROGATE.test(value) && !value.includes('\u0000');
   if (Array.isArray(value)) return value.every((item) => cleanText(item, depth + 1));
   if (value && typeof value === 'object')

@@ -6,8 +6,12 @@ import { redisKeys } from '../lib/redis-keys';
 
 /** What a node holding a plain-WebSocket device is told through Redis. */
 export type RelayMessage =
-  /** A server → device message (camelCase payload, as on Socket.IO); the holder writes the frame. */
-  | { k: 'send'; event: string; payload: unknown }
+  /**
+   * A server → device message (camelCase payload, as on Socket.IO); the holder writes the frame.
+   * `turn`: the chat turn it belongs to, written only by the connection that started that turn or
+   * one that asked for every turn's messages.
+   */
+  | { k: 'send'; event: string; payload: unknown; turn?: string }
   /** A tool call; the holder sends `tool_call` and publishes the `tool_result` to `replyTo`. */
   | { k: 'call'; call: ToolCall; replyTo: string; timeoutMs: number }
   /** A newer connection of this device exists (`connId`): every other one closes. */
@@ -65,9 +69,9 @@ export class WsRelay {
   private userChannel = (userId: string) => redisKeys(this.keyPrefix).wsRelayUser(userId);
   private sessionChannel = (sessionId: string) => redisKeys(this.keyPrefix).wsRelaySession(sessionId);
 
-  /** Sends a message to one device if a WebSocket holds it; resolves with how many holders got it. */
-  send(userId: string, deviceId: string, event: string, payload: unknown): Promise<number> {
-    return this.publish(this.deviceChannel(userId, deviceId), { k: 'send', event, payload });
+  /** Sends a message to one device if a WebSocket holds it (of chat turn `turn`, when given); resolves with how many holders got it. */
+  send(userId: string, deviceId: string, event: string, payload: unknown, turn?: string): Promise<number> {
+    return this.publish(this.deviceChannel(userId, deviceId), { k: 'send', event, payload, ...(turn ? { turn } : {}) });
   }
 
   /** Sends a message to every WebSocket device of a user. */

@@ -2,8 +2,9 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { MODEL_FAILURE_TEXT } from '../ai/llm';
 import { ModelCallCancelled, ModelStoppedEarly, ModelUnavailableError, type ModelGateway, type UsageLine } from '../ai/model-gateway';
 import { historyMessages, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
-import type { ChatCancels, TurnRef } from '../assistant/chat-cancel';
-import { usageOf, type ChatEvent, type ChatEventLog, type TurnUsage } from '../assistant/chat-events';
+import { waitInLane } from '../assistant/chat-lane';
+import type { ChatTurnLife, TurnRef } from '../assistant/chat-turn-life';
+import { usageOf, type ChatEvent, type ChatEventLog, type TurnUsage } from '../turns/turn-events';
 import type { CancelSignals } from '../lib/cancel-signals';
 import type { Logger } from '../lib/logger';
 import { describeRedacted } from '../lib/redact-error';
@@ -16,6 +17,7 @@ import { DEFAULT_HISTORY_WINDOW, FLOW_BUDGET_SPENT } from './flow-chat';
 import { restartedAfterCrash } from '../lib/job-restart';
 import { invokeAgentAttributes } from '../observability/genai';
 import { withSpan } from '../observability/tracing';
+import { citationsOf, framedPassages, GROUNDING_RULE, type KnowledgeSearch } from '../knowledge/retrieval';
 
 export interface ChatflowRunnerDeps {
   repos: Repositories;
@@ -25,7 +27,9 @@ export interface ChatflowRunnerDeps {
   metrics?: Metrics;
   /** Cancel requests: `POST /chat/sessions/:id/cancel` stops a chatflow turn as any chat turn. */
   signals?: CancelSignals;
-  chatCancels?: ChatCancels;
+  chatTurnLife?: ChatTurnLife;
+  /** The owner's knowledge search, for a flow with a knowledge setting (without it such a flow answers ungrounded). */
+  knowledge?: KnowledgeSearch;
 }
 
 type TurnResult = { status: 'completed' | 'cancelled' | 'answered' };
@@ -48,7 +52,7 @@ export class ChatflowRunner {
     const ticket: BudgetTicket = { userId: data.userId, reservationId: data.budget };
     try {
       // What no model call takes the kernel gives back when the turn ends.
-      await this.deps.chatCancels?.hold(data.messageId, ticket);
+      await this.deps.chatTurnLife?.hold(data.messageId, ticket);
       // A chatflow is an agent: one `invoke_agent` span per turn, the session its conversation.
       return await withSpan(
         'invoke_agent chatflow',
@@ -79,6 +83,8 @@ export class ChatflowRunner {
         await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
       return { status: 'answered' };
     }
+    // An earlier turn of the session is still open: this one waits its turn, holding no worker.
+    if (begun === 'blocked') return waitInLane(job);
     if (begun === 'cancel_requested') return this.cancelled(data, log, '', null);
     if (begun === 'ended') return { status: 'answered' };
     if (restartedAfterCrash(job) && (await this.turns().streamedText(data.messageId))) {
@@ -101,13 +107,14 @@ export class ChatflowRunner {
 
     // The first message of a session has no history: nothing to read.
     const history = start.earlier ? await chat.context(data.sessionId, message.seq, settings.historyWindow ?? DEFAULT_HISTORY_WINDOW) : [];
-    const messages: ModelMessage[] = [systemMessage(settings.systemPrompt), ...historyMessages(history), userMessage(message.content)];
     // Carried by the job from the owner's request; read only for a job that has none (an embed's turn).
     const tier = data.tier ?? (await users.findById(data.userId))?.tier ?? 'free';
     log.info({ historyLength: history.length, model: settings.model }, 'chatflow turn started');
     const pending: Array<Promise<void>> = [];
     let streamed = '';
     try {
+      const system = await this.grounded(data, settings, message.content);
+      const messages: ModelMessage[] = [systemMessage(system), ...historyMessages(history), userMessage(message.content)];
       const turn = await this.deps.models.streamTurn({
         purpose: 'chatflow',
         messages,
@@ -167,14 +174,34 @@ export class ChatflowRunner {
     }
   }
 
+  /**
+   * The flow's system prompt, with the passages of its knowledge bases that match the message (as
+   * untrusted data, numbered) when it has a knowledge setting; their sources go to the stream as
+   * `citations` before any text. Searched as the flow's owner, in the owner's own bases only: a
+   * chatflow answers whoever chats with it (an embed, the public), and a base shared with the
+   * owner's canvas was shared with that canvas's members, not with them.
+   */
+  private async grounded(data: ChatflowTurnJob, settings: ChatflowDefinition, question: string): Promise<string> {
+    if (!settings.knowledge || !this.deps.knowledge) return settings.systemPrompt;
+    const hits = await this.deps.knowledge(data.userId, {
+      query: question,
+      baseIds: settings.knowledge.baseIds,
+      limit: settings.knowledge.limit,
+      ownOnly: true,
+    });
+    if (hits.length)
+      await this.deps.chatEvents.append(data.messageId, { type: 'citations', sessionId: data.sessionId, sources: citationsOf(hits) });
+    return `${settings.systemPrompt}\n\n${GROUNDING_RULE}\n\n${framedPassages(hits)}`;
+  }
+
   /** Ends the turn with an `error` event and counts it failed; the job fails without a retry. */
   private async fail(data: ChatflowTurnJob, code: string, message: string, cause = message): Promise<never> {
+    this.count('failed');
     await this.turns()
       .fail(turnOf(data), code, message)
       .catch((error: unknown) =>
         this.deps.logger.warn({ err: error, sessionId: data.sessionId, code }, 'chatflow turn not ended as failed; the reaper ends it'),
       );
-    this.count('failed');
     throw new UnrecoverableError(`chatflow turn failed (${code}): ${cause}`);
   }
 
@@ -193,9 +220,9 @@ export class ChatflowRunner {
   }
 
   /** Every start and end of a turn goes through the run kernel's chat kind. */
-  private turns(): ChatCancels {
-    if (!this.deps.chatCancels) throw new UnrecoverableError('This worker cannot start or end chat turns (no run kernel)');
-    return this.deps.chatCancels;
+  private turns(): ChatTurnLife {
+    if (!this.deps.chatTurnLife) throw new UnrecoverableError('This worker cannot start or end chat turns (no run kernel)');
+    return this.deps.chatTurnLife;
   }
 
   private count(status: 'completed' | 'failed' | 'cancelled'): void {

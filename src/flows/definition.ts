@@ -1,8 +1,26 @@
 import { z } from 'zod';
-import { isDeviceToolName } from '../assistant/tool-names';
-import { isMcpToolName } from '../mcp/tool-names';
+import { isDeviceToolName } from '../turns/tool-contract';
+import { isMcpToolName } from '../mcp/mcp-tool-names';
 import { AppError } from '../lib/errors';
+import { UNTRUSTED_DATA_RULE } from '../lib/untrusted-data';
 import { modelRefSchema } from '../schemas/model-ref';
+import { SEARCH_KNOWLEDGE } from '../knowledge/retrieval';
+import {
+  effectiveDeps,
+  flowNodeSchema,
+  hasPrompt,
+  isPromptNode,
+  MAX_FLOW_NODES,
+  MAX_NODE_PROMPT_CHARS,
+  NODE_ID_PATTERN,
+  promptNodeSchema,
+  type FlowNode,
+  type PromptNode,
+} from './node-kinds';
+import { controlProblems, expressionInputKeys } from './control-checks';
+
+export { MAX_FLOW_NODES, MAX_NODE_PROMPT_CHARS, NODE_ID_PATTERN };
+export type { FlowNode };
 
 /**
  * Flow definitions: their shapes, and the checks a shape cannot state (a DAG with known
@@ -10,13 +28,9 @@ import { modelRefSchema } from '../schemas/model-ref';
  * its path from the request body (`definition.nodes.2.dependsOn.0`).
  */
 
-export const MAX_FLOW_NODES = 50;
-export const MAX_NODE_PROMPT_CHARS = 8_000;
 export const MAX_SYSTEM_PROMPT_CHARS = 8_000;
 /** An `outputSchema` as JSON text: generous for a JSON Schema, small against a 1 MB body of one. */
 export const MAX_OUTPUT_SCHEMA_CHARS = 20_000;
-/** A node id: also part of its job id and of `{{nodes.<id>.output}}`, so plain characters only. */
-export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** Nesting of a definition (an `outputSchema` is the deep part): PostgreSQL's jsonb and the schema builder recurse. */
 export const MAX_DEFINITION_DEPTH = 32;
 /** An input key as templates name it. */
@@ -40,6 +54,8 @@ export const TRUNCATED_MARK = '\n[output truncated]';
  * answer, and one pattern can stall every job of that process for seconds.
  */
 export const REGEX_KEYWORDS = ['pattern', 'patternProperties'] as const;
+/** Knowledge bases one chatflow may search. */
+export const MAX_KNOWLEDGE_BASES = 10;
 /** Tools one node may offer its model. */
 export const MAX_NODE_TOOLS = 20;
 /** HTTP tools one flow may define, and origins it may allow. */
@@ -55,6 +71,16 @@ export const chatflowDefinitionSchema = z.strictObject({
   model: modelRefSchema.optional(),
   temperature: z.number().min(0).max(2).optional(),
   historyWindow: z.number().int().min(1).max(100).default(20),
+  /**
+   * Knowledge bases of the flow's owner the flow answers from: each user message is searched there
+   * first, and the answer cites the passages it used. Another user's base finds nothing.
+   */
+  knowledge: z
+    .strictObject({
+      baseIds: z.array(z.uuid()).min(1).max(MAX_KNOWLEDGE_BASES),
+      limit: z.number().int().min(1).max(10).default(5),
+    })
+    .optional(),
 });
 export type ChatflowDefinition = z.output<typeof chatflowDefinitionSchema>;
 
@@ -62,8 +88,7 @@ export type ChatflowDefinition = z.output<typeof chatflowDefinitionSchema>;
  * The system prompt of every agentflow node. Its first sentence is how the offline demo model
  * recognises a node (src/demo-model/flow-node.ts).
  */
-export const FLOW_NODE_SYSTEM =
-  'You are one step of a Switchboard agentflow. Do exactly the task in the next message and answer with the result only: it is passed on as it is.';
+export const FLOW_NODE_SYSTEM = `You are one step of a Switchboard agentflow. Do exactly the task in the next message and answer with the result only: it is passed on as it is. ${UNTRUSTED_DATA_RULE}`;
 /** Appended when the node has an `outputSchema`; the demo model answers JSON when it sees it. */
 export const FLOW_JSON_INSTRUCTION = 'Answer with JSON only (no prose, no code fence) that validates against this JSON Schema:';
 
@@ -72,17 +97,9 @@ export function nodeSystemPrompt(node: Pick<AgentflowNode, 'outputSchema'>): str
   return node.outputSchema ? `${FLOW_NODE_SYSTEM}\n\n${FLOW_JSON_INSTRUCTION}\n${JSON.stringify(node.outputSchema)}` : FLOW_NODE_SYSTEM;
 }
 
-export const agentflowNodeSchema = z.strictObject({
-  id: z.string().regex(NODE_ID_PATTERN, 'letters, digits, _ and - only (1-64)'),
-  prompt: z.string().min(1).max(MAX_NODE_PROMPT_CHARS),
-  model: modelRefSchema.optional(),
-  dependsOn: z.array(z.string().max(64)).max(MAX_FLOW_NODES).optional(),
-  /** A JSON Schema the node's answer must satisfy (it is then JSON, not text). */
-  outputSchema: z.record(z.string(), z.unknown()).optional(),
-  /** Tools the node's model may call: device tool names and names of the flow's `httpTools`. */
-  tools: z.array(z.string().max(64)).max(MAX_NODE_TOOLS).optional(),
-});
-export type AgentflowNode = z.output<typeof agentflowNodeSchema>;
+/** A prompt node: one model turn (with tools, when it lists some). */
+export const agentflowNodeSchema = promptNodeSchema;
+export type AgentflowNode = PromptNode;
 
 /**
  * An origin as `URL.origin` writes it (and a browser sends it in `Origin`): http(s), host and port
@@ -118,7 +135,7 @@ export const httpToolSchema = z.strictObject({
 export type HttpTool = z.output<typeof httpToolSchema>;
 
 export const agentflowDefinitionSchema = z.strictObject({
-  nodes: z.array(agentflowNodeSchema).min(1).max(MAX_FLOW_NODES),
+  nodes: z.array(flowNodeSchema).min(1).max(MAX_FLOW_NODES),
   output: z.string().min(1).max(64),
   /** What the flow does, for the people and models that pick it (its MCP tool's description). */
   description: z.string().trim().min(1).max(1_000).optional(),
@@ -200,7 +217,7 @@ export function validateDefinition(
   const problems = graphProblems(definition, prefix);
   if (problems.length) throw invalid(problems);
   checkModels(
-    definition.nodes.map((node, index) => ({ path: prefix(['nodes', index, 'model']), ref: node.model })),
+    definition.nodes.map((node, index) => ({ path: prefix(['nodes', index, 'model']), ref: 'model' in node ? node.model : undefined })),
     knows,
   );
   return definition;
@@ -224,52 +241,82 @@ export function tooDeep(value: unknown, max: number, path: PropertyKey[] = []): 
   return null;
 }
 
-/** One `{{…}}` of a prompt: an input key or a node's output. */
-export type TemplateRef = { kind: 'input'; key: string; text: string } | { kind: 'node'; id: string; text: string };
+/**
+ * One `{{…}}` of a prompt: an input key, a node's output, or what only a foreach's prompt
+ * (`{{item}}`, `{{index}}`) or a loop's (`{{loop.previous}}`, `{{loop.iteration}}`) reads.
+ */
+export type TemplateRef =
+  | { kind: 'input'; key: string; text: string }
+  | { kind: 'node'; id: string; text: string }
+  | { kind: 'local'; name: LocalName; text: string };
+export type LocalName = 'item' | 'index' | 'loop.previous' | 'loop.iteration';
+/** Values a foreach's or loop's prompt reads besides the input and outputs. */
+export type PromptLocals = Partial<Record<LocalName, unknown>>;
 
 const TEMPLATE = /\{\{([^{}]*)\}\}/g;
 const INPUT_REF = /^\s*input\.([A-Za-z0-9_-]{1,64})\s*$/;
 const NODE_REF = /^\s*nodes\.([A-Za-z0-9_-]{1,64})\.output\s*$/;
+const LOCAL_REF = /^\s*(item|index|loop\.previous|loop\.iteration)\s*$/;
 
-/** The template references of a prompt, in order; `bad` holds expressions that are neither. */
+/** The template references of a prompt, in order; `bad` holds expressions that are none of them. */
 export function templateRefs(prompt: string): { refs: TemplateRef[]; bad: string[] } {
   const refs: TemplateRef[] = [];
   const bad: string[] = [];
   for (const match of prompt.matchAll(TEMPLATE)) {
     const input = INPUT_REF.exec(match[1]);
     const node = NODE_REF.exec(match[1]);
+    const local = LOCAL_REF.exec(match[1]);
     if (input) refs.push({ kind: 'input', key: input[1], text: match[0] });
     else if (node) refs.push({ kind: 'node', id: node[1], text: match[0] });
+    else if (local) refs.push({ kind: 'local', name: local[1] as LocalName, text: match[0] });
     else bad.push(match[0]);
   }
   return { refs, bad };
 }
 
-/** Every `{{input.<key>}}` the definition's prompts read, sorted. */
+/** The templates of a node: its prompt, or a subflow's input values. */
+export function nodeTemplates(node: FlowNode): string[] {
+  if (hasPrompt(node)) return [node.prompt];
+  if (node.type === 'subflow') return Object.values(node.input);
+  return [];
+}
+
+/** Every input key the definition reads (`{{input.<key>}}`, and `input.<key>` in expressions and `items`), sorted. */
 export function inputKeys(definition: AgentflowDefinition): string[] {
   const keys = new Set<string>();
-  for (const node of definition.nodes) for (const ref of templateRefs(node.prompt).refs) if (ref.kind === 'input') keys.add(ref.key);
+  for (const node of definition.nodes) {
+    for (const template of nodeTemplates(node)) for (const ref of templateRefs(template).refs) if (ref.kind === 'input') keys.add(ref.key);
+    for (const key of expressionInputKeys(node)) keys.add(key);
+  }
   return [...keys].sort();
 }
 
 /**
- * Fills a prompt's references: input values (strings as they are, anything else as JSON) and the
- * outputs of ancestors (text as it is, JSON outputs as JSON text).
+ * Fills a prompt's references: input values (strings as they are, anything else as JSON), the
+ * outputs of ancestors (text as it is, JSON outputs as JSON text; a skipped one is `null`) and a
+ * foreach's or loop's locals.
  */
-export function renderPrompt(prompt: string, input: Record<string, unknown>, outputs: ReadonlyMap<string, unknown>): string {
+export function renderPrompt(
+  prompt: string,
+  input: Record<string, unknown>,
+  outputs: ReadonlyMap<string, unknown>,
+  locals: PromptLocals = {},
+): string {
   const text = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value ?? null));
   return prompt.replace(TEMPLATE, (whole, expression: string) => {
     const input1 = INPUT_REF.exec(expression);
     if (input1) return text(input[input1[1]]);
     const node = NODE_REF.exec(expression);
     if (node) return text(outputs.get(node[1]));
+    const local = LOCAL_REF.exec(expression);
+    if (local && local[1] in locals) return text(locals[local[1] as LocalName]);
     return whole;
   });
 }
 
-/** The ids each node depends on, directly or not (its ancestors). */
+/** The ids each node depends on, directly or not (its ancestors), branches included. */
 export function ancestorsOf(definition: AgentflowDefinition): Map<string, Set<string>> {
-  const byId = new Map(definition.nodes.map((node) => [node.id, node]));
+  const deps = effectiveDeps(definition.nodes);
   const memo = new Map<string, Set<string>>();
   const visit = (id: string, trail: Set<string>): Set<string> => {
     const known = memo.get(id);
@@ -277,8 +324,8 @@ export function ancestorsOf(definition: AgentflowDefinition): Map<string, Set<st
     const result = new Set<string>();
     if (trail.has(id)) return result;
     trail.add(id);
-    for (const parent of byId.get(id)?.dependsOn ?? []) {
-      if (!byId.has(parent)) continue;
+    for (const parent of deps.get(id) ?? []) {
+      if (!deps.has(parent)) continue;
       result.add(parent);
       for (const above of visit(parent, trail)) result.add(above);
     }
@@ -290,7 +337,10 @@ export function ancestorsOf(definition: AgentflowDefinition): Map<string, Set<st
   return memo;
 }
 
-/** What a shape cannot say: unique ids, known references, no cycle, templates over ancestors, usable schemas. */
+/**
+ * What a shape cannot say: unique ids, known references, no cycle, templates over ancestors,
+ * usable schemas, and the control flow's rules (see `controlProblems`).
+ */
 function graphProblems(definition: AgentflowDefinition, prefix: (path: PropertyKey[]) => string): Problem[] {
   const problems: Problem[] = [];
   const firstIndex = new Map<string, number>();
@@ -313,34 +363,53 @@ function graphProblems(definition: AgentflowDefinition, prefix: (path: PropertyK
     });
   });
   if (!firstIndex.has(definition.output)) problems.push({ path: prefix(['output']), message: `no node has the id "${definition.output}"` });
+  const control = controlProblems(definition, firstIndex, prefix);
+  problems.push(...control.references);
   if (problems.length) return problems;
 
   const cycle = findCycle(definition);
   if (cycle) {
     const index = firstIndex.get(cycle[0])!;
-    return [{ path: prefix(['nodes', index, 'dependsOn']), message: `dependency cycle: ${[...cycle, cycle[0]].join(' → ')}` }];
+    return [
+      {
+        path: prefix(['nodes', index, 'dependsOn']),
+        message: `dependency cycle: ${[...cycle, cycle[0]].join(' → ')}; to repeat work use a loop node (type "loop", with maxIterations)`,
+      },
+    ];
   }
 
   problems.push(...toolProblems(definition, prefix));
 
   const ancestors = ancestorsOf(definition);
+  problems.push(...control.afterCycles(ancestors));
   definition.nodes.forEach((node, index) => {
-    const path = prefix(['nodes', index, 'prompt']);
-    const { refs, bad } = templateRefs(node.prompt);
-    for (const expression of bad)
-      problems.push({ path, message: `unknown template ${expression}: use {{input.<key>}} or {{nodes.<id>.output}}` });
-    for (const ref of refs) {
-      if (ref.kind !== 'node') continue;
-      if (!firstIndex.has(ref.id)) problems.push({ path, message: `${ref.text} names no node` });
-      else if (!ancestors.get(node.id)?.has(ref.id))
-        problems.push({ path, message: `${ref.text} is not an ancestor of "${node.id}": add "${ref.id}" to its dependsOn` });
+    const field = node.type === 'subflow' ? 'input' : 'prompt';
+    const path = prefix(['nodes', index, field]);
+    const locals: readonly LocalName[] =
+      node.type === 'foreach' ? ['item', 'index'] : node.type === 'loop' ? ['loop.previous', 'loop.iteration'] : [];
+    for (const template of nodeTemplates(node)) {
+      const { refs, bad } = templateRefs(template);
+      for (const expression of bad)
+        problems.push({ path, message: `unknown template ${expression}: use {{input.<key>}} or {{nodes.<id>.output}}` });
+      for (const ref of refs) {
+        if (ref.kind === 'local' && !locals.includes(ref.name))
+          problems.push({
+            path,
+            message: `${ref.text} is only read by ${ref.name.startsWith('loop') ? 'a loop node' : 'a foreach node'}'s prompt`,
+          });
+        if (ref.kind !== 'node') continue;
+        if (!firstIndex.has(ref.id)) problems.push({ path, message: `${ref.text} names no node` });
+        else if (!ancestors.get(node.id)?.has(ref.id))
+          problems.push({ path, message: `${ref.text} is not an ancestor of "${node.id}": add "${ref.id}" to its dependsOn` });
+      }
+      if (refs.length + bad.length > MAX_TEMPLATE_REFS)
+        problems.push({ path, message: `at most ${MAX_TEMPLATE_REFS} {{…}} references per prompt` });
     }
-    if (refs.length + bad.length > MAX_TEMPLATE_REFS)
-      problems.push({ path, message: `at most ${MAX_TEMPLATE_REFS} {{…}} references per prompt` });
-    if (node.outputSchema !== undefined) {
+    const outputSchema = 'outputSchema' in node ? node.outputSchema : undefined;
+    if (outputSchema !== undefined) {
       const schemaPath = prefix(['nodes', index, 'outputSchema']);
-      const regex = regexKeyword(node.outputSchema);
-      if (JSON.stringify(node.outputSchema).length > MAX_OUTPUT_SCHEMA_CHARS)
+      const regex = regexKeyword(outputSchema);
+      if (JSON.stringify(outputSchema).length > MAX_OUTPUT_SCHEMA_CHARS)
         problems.push({ path: schemaPath, message: `at most ${MAX_OUTPUT_SCHEMA_CHARS} characters of JSON` });
       else if (regex)
         problems.push({
@@ -349,7 +418,7 @@ function graphProblems(definition: AgentflowDefinition, prefix: (path: PropertyK
         });
       else {
         try {
-          z.fromJSONSchema(node.outputSchema);
+          z.fromJSONSchema(outputSchema);
         } catch (error) {
           problems.push({
             path: schemaPath,
@@ -363,9 +432,10 @@ function graphProblems(definition: AgentflowDefinition, prefix: (path: PropertyK
 }
 
 /**
- * Tools: every name a node lists is a device tool, one of the flow's HTTP tools or a tool of one of
- * the owner's MCP servers (`mcp__<server>__<tool>`, checked when the node runs), listed once;
- * HTTP tools have unique names that are not device tools', and URLs on an allowed origin; device
+ * Tools: every name a node lists is a device tool, one of the flow's HTTP tools, a tool of one of
+ * the owner's MCP servers (`mcp__<server>__<tool>`, checked when the node runs) or
+ * `search_knowledge` (the owner's knowledge bases), listed once; HTTP tools have unique names that
+ * are not device tools' nor `search_knowledge`, and URLs on an allowed origin; device
  * tools need the device they run on.
  */
 function toolProblems(definition: AgentflowDefinition, prefix: (path: PropertyKey[]) => string): Problem[] {
@@ -373,7 +443,7 @@ function toolProblems(definition: AgentflowDefinition, prefix: (path: PropertyKe
   const http = new Set<string>();
   const allowed = new Set(definition.allowedOrigins ?? []);
   (definition.httpTools ?? []).forEach((tool, index) => {
-    if (isDeviceToolName(tool.name) || http.has(tool.name))
+    if (isDeviceToolName(tool.name) || tool.name === SEARCH_KNOWLEDGE || http.has(tool.name))
       problems.push({ path: prefix(['httpTools', index, 'name']), message: `"${tool.name}" is already the name of another tool` });
     http.add(tool.name);
     const origin = new URL(tool.url).origin;
@@ -382,12 +452,15 @@ function toolProblems(definition: AgentflowDefinition, prefix: (path: PropertyKe
   let usesDevice = false;
   definition.nodes.forEach((node, index) => {
     const seen = new Set<string>();
-    (node.tools ?? []).forEach((name, at) => {
+    (isPromptNode(node) ? (node.tools ?? []) : []).forEach((name, at) => {
       const path = prefix(['nodes', index, 'tools', at]);
       if (seen.has(name)) problems.push({ path, message: `"${name}" is listed twice` });
       else if (isDeviceToolName(name)) usesDevice = true;
-      else if (!http.has(name) && !isMcpToolName(name))
-        problems.push({ path, message: `unknown tool "${name}": use a device tool, one of httpTools or mcp__<server>__<tool>` });
+      else if (!http.has(name) && !isMcpToolName(name) && name !== SEARCH_KNOWLEDGE)
+        problems.push({
+          path,
+          message: `unknown tool "${name}": use a device tool, one of httpTools, ${SEARCH_KNOWLEDGE} or mcp__<server>__<tool>`,
+        });
       seen.add(name);
     });
   });
@@ -398,7 +471,7 @@ function toolProblems(definition: AgentflowDefinition, prefix: (path: PropertyKe
 
 /** One cycle of the dependency graph as node ids in order, or null when it is a DAG. */
 function findCycle(definition: AgentflowDefinition): string[] | null {
-  const deps = new Map(definition.nodes.map((node) => [node.id, node.dependsOn ?? []]));
+  const deps = effectiveDeps(definition.nodes);
   const state = new Map<string, 'open' | 'done'>();
   const stack: string[] = [];
   const visit = (id: string): string[] | null => {
@@ -455,7 +528,8 @@ export function regexKeyword(schema: unknown, path: PropertyKey[] = []): Propert
  */
 export function unsafeStoredSchema(definition: AgentflowDefinition): Problem | null {
   for (const [index, node] of definition.nodes.entries()) {
-    const regex = node.outputSchema === undefined ? null : regexKeyword(node.outputSchema);
+    const schema = 'outputSchema' in node ? node.outputSchema : undefined;
+    const regex = schema === undefined ? null : regexKeyword(schema);
     if (regex)
       return {
         path: ['definition', 'nodes', index, 'outputSchema', ...regex].map(String).join('.'),

@@ -3,13 +3,16 @@ import type { QueueConsumers } from '../producers/worker-presence';
 import { z } from 'zod';
 import { MAX_CHAT_MESSAGE_CHARS } from '../assistant/chat-service';
 import type { ChatRuns } from '../assistant/chat-run';
-import { admitThenQueue, type BudgetAdmission } from '../assistant/budget-admission';
+import { admitThenQueue, type BudgetAdmission } from '../turns/budget-admission';
 import { AppError, notFound } from '../lib/errors';
 import { webOriginSchema, type ChatflowDefinition } from './definition';
 import type { Tier } from '../../config';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
+import type { FlowRow } from '../models/schema';
 import type { Enqueue } from '../producers/registry';
+import { admitPrompt } from '../ai/prompt-admission';
+import type { PromptGuardMode } from '../ai/prompt-guard';
 
 /** `POST /flows/:id/chat[/stream]` and the public embed chat: `{message, sessionId?}`. */
 export const flowChatBodySchema = z.strictObject({
@@ -60,6 +63,12 @@ export interface ChatflowRef {
   ownerTier?: Tier;
   /** The flow version an embed is pinned to (absent: the published one, read by the worker). */
   version?: number;
+  /**
+   * The definition the turn runs, as the caller read it with the checks above (the published one,
+   * or the embed's pinned version): the turn's first model call is reserved from it, so the flow is
+   * not read a second time.
+   */
+  definition: FlowRow['definition'];
 }
 
 /** A chatflow's history window when its definition sets none. */
@@ -86,6 +95,8 @@ export class FlowChats {
       budget: BudgetAdmission;
       /** Refuses (503 `queue_unconsumed`) a request whose queue no worker consumes, before anything is written. */
       consumers?: QueueConsumers;
+      /** The prompt guard's mode: a message it blocks is refused (422 `prompt_rejected`) before anything is written. */
+      promptGuard?: PromptGuardMode;
     },
   ) {
     this.log = deps.logger.child({ component: 'flow-chat' });
@@ -93,6 +104,11 @@ export class FlowChats {
 
   async start(flow: ChatflowRef, body: FlowChatBody, embedId: string | null = null): Promise<{ sessionId: string; messageId: string }> {
     const { chat } = this.deps.repos;
+    // A chatflow's chat, its embeds' visitors and the AI SDK edge all start here.
+    admitPrompt(this.deps.promptGuard ?? 'off', 'flow_chat', [{ path: 'message', text: body.message }], {
+      logger: this.log,
+      userId: flow.userId,
+    });
     if (body.sessionId) {
       const session = await chat.findOwned(flow.userId, body.sessionId);
       // Another flow's, another embed's, the owner's own (for an embed), or an embed's (for the owner): all answer as missing.
@@ -102,10 +118,8 @@ export class FlowChats {
     // The turn's first model call as its worker will send it (chatflow-runner.ts): the flow's system
     // prompt, the session's last `historyWindow` messages and the message, on the flow's model, no
     // tools. Reserved whole, the worker's call takes the reservation over as it is.
-    const row = await this.deps.repos.flows.find(flow.id);
-    if (!row || row.userId !== flow.userId || row.type !== 'chatflow') throw notFound('Flow');
     // Validated when the flow was saved (src/flows/definition.ts).
-    const settings = row.definition as unknown as ChatflowDefinition;
+    const settings = flow.definition as unknown as ChatflowDefinition;
     const history = body.sessionId
       ? await chat.context(body.sessionId, Number.MAX_SAFE_INTEGER, settings.historyWindow ?? DEFAULT_HISTORY_WINDOW)
       : [];

@@ -38,6 +38,12 @@ export type FlowEvent =
   /** `truncated`: the text answer was longer than a node output may be and was cut. */
   | { type: 'node_completed'; executionId: string; nodeId: string; output: unknown; usage: NodeUsage; truncated?: true }
   | { type: 'node_failed'; executionId: string; nodeId: string; error: FlowError }
+  /** No branch taken leads to the node (nor to any node it depends on that ran): it does not run. */
+  | { type: 'node_skipped'; executionId: string; nodeId: string }
+  /** One element of a foreach (or one iteration of a loop, `index` from 0) answered. */
+  | { type: 'item_completed'; executionId: string; nodeId: string; index: number; output: unknown }
+  /** A subflow node started its child execution (whose own events are at its id). */
+  | { type: 'subflow_started'; executionId: string; nodeId: string; childExecutionId: string }
   /**
    * One tool call of a node: its arguments, its result as the model read it (cut to
    * {@link MAX_TOOL_RESULT_EVENT_CHARS}), whether it succeeded, when it started and how long it took.
@@ -47,7 +53,7 @@ export type FlowEvent =
       executionId: string;
       nodeId: string;
       tool: string;
-      kind: 'device' | 'http' | 'mcp';
+      kind: 'device' | 'http' | 'mcp' | 'knowledge';
       args: unknown;
       result: string;
       ok: boolean;
@@ -86,6 +92,12 @@ export const FLOW_ERROR_MESSAGES: Record<string, string> = {
   approval_not_possible: "A tool call needed the owner's approval, but approvals are not available for this execution",
   approval_rejected: "The owner rejected the node's tool call; it was not run",
   approval_expired: "The owner did not decide on the node's tool call in time; it was not run",
+  not_a_list: "The foreach node's items are not a list",
+  too_many_items: "The foreach node's list is longer than a foreach may run over",
+  subflow_not_found: 'The flow a subflow node runs is gone, or is not an agentflow of the same owner',
+  subflow_too_deep: 'Subflows nest deeper than allowed',
+  subflow_refused: 'The subflow could not start with this input (missing or invalid input, or a limit)',
+  subflow_failed: 'The subflow (the child execution) failed or was cancelled',
   unsupported_schema: "The node's outputSchema uses a regular expression (pattern), which is not supported; update the flow",
 };
 export const flowError = (code: string): FlowError => ({ code, message: FLOW_ERROR_MESSAGES[code] ?? FLOW_ERROR_MESSAGES.node_failed });

@@ -26,15 +26,21 @@ import { flowError, type FlowEventLog } from './flow-events';
 import type { FlowRuns } from './flow-run';
 import type { BudgetDoor, PromptPart } from '../budget/budget-door';
 import type { McpTools } from '../mcp/mcp-tools';
-import { isMcpToolName } from '../mcp/tool-names';
+import { isMcpToolName } from '../mcp/mcp-tool-names';
 import { nodeToolsPart } from './node-prompt';
+import { effectiveDeps, hasPrompt, isPromptNode, MAX_FOREACH_ITEMS, type ForeachNode } from './node-kinds';
+import { itemsPath } from './control-checks';
+import { valueAt } from './expression';
+import { admitPrompt, textsOf } from '../ai/prompt-admission';
+import type { PromptGuardMode } from '../ai/prompt-guard';
 
 export interface FlowExecutionsDeps {
   repos: Repositories;
   events: FlowEventLog;
   queues: QueueRegistry;
   signals: CancelSignals;
-  usage: UsageLimiter;
+  /** The tier's executions per minute (the API's; a worker starting a subflow's child has none). */
+  usage?: UsageLimiter;
   logger: Logger;
   metrics?: Metrics;
   /** The executions' runs: every end and cancel goes through them. */
@@ -45,10 +51,29 @@ export interface FlowExecutionsDeps {
   mcp?: Pick<McpTools, 'recordedSizes'>;
   /** Refuses (503 `queue_unconsumed`) an execution no worker would run, before anything is written. */
   consumers?: QueueConsumers;
+  /** The prompt guard's mode: inputs it blocks are refused (422 `prompt_rejected`) before anything is written. */
+  promptGuard?: PromptGuardMode;
+}
+
+/** How an execution is started: an evaluation's row, a trigger's fire, or a subflow node's child. */
+interface LaunchOptions {
+  executionId?: string;
+  lane?: 'evaluation';
+  trigger?: ExecutionTrigger;
+  parent?: { executionId: string; nodeId: string; depth: number };
+}
+
+/** Which trigger fire starts an execution, and the concurrency key it computed. */
+export interface ExecutionTrigger {
+  triggerId: string;
+  fire: string;
+  concurrencyKey: string;
+  /** The trigger's concurrency limit: the execution is not written while that many are open under the key. */
+  limit?: number;
 }
 
 /**
- * Agentflow executions on the API side: start one (checks, rows, `execution_started`,
+ * Agentflow executions on the API side (and the workers' trigger fires): start one (checks, rows, `execution_started`,
  * the root nodes queued), read them, cancel them. The worker side is `FlowRunner`.
  */
 export class FlowExecutions {
@@ -65,10 +90,47 @@ export class FlowExecutions {
    * `flow.definition`, recorded as version `flow.publishedVersion`: the execution keeps both, so a
    * later publish never changes it.
    */
-  async start(user: { id: string; tier?: Tier }, flow: FlowRow, input: Record<string, unknown>): Promise<{ executionId: string }> {
+  async start(
+    user: { id: string; tier?: Tier },
+    flow: FlowRow,
+    input: Record<string, unknown>,
+    /**
+     * An evaluation's execution: started under the id its result row was claimed with, its nodes
+     * queued in the `evaluation` lane (behind everyone's own executions), and not counted against
+     * `flowExecutionsPerMinute` (the evaluation is limited by its own concurrency). A trigger's:
+     * the fire that starts it (one execution per fire: a second start of the same fire fails on its row).
+     */
+    options: { executionId?: string; lane?: 'evaluation'; trigger?: ExecutionTrigger } = {},
+  ): Promise<{ executionId: string }> {
     if (flow.type !== 'agentflow')
       throw conflict('not_an_agentflow', 'Only an agentflow can be executed; chat with a chatflow at POST /flows/:id/chat');
     const definition = flow.definition as unknown as AgentflowDefinition;
+    this.checkInput(definition, input);
+    // The inputs are copied into the nodes' prompts: every string in them passes the prompt guard.
+    admitPrompt(this.deps.promptGuard ?? 'off', 'flow_inputs', textsOf(input, 'input'), { logger: this.log, userId: user.id });
+    await this.deps.consumers?.require('flows');
+    if (!options.lane) await this.deps.usage?.take('flowExecutionsPerMinute', user);
+    return this.launch(user, flow, input, options);
+  }
+
+  /**
+   * A subflow node's child execution: the same checks as a request's (a problem is thrown as the
+   * request's 4xx would be), its own budget reservation, and its parent named on its row. The tier
+   * limit of executions per minute counts the request that started the parent only.
+   */
+  async startChild(
+    user: { id: string; tier?: Tier },
+    flow: FlowRow,
+    input: Record<string, unknown>,
+    parent: { executionId: string; nodeId: string; depth: number },
+  ): Promise<{ executionId: string }> {
+    if (flow.type !== 'agentflow') throw conflict('not_an_agentflow', 'A subflow must be an agentflow');
+    this.checkInput(flow.definition as unknown as AgentflowDefinition, input);
+    return this.launch(user, flow, input, { parent });
+  }
+
+  /** 400 `missing_input`, too deep, too large, a foreach over a non-list input. */
+  private checkInput(definition: AgentflowDefinition, input: Record<string, unknown>): void {
     const missing = inputKeys(definition).filter((key) => !(key in input) || input[key] === undefined);
     if (missing.length) {
       throw new AppError(
@@ -84,20 +146,30 @@ export class FlowExecutions {
         { path: ['input', ...deep].map(String).join('.'), message: `nested more than ${MAX_DEFINITION_DEPTH} levels deep` },
       ]);
     this.checkBounds(definition, input);
-    await this.deps.consumers?.require('flows');
-    await this.deps.usage.take('flowExecutionsPerMinute', user);
+  }
 
-    const roots = definition.nodes.filter((node) => !node.dependsOn?.length);
+  /** Reserves the first call, writes the rows and queues the roots. */
+  private async launch(
+    user: { id: string; tier?: Tier },
+    flow: FlowRow,
+    input: Record<string, unknown>,
+    options: LaunchOptions = {},
+  ): Promise<{ executionId: string }> {
+    const definition = flow.definition as unknown as AgentflowDefinition;
+    const deps = effectiveDeps(definition.nodes);
+    const roots = definition.nodes.filter((node) => !deps.get(node.id)?.length);
     // The first root's call is reserved before any row is written: over the budget, nothing starts
     // (429). It is counted as its worker sends it: without tools, the node system prompt (with the
     // JSON instruction and schema for an `outputSchema`) and the rendered prompt; with tools, the
     // plain node system prompt, the rendered prompt and the tools it is offered (device and HTTP
     // tools by their definitions, MCP tools at the sizes their servers' last listing recorded, read
     // only for a user with budget limits).
-    const first = roots[0];
-    const rendered = first && renderPrompt(first.prompt, input, new Map());
+    // A root without a prompt of its own (a condition, a subflow) reserves nothing here.
+    const first = roots.find(hasPrompt);
+    const rendered = first ? renderPrompt(first.prompt, input, new Map()) : '';
     let mcpTools: PromptPart | undefined;
     const toolsOf = async (): Promise<PromptPart> => {
+      if (!first || !isPromptNode(first)) return { bytes: 0, texts: 0 };
       const mcpNames = (first.tools ?? []).filter(isMcpToolName);
       const recorded = mcpNames.length && this.deps.mcp ? await this.deps.mcp.recordedSizes(user.id, mcpNames) : new Map<string, number>();
       const part = nodeToolsPart(definition, first, recorded);
@@ -106,13 +178,18 @@ export class FlowExecutions {
     };
     const budget =
       first &&
-      (await (first.tools?.length
+      (await (isPromptNode(first) && first.tools?.length
         ? this.deps.budget?.admitPrompt(user.id, [FLOW_NODE_SYSTEM, rendered], first.model?.model, toolsOf)
-        : this.deps.budget?.admitPrompt(user.id, [nodeSystemPrompt(first), rendered], first.model?.model, { bytes: 0, texts: 0 })));
-    const executionId = randomUUID();
+        : this.deps.budget?.admitPrompt(
+            user.id,
+            [first.type === 'router' ? FLOW_NODE_SYSTEM : nodeSystemPrompt(first), rendered],
+            first.model?.model,
+            { bytes: 0, texts: 0 },
+          )));
+    const executionId = options.executionId ?? randomUUID();
     const tier = user.tier ?? 'free';
     try {
-      await this.write(executionId, user, flow, definition, input, tier);
+      await this.write(executionId, user, flow, definition, input, tier, options);
       // The execution holds the reservation from now on: whoever ends it gives back what no call took.
       await this.deps.runs.hold(executionId, { userId: user.id, reservationId: budget }, { beforeQueued: true });
     } catch (error) {
@@ -123,12 +200,13 @@ export class FlowExecutions {
       await this.deps.queues.enqueueBulk(
         'flows',
         'node',
-        roots.map((node, i) => ({
+        roots.map((node) => ({
           executionId,
           nodeId: node.id,
           userId: user.id,
           tier,
-          ...(i === 0 && budget ? { budget, ...(mcpTools ? { mcpTools } : {}) } : {}),
+          ...(options.lane ? { lane: options.lane } : {}),
+          ...(node === first && budget ? { budget, ...(mcpTools ? { mcpTools } : {}) } : {}),
         })),
       );
     } catch (error) {
@@ -154,8 +232,11 @@ export class FlowExecutions {
     definition: AgentflowDefinition,
     input: Record<string, unknown>,
     tier: Tier,
+    origin: LaunchOptions,
   ): Promise<void> {
     await this.deps.repos.flowExecutions.create({
+      ...(origin.trigger ? { trigger: origin.trigger } : {}),
+      parent: origin.parent,
       id: executionId,
       flowId: flow.id,
       userId: user.id,
@@ -192,6 +273,8 @@ export class FlowExecutions {
     if (unsafe)
       throw new AppError(400, 'validation_failed', `Invalid flow definition: ${unsafe.path}: ${unsafe.message}; update the flow`, [unsafe]);
     for (const node of definition.nodes) {
+      if (node.type === 'foreach') this.checkItems(node, input);
+      if (!hasPrompt(node)) continue;
       const chars = renderPrompt(node.prompt, input, new Map()).length;
       if (chars > MAX_RENDERED_PROMPT_CHARS) {
         throw new AppError(
@@ -202,6 +285,20 @@ export class FlowExecutions {
         );
       }
     }
+  }
+
+  /** A foreach over the input: a list of at most {@link MAX_FOREACH_ITEMS} (400 `validation_failed` naming the input). */
+  private checkItems(node: ForeachNode, input: Record<string, unknown>): void {
+    const path = itemsPath(node);
+    if (!path || path.parts[0] !== 'input') return;
+    const value = valueAt(input, path.parts.slice(1));
+    const problem = !Array.isArray(value)
+      ? `foreach node "${node.id}" runs over it: it must be a list, not ${value === null ? 'missing or null' : typeof value}`
+      : value.length > MAX_FOREACH_ITEMS
+        ? `foreach node "${node.id}" runs over it: at most ${MAX_FOREACH_ITEMS} elements`
+        : null;
+    if (problem)
+      throw new AppError(400, 'validation_failed', `Invalid input: ${path.text}: ${problem}`, [{ path: path.text, message: problem }]);
   }
 
   /** The execution of the flow, else 404. */

@@ -1,14 +1,15 @@
 import { notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
-import type { ApprovalService } from '../assistant/approvals';
+import type { ApprovalService } from '../turns/approvals';
 import type { Repositories } from '../models';
 import type { FlowExecutionRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
-import { flowNodeJobId } from '../producers/flows';
+import { flowItemJobId, flowNodeJobId } from '../producers/flows';
 import type { QueueRegistry } from '../producers/registry';
 import type { RunOutcome } from '../runs/outcome';
 import type { RunHandle, RunKernel } from '../runs/run-kernel';
 import type { AgentflowDefinition } from './definition';
+import { isPromptNode } from './node-kinds';
 import type { FlowEventLog } from './flow-events';
 import { nodeApprovalKey } from './node-approvals';
 import { publicStatus, type PUBLIC_STATUS, type TerminalRunStatus } from '../schemas/public-status';
@@ -29,7 +30,7 @@ export type FlowRuns = RunHandle<FlowResult, never, FlowEndContext, FlowExecutio
 export interface FlowRunDeps {
   repos: Repositories;
   events: FlowEventLog;
-  queues: Pick<QueueRegistry, 'remove' | 'fairShare'>;
+  queues: Pick<QueueRegistry, 'remove' | 'fairShare' | 'enqueue'>;
   logger: Logger;
   metrics?: Metrics;
   /** Rejects the pending approvals of an execution's parked nodes when it ends. */
@@ -50,15 +51,28 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
   const counted = (status: (typeof PUBLIC_STATUS)['flow'][TerminalRunStatus]) =>
     deps.metrics?.flowExecutions.inc({ type: 'agentflow', status });
 
-  return kernel.register<FlowResult, never, FlowEndContext, FlowExecutionRow | null>({
+  const handle: FlowRuns = kernel.register<FlowResult, never, FlowEndContext, FlowExecutionRow | null>({
     kind: 'flow',
     queue: 'flows',
     jobId: () => null,
     signal: 'flow',
     recoversItself: true,
     cancelEndsAtOnce: true,
+    // A parked node waits on its approvals' waitpoints while the other nodes run.
+    jobsWait: true,
     interrupted: { code: 'interrupted', message: 'The execution was interrupted' },
     releases: [],
+
+    /** A decided (or expired) approval of a parked node: the node's resume job takes it on. */
+    async continue(run, waitpoints) {
+      for (const waitpoint of waitpoints) {
+        const row = waitpoint.kind === 'approval' && waitpoint.ref ? await repos.hitl.find(waitpoint.ref) : null;
+        const at = row?.continuation as { executionId?: string; nodeId?: string } | null | undefined;
+        if (!row || at?.executionId !== run.id || !at.nodeId) continue;
+        const tier = (await repos.users.findById(row.userId))?.tier ?? 'free';
+        await deps.queues.enqueue('flows', 'node', { executionId: run.id, nodeId: at.nodeId, userId: row.userId, tier, resume: row.id });
+      }
+    },
 
     async authorizeCancel(id, actor) {
       const execution = await repos.flowExecutions.find(id);
@@ -80,6 +94,8 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
 
     async announce(run, outcome, context, ended) {
       const executionId = run.id;
+      // A subflow's child: its parent's node finishes with it (its output, or `subflow_failed`).
+      if (ended) await notifyParent(ended);
       if (outcome.status === 'succeeded') {
         const usage = ended
           ? { inputTokens: ended.inputTokens, outputTokens: ended.outputTokens, costUsd: ended.costUsd }
@@ -90,6 +106,8 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
         return;
       }
       if (ended) await rejectApprovals(ended);
+      // A parent that ends otherwise than completed takes its running subflows with it.
+      await cancelChildren(executionId);
       if (outcome.status === 'cancelled') {
         await events.appendNext(executionId, { type: 'cancelled', executionId });
         counted(publicStatus('flow', outcome.status));
@@ -109,6 +127,35 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
     },
   });
 
+  return handle;
+
+  async function notifyParent(child: FlowExecutionRow): Promise<void> {
+    if (!child.parentExecutionId || !child.parentNodeId) return;
+    try {
+      await deps.queues.enqueue('flows', 'node', {
+        executionId: child.parentExecutionId,
+        nodeId: child.parentNodeId,
+        userId: child.userId,
+        tier: child.tier,
+        child: child.id,
+      });
+    } catch (error) {
+      log.warn({ err: error, executionId: child.id }, 'parent of an ended subflow not told; the reaper resumes it');
+    }
+  }
+
+  /** Cancels the open child executions of an execution that ended (each as its owner would). */
+  async function cancelChildren(executionId: string): Promise<void> {
+    for (const child of await repos.flowExecutions.openChildren(executionId)) {
+      try {
+        await handle.cancel(child.id, { userId: child.userId });
+        log.info({ executionId, childExecutionId: child.id }, 'subflow cancelled with its parent');
+      } catch (error) {
+        log.warn({ err: error, executionId, childExecutionId: child.id }, 'subflow of an ended execution not cancelled');
+      }
+    }
+  }
+
   /**
    * An execution that ended (cancelled, or failed by another node) while nodes waited for their
    * owner: their pending approval requests become `rejected` (`decisionReason: "cancelled"`) and
@@ -117,7 +164,7 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
   async function rejectApprovals(execution: FlowExecutionRow): Promise<void> {
     if (!deps.approvals) return;
     const definition = execution.definition as unknown as AgentflowDefinition;
-    for (const node of definition.nodes.filter((candidate) => candidate.tools?.length)) {
+    for (const node of definition.nodes.filter((candidate) => isPromptNode(candidate) && candidate.tools?.length)) {
       try {
         await deps.approvals.cancelPending(nodeApprovalKey(execution.id, node.id), execution.userId);
       } catch (error) {
@@ -132,7 +179,11 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
    */
   async function dropJobs(execution: FlowExecutionRow): Promise<void> {
     const definition = execution.definition as unknown as AgentflowDefinition;
-    const jobIds = definition.nodes.map((node) => flowNodeJobId(execution.id, node.id));
+    const items = await repos.flowItems.openItems(execution.id);
+    const jobIds = [
+      ...definition.nodes.map((node) => flowNodeJobId(execution.id, node.id)),
+      ...items.map((item) => flowItemJobId(execution.id, item.nodeId, item.index)),
+    ];
     const removals = await Promise.allSettled(jobIds.map((jobId) => deps.queues.remove('flows', jobId)));
     for (const removal of removals)
       if (removal.status === 'rejected')

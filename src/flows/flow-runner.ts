@@ -1,12 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import {
-  ModelAuthFailedError,
-  ModelCallCancelled,
-  ModelStoppedEarly,
-  ModelUnavailableError,
-  type ModelGateway,
-  type ModelUsage,
-} from '../ai/model-gateway';
+import { ModelCallCancelled, type ModelGateway, type ModelUsage } from '../ai/model-gateway';
 import { assistantMessage, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { CancelSignals } from '../lib/cancel-signals';
 import type { Logger } from '../lib/logger';
@@ -32,31 +25,23 @@ import {
 } from './definition';
 import { flowError, type FlowEventLog } from './flow-events';
 import type { FlowRuns } from './flow-run';
-import { BudgetExceededError, type BudgetTicket } from '../budget/budget-door';
-import type { ApprovalService } from '../assistant/approvals';
-import { randomUUID } from 'node:crypto';
-import {
-  claimParkedRound,
-  loadContinuation,
-  parkSiblings,
-  positionOf,
-  storeContinuation,
-  type StoredContinuation,
-} from '../assistant/continuation';
-import {
-  inOrderLimited,
-  MAX_PARALLEL_TOOL_CALLS,
-  runToolLoop,
-  tracedToolCall,
-  waitingCalls,
-  type ParkedLoop,
-} from '../assistant/tool-loop';
-import { TOOLS_BY_NAME } from '../assistant/tools';
-import { nodeApprovalKey } from './node-approvals';
+import type { BudgetTicket } from '../budget/budget-door';
+import type { ApprovalService } from '../turns/approvals';
+import { claimRound, decidedResults, parkRound, type StoredContinuation } from '../turns/parking';
+import { tracedToolCall, waitingCalls, type ParkedLoop } from '../turns/tool-loop';
+import { TurnEngine } from '../turns/turn-engine';
+import { flowNodeTurnSpec } from './node-tools';
+import { TOOLS_BY_NAME } from '../turns/device-tools';
+import { approvalTarget, nodeApprovalKey } from './node-approvals';
+import { argsObject } from '../turns/tool-args';
 import type { NodeTools } from './node-tools';
 import { invokeAgentAttributes } from '../observability/genai';
 import { withSpan } from '../observability/tracing';
-import { parseMcpToolName } from '../mcp/tool-names';
+import { failureOf, InvalidOutputError, RefusedNodeError } from './node-errors';
+import { NodeControl, WAITING } from './node-control';
+import { isPromptNode, kindOf, type FlowNode, type NodeKind } from './node-kinds';
+import { nextSteps } from './flow-graph';
+import type { FlowExecutions } from './flow-executions';
 
 export interface FlowRunnerDeps {
   repos: Repositories;
@@ -73,7 +58,12 @@ export interface FlowRunnerDeps {
   tools?: NodeTools;
   /** With it, a node's dangerous device tool call parks the node until its owner decides. */
   approvals?: Pick<ApprovalService, 'request' | 'cancelPending' | 'allow'>;
+  /** Starts subflows' child executions; without it subflow nodes fail. */
+  children?: Pick<FlowExecutions, 'startChild'>;
 }
+
+/** Node kinds that stay `running` while their items or child execution go on. */
+const WAITS = new Set<NodeKind>(['foreach', 'loop', 'subflow']);
 
 /** A parked node's state in `hitl_requests.continuation`: the tool loop's, and where it belongs. */
 export interface FlowContinuation extends StoredContinuation {
@@ -99,28 +89,6 @@ interface NodeResume {
 /** The node parked for an approval: it stays running and its job ends. */
 const PARKED = Symbol('parked');
 
-/**
- * A node that cannot go on, with the flow error code that says why: refused before its model call,
- * or its owner did not approve its parked tool call (`cost`: what its model calls cost until then).
- */
-class RefusedNodeError extends Error {
-  constructor(
-    readonly code: 'prompt_too_large' | 'unsupported_schema' | 'approval_not_possible' | 'approval_rejected' | 'approval_expired',
-    readonly cost?: NodeCost,
-  ) {
-    super(`flow node refused: ${code}`);
-    this.name = 'RefusedNodeError';
-  }
-}
-
-/** The model's answer did not validate against the node's `outputSchema`, even after one repair request. */
-class InvalidOutputError extends Error {
-  constructor(readonly cost: NodeCost) {
-    super('The answer did not match the outputSchema');
-    this.name = 'InvalidOutputError';
-  }
-}
-
 const isActive = (status: FlowExecutionRow['status']) => status === 'queued' || status === 'running';
 
 /**
@@ -132,9 +100,52 @@ const isActive = (status: FlowExecutionRow['status']) => status === 'queued' || 
  */
 export class FlowRunner {
   private readonly log: Logger;
+  /** The agentflow node's turns run on the turn engine, with the node's spec registered. */
+  private readonly engine = new TurnEngine().register(flowNodeTurnSpec);
+
+  /** Conditions, routers, foreach, loops and subflows. */
+  private readonly control: NodeControl;
 
   constructor(private readonly deps: FlowRunnerDeps) {
     this.log = deps.logger.child({ component: 'flow-runner' });
+    this.control = new NodeControl(deps, {
+      ask: (node, prompt, signal, data, budget) => this.runNode(node, prompt, signal, data, budget),
+      complete: async (execution, data, output) => {
+        if (!(await deps.repos.flowExecutions.completeNode(execution.id, data.nodeId, output, null))) return;
+        this.log.info({ executionId: execution.id, nodeId: data.nodeId }, 'flow node completed');
+        await this.settle(execution, data, (await deps.repos.flowExecutions.node(execution.id, data.nodeId)) ?? undefined);
+      },
+      fail: async (execution, data, code) => {
+        if (!(await deps.repos.flowExecutions.failNode(execution.id, data.nodeId, flowError(code)))) return;
+        await this.settle(execution, data, (await deps.repos.flowExecutions.node(execution.id, data.nodeId)) ?? undefined);
+      },
+    });
+  }
+
+  /** A control-flow node's step: its output (and what its model call cost), or WAITING on its items or child. */
+  private async runControl(
+    execution: FlowExecutionRow,
+    node: Exclude<FlowNode, AgentflowNode>,
+    outputs: ReadonlyMap<string, unknown>,
+    signal: AbortSignal,
+    data: FlowNodeJob,
+    ticket: BudgetTicket,
+  ): Promise<{ output: unknown; cost?: NodeCost } | typeof WAITING> {
+    switch (node.type) {
+      case 'condition':
+        return this.control.condition(execution, node, outputs);
+      case 'router': {
+        const prompt = renderPrompt(node.prompt, execution.input, outputs);
+        if (prompt.length > MAX_RENDERED_PROMPT_CHARS) throw new RefusedNodeError('prompt_too_large');
+        return this.control.router(node, prompt, signal, data, ticket);
+      }
+      case 'foreach':
+        return this.control.foreach(execution, node, outputs, data);
+      case 'loop':
+        return this.control.loop(execution, node, data);
+      case 'subflow':
+        return this.control.subflow(execution, node, outputs);
+    }
   }
 
   /** One node of an execution (the payload was parsed against the catalog's schema). */
@@ -159,17 +170,23 @@ export class FlowRunner {
     const { repos } = this.deps;
     const execution = await repos.flowExecutions.find(data.executionId);
     if (!execution || !isActive(execution.status)) return;
+    if (data.item !== undefined) return this.control.processItem({ ...data, item: data.item }, job);
     const definition = execution.definition as unknown as AgentflowDefinition;
     const node = definition.nodes.find((candidate) => candidate.id === data.nodeId);
     const row = node && (await repos.flowExecutions.node(data.executionId, data.nodeId));
     if (!node || !row) throw new UnrecoverableError(`Execution ${data.executionId} has no node ${data.nodeId}`);
-    if (row.status === 'completed' || row.status === 'failed') return this.settle(execution, data, row.announcedAt ? undefined : row);
+    if (row.status === 'completed' || row.status === 'failed' || row.status === 'skipped')
+      return this.settle(execution, data, row.announcedAt ? undefined : row);
     if (row.status !== 'pending' && row.status !== 'running') return;
     let resume: NodeResume | undefined;
-    if (data.resume) {
+    if (data.resume && isPromptNode(node)) {
       resume = await this.resumeState(data, node, job);
       if (!resume) return;
-    } else if (node.tools?.length && (await repos.hitl.pendingForMessage(nodeApprovalKey(data.executionId, data.nodeId))).length) {
+    } else if (
+      isPromptNode(node) &&
+      node.tools?.length &&
+      (await repos.hitl.pendingForMessage(nodeApprovalKey(data.executionId, data.nodeId))).length
+    ) {
       // Parked for an approval: its decision continues the node, a re-dispatch does not restart it.
       return;
     }
@@ -179,21 +196,35 @@ export class FlowRunner {
     const began = performance.now();
     try {
       // The first node to start also starts the execution's run (later nodes find it running).
-      const [started] = await Promise.all([
-        repos.flowExecutions.startNode(data.executionId, data.nodeId),
-        execution.status === 'queued' ? this.deps.runs.start(data.executionId) : undefined,
-      ]);
-      if (!started) return;
-      await this.deps.events.appendNext(data.executionId, {
-        type: 'node_started',
-        executionId: data.executionId,
-        nodeId: data.nodeId,
-        attempt: started.attempts,
-      });
-      this.log.info({ executionId: data.executionId, nodeId: data.nodeId, attempt: started.attempts }, 'flow node started');
+      // A foreach, loop or subflow already running waits on its items or child: it is picked up, not started again.
+      const waiting = row.status === 'running' && row.attempts > 0 && WAITS.has(kindOf(node));
+      if (!waiting) {
+        const [started] = await Promise.all([
+          repos.flowExecutions.startNode(data.executionId, data.nodeId),
+          execution.status === 'queued' ? this.deps.runs.start(data.executionId) : undefined,
+        ]);
+        if (!started) return;
+        await this.deps.events.appendNext(data.executionId, {
+          type: 'node_started',
+          executionId: data.executionId,
+          nodeId: data.nodeId,
+          attempt: started.attempts,
+        });
+        this.log.info({ executionId: data.executionId, nodeId: data.nodeId, attempt: started.attempts }, 'flow node started');
+      }
       const outputs = new Map(
         (await repos.flowExecutions.nodes(data.executionId)).filter((n) => n.status === 'completed').map((n) => [n.nodeId, n.output]),
       );
+      if (!isPromptNode(node)) {
+        const outcome = await this.runControl(execution, node, outputs, watch.signal, data, ticket);
+        if (outcome === WAITING) return;
+        const won = await repos.flowExecutions.completeNode(data.executionId, data.nodeId, outcome.output, outcome.cost ?? null);
+        this.deps.metrics?.flowNodeSeconds.observe({ status: 'completed' }, (performance.now() - began) / 1000);
+        if (!won) return;
+        const completed = await repos.flowExecutions.node(data.executionId, data.nodeId);
+        await this.settle(execution, data, completed ?? undefined);
+        return;
+      }
       const prompt = renderPrompt(node.prompt, execution.input, outputs);
       if (prompt.length > MAX_RENDERED_PROMPT_CHARS) throw new RefusedNodeError('prompt_too_large');
       // Flows saved before regular expressions were refused: never compiled, the node fails.
@@ -225,13 +256,7 @@ export class FlowRunner {
       }
       // A spent budget is not retried: the node, and with it the execution, fails with `budget_exceeded`.
       // Nor a refused key: no retry mends it (`llm_auth_failed`).
-      const permanent =
-        error instanceof ModelAuthFailedError ||
-        error instanceof InvalidOutputError ||
-        error instanceof RefusedNodeError ||
-        error instanceof UnrecoverableError ||
-        error instanceof ModelStoppedEarly ||
-        error instanceof BudgetExceededError;
+      const { permanent, code, cost } = failureOf(error);
       if (!permanent && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
         // Thrown: BullMQ retries this node alone, with backoff; finished nodes are untouched.
         this.log.warn(
@@ -240,25 +265,8 @@ export class FlowRunner {
         );
         throw error;
       }
-      const code =
-        error instanceof InvalidOutputError
-          ? 'invalid_output'
-          : error instanceof RefusedNodeError
-            ? error.code
-            : error instanceof ModelUnavailableError
-              ? error.code
-              : error instanceof BudgetExceededError
-                ? 'budget_exceeded'
-                : error instanceof ModelStoppedEarly
-                  ? error.code
-                  : 'node_failed';
       this.deps.metrics?.flowNodeSeconds.observe({ status: 'failed' }, (performance.now() - began) / 1000);
-      const failed = await repos.flowExecutions.failNode(
-        data.executionId,
-        data.nodeId,
-        flowError(code),
-        error instanceof InvalidOutputError || error instanceof RefusedNodeError ? error.cost : undefined,
-      );
+      const failed = await repos.flowExecutions.failNode(data.executionId, data.nodeId, flowError(code), cost);
       if (failed) {
         const row = await repos.flowExecutions.node(data.executionId, data.nodeId);
         await this.settle(execution, data, row ?? undefined);
@@ -285,31 +293,23 @@ export class FlowRunner {
     const stored = row?.continuation;
     if (!row || row.status === 'pending' || row.userId !== data.userId || !isFlowContinuation(stored)) return undefined;
     if (stored.executionId !== data.executionId || stored.nodeId !== data.nodeId) return undefined;
-    const group = await parkSiblings(repos.hitl, row);
-    if (
-      !(await claimParkedRound(
-        repos.hitl,
-        group,
-        job.attemptsMade > 0 || (job.stalledCounter ?? 0) > 0 || (job.attemptsStarted ?? 1) > job.attemptsMade + 1,
-      ))
-    )
-      return undefined;
-    const { parked } = loadContinuation(group[0].continuation as FlowContinuation);
+    const round = await claimRound(
+      repos.hitl,
+      row,
+      job.attemptsMade > 0 || (job.stalledCounter ?? 0) > 0 || (job.attemptsStarted ?? 1) > job.attemptsMade + 1,
+    );
+    if (!round) return undefined;
+    const { parked } = round;
     const execution = await repos.flowExecutions.find(data.executionId);
     const definition = execution!.definition as unknown as AgentflowDefinition;
-    const decisions = new Map(group.map((request) => [positionOf(request), request]));
-    // A turn parked before 0251 holds calls that never ran and have no request: the loop runs (or parks) them.
-    const waiting = waitingCalls(parked).filter(({ position }) => decisions.has(position));
     // A cancel of the execution abandons the approved calls still running.
     const watch = this.deps.signals.watch('flow', data.executionId);
     const signal = watch.signal;
     // Only an approved call runs; a rejected or timed-out one never reaches the device (and fails the node).
-    const outcomes = await inOrderLimited(
-      waiting,
-      MAX_PARALLEL_TOOL_CALLS,
-      ({ call, position }) => {
-        const decision = decisions.get(position);
-        return decision?.status === 'approved' && this.deps.tools
+    const results = await decidedResults(
+      round,
+      (call, decision, position) =>
+        this.deps.tools
           ? tracedToolCall(call, () =>
               this.deps.tools!.execute(
                 { definition, node, data, signal, approvalId: decision.id },
@@ -318,16 +318,16 @@ export class FlowRunner {
                 `${parked.iteration}.${call.index ?? position}`,
               ),
             )
-          : Promise.resolve(`Error: ${call.name} was NOT run: the owner did not approve it.`);
-      },
-      ({ call }) => `Error: ${call.name} was NOT run: the execution was cancelled.`,
+          : Promise.resolve(`Error: ${call.name} was NOT run: the owner did not approve it.`),
+      (call) => Promise.resolve(`Error: ${call.name} was NOT run: the owner did not approve it.`),
+      (call) => `Error: ${call.name} was NOT run: the execution was cancelled.`,
       signal,
     ).finally(() => watch.release());
-    const refused = waiting.map(({ position }) => decisions.get(position)).find((decision) => decision?.status !== 'approved');
+    const refused = round.waiting.map(({ decision }) => decision).find((decision) => decision.status !== 'approved');
     return {
       state: parked,
-      results: new Map(waiting.map(({ position }, i) => [position, outcomes[i]])),
-      cost: (group[0].continuation as FlowContinuation).cost,
+      results,
+      cost: (round.stored as unknown as FlowContinuation).cost,
       status: refused ? (refused.status === 'rejected' ? 'rejected' : 'timeout') : 'approved',
     };
   }
@@ -350,69 +350,71 @@ export class FlowRunner {
     if (!tools) throw new UnrecoverableError('This worker cannot run flow node tools');
     let cost: NodeCost = resume?.cost ?? { ...this.deps.models.defaultModel, inputTokens: 0, outputTokens: 0, costUsd: 0 };
     const context = { definition, node, data, signal };
-    const result = await runToolLoop({
-      models: this.deps.models,
-      model: node.model,
-      purpose: 'flow',
-      account: { userId: data.userId, tier: data.tier },
-      budget,
-      messages: resume ? [] : [systemMessage(FLOW_NODE_SYSTEM), userMessage(prompt)],
-      resume: resume && { state: resume.state, results: resume.results },
-      tools: await tools.offered(
-        definition,
-        node,
-        data.userId,
+    // The agentflow node's turn: its tools, parking and taint are the node's (NodeTools); the loop is the engine's.
+    const outcome = await this.engine.run(this.engine.open(flowNodeTurnSpec.kind, context), {
+      // A node streams nothing: its output is its whole answer.
+      publish: () => undefined,
+      // A round that needs its owner stops the loop; without approvals the node fails below.
+      canPark: true,
+      loop: {
+        models: this.deps.models,
+        model: node.model,
+        purpose: 'flow',
+        account: { userId: data.userId, tier: data.tier },
+        budget,
+        messages: resume ? [] : [systemMessage(FLOW_NODE_SYSTEM), userMessage(prompt)],
+        resume: resume && { state: resume.state, results: resume.results },
+        tools: await tools.offered(
+          definition,
+          node,
+          data.userId,
+          signal,
+          resume ? undefined : { ticket: budget, reserved: data.mcpTools, hold: (ticket) => this.deps.runs.hold(data.executionId, ticket) },
+        ),
         signal,
-        resume ? undefined : { ticket: budget, reserved: data.mcpTools, hold: (ticket) => this.deps.runs.hold(data.executionId, ticket) },
-      ),
-      signal,
-      executeTool: (name, args, step) => tools.execute(context, name, args, step),
-      mustPark: (name, args) => tools.mustPark(node, name, args),
-      onText: () => undefined,
-      onModelCall: (usage) => void (cost = addCost(cost, costOf(usage))),
+        executeTool: (name, args, step) => tools.execute(context, name, args, step),
+        mustPark: (name, args, taint) => tools.mustPark(definition, node, name, args, taint),
+        taintOf: (name, args) => tools.taintOf(definition, node, name, args),
+        onModelCall: (usage) => void (cost = addCost(cost, costOf(usage))),
+      },
     });
+    // Cancelled while the model answered or a call ran: the catch ends the node as cancelled (and records a cut call's cost).
+    if (outcome.type === 'cancelled') throw outcome.usage ? new ModelCallCancelled(outcome.usage, signal.reason) : signal.reason;
+    const { result } = outcome;
     if (!result.parked) return { output: boundedText(result.response).text, cost };
-    // A device call's approval names the flow's device; an MCP call's names its server (`mcp:<server>`).
-    const approvalDevice = (name: string) => (parseMcpToolName(name) ? `mcp:${parseMcpToolName(name)!.server}` : definition.deviceId);
+    // A device call's approval names the flow's device; an MCP call's its server (`mcp:<server>`), an HTTP tool's its host (`http:<host>`).
+    const approvalDevice = (name: string) => approvalTarget(definition, name);
     const waiting = waitingCalls(result.parked);
     if (!approvals || waiting.some(({ call }) => !approvalDevice(call.name))) throw new RefusedNodeError('approval_not_possible');
     const usage = { ...cost };
     // Cancelled while the model answered: nothing is asked (the catch ends the node as cancelled).
     if (signal.aborted) throw signal.reason ?? new Error('The execution was cancelled');
     // One request per waiting call, in call order, each holding the round's state.
-    const parkId = randomUUID();
     // The plan's hourly limit of approval requests: refused (429 rate_limited), the node fails before any is asked.
-    await approvals.allow(data.userId, waiting.length);
-    for (const { call, position } of waiting) {
-      const continuation: FlowContinuation = {
-        ...storeContinuation(result.parked, [], usage, { parkId, position }),
-        kind: 'flow',
-        executionId: data.executionId,
-        nodeId: node.id,
-        cost,
-      };
-      const request = await approvals.request({
-        userId: data.userId,
-        executionId: data.executionId,
-        messageId: nodeApprovalKey(data.executionId, node.id),
+    await parkRound(
+      approvals,
+      { userId: data.userId, executionId: data.executionId, messageId: nodeApprovalKey(data.executionId, node.id) },
+      result.parked,
+      { toolsets: [], usage, extra: { kind: 'flow', executionId: data.executionId, nodeId: node.id, cost } },
+      (call) => ({
         deviceId: approvalDevice(call.name)!,
-        toolName: call.name,
         parameters: (TOOLS_BY_NAME.get(call.name)?.schema.parse(call.args ?? {}) ?? argsObject(call.args)) as Record<string, unknown>,
-        continuation,
-      });
-      await this.deps.events.appendNext(data.executionId, {
-        type: 'approval_requested',
-        executionId: data.executionId,
-        nodeId: node.id,
-        approvalId: request.id,
-        tool: call.name,
-        expiresAt: request.expiresAt.toISOString(),
-      });
-      this.log.info(
-        { executionId: data.executionId, nodeId: node.id, approvalId: request.id, tool: call.name },
-        'flow node parked for approval',
-      );
-    }
+      }),
+      async (request, call) => {
+        await this.deps.events.appendNext(data.executionId, {
+          type: 'approval_requested',
+          executionId: data.executionId,
+          nodeId: node.id,
+          approvalId: request.id,
+          tool: call.name,
+          expiresAt: request.expiresAt.toISOString(),
+        });
+        this.log.info(
+          { executionId: data.executionId, nodeId: node.id, approvalId: request.id, tool: call.name },
+          'flow node parked for approval',
+        );
+      },
+    );
     // The execution ended while the request was being written (its end rejected what it found then):
     // the request is rejected too, so no approval stays open for an execution that is over.
     const now = await this.deps.repos.flowExecutions.find(data.executionId);
@@ -426,7 +428,7 @@ export class FlowRunner {
    * it fails.
    */
   private async runNode(
-    node: AgentflowNode,
+    node: Pick<AgentflowNode, 'id' | 'model' | 'outputSchema'>,
     prompt: string,
     signal: AbortSignal,
     data: FlowNodeJob,
@@ -469,27 +471,7 @@ export class FlowRunner {
   private async settle(execution: FlowExecutionRow, data: FlowNodeJob, own?: FlowExecutionNodeRow): Promise<void> {
     const { repos, events } = this.deps;
     const executionId = execution.id;
-    if (own) {
-      if (own.status === 'completed') {
-        const truncated = wasTruncated(own.output) ? ({ truncated: true } as const) : {};
-        await events.appendNextOnce(executionId, `node:${own.nodeId}`, {
-          type: 'node_completed',
-          executionId,
-          nodeId: own.nodeId,
-          output: own.output ?? null,
-          usage: nodeUsage(own),
-          ...truncated,
-        });
-      } else {
-        await events.appendNextOnce(executionId, `node:${own.nodeId}`, {
-          type: 'node_failed',
-          executionId,
-          nodeId: own.nodeId,
-          error: { code: own.errorCode ?? 'node_failed', message: own.errorMessage ?? '' },
-        });
-      }
-      await repos.flowExecutions.markAnnounced(executionId, own.nodeId);
-    }
+    if (own) await this.announce(executionId, own);
     const nodes = await repos.flowExecutions.nodes(executionId);
     const failed = nodes.find((node) => node.status === 'failed');
     if (failed) {
@@ -499,30 +481,53 @@ export class FlowRunner {
       return;
     }
     const definition = execution.definition as unknown as AgentflowDefinition;
-    if (nodes.every((node) => node.status === 'completed' && node.announcedAt)) {
-      const output = nodes.find((node) => node.nodeId === definition.output)?.output ?? null;
+    // Nodes no taken branch leads to are skipped (and what only they lead to), each announced once.
+    const { ready, skip } = nextSteps(definition.nodes, nodes);
+    const skipped = new Set(await repos.flowExecutions.skipNodes(executionId, skip));
+    for (const node of nodes) {
+      if (skipped.has(node.nodeId)) node.status = 'skipped';
+      if (node.status !== 'skipped' || node.announcedAt) continue;
+      await events.appendNextOnce(executionId, `node:${node.nodeId}`, { type: 'node_skipped', executionId, nodeId: node.nodeId });
+      await repos.flowExecutions.markAnnounced(executionId, node.nodeId);
+      node.announcedAt = new Date();
+    }
+    if (nodes.every((node) => (node.status === 'completed' || node.status === 'skipped') && node.announcedAt)) {
+      const last = nodes.find((node) => node.nodeId === definition.output);
+      const output = last?.status === 'completed' ? (last.output ?? null) : null;
       await this.deps.runs.end(executionId, { status: 'succeeded', result: { output } });
       return;
     }
-    await this.dispatchReady(execution, nodes, data);
-  }
-
-  /** Queues every pending node whose dependencies all completed (idempotent: job ids per node). */
-  private async dispatchReady(
-    execution: FlowExecutionRow,
-    nodes: FlowExecutionNodeRow[],
-    data: Pick<FlowNodeJob, 'userId' | 'tier'>,
-  ): Promise<void> {
-    const status = new Map(nodes.map((node) => [node.nodeId, node.status]));
-    const definition = execution.definition as unknown as AgentflowDefinition;
-    const ready = definition.nodes.filter(
-      (node) => status.get(node.id) === 'pending' && (node.dependsOn ?? []).every((parent) => status.get(parent) === 'completed'),
-    );
     await this.deps.enqueueBulk(
       'flows',
       'node',
-      ready.map((node) => ({ executionId: execution.id, nodeId: node.id, userId: data.userId, tier: data.tier })),
+      ready.map((nodeId) => ({ executionId, nodeId, userId: data.userId, tier: data.tier, ...(data.lane ? { lane: data.lane } : {}) })),
     );
+  }
+
+  /** A finished node's event, once even when a worker died between the append and `markAnnounced`. */
+  private async announce(executionId: string, own: FlowExecutionNodeRow): Promise<void> {
+    const { repos, events } = this.deps;
+    if (own.status === 'completed') {
+      const truncated = wasTruncated(own.output) ? ({ truncated: true } as const) : {};
+      await events.appendNextOnce(executionId, `node:${own.nodeId}`, {
+        type: 'node_completed',
+        executionId,
+        nodeId: own.nodeId,
+        output: own.output ?? null,
+        usage: nodeUsage(own),
+        ...truncated,
+      });
+    } else if (own.status === 'failed') {
+      await events.appendNextOnce(executionId, `node:${own.nodeId}`, {
+        type: 'node_failed',
+        executionId,
+        nodeId: own.nodeId,
+        error: { code: own.errorCode ?? 'node_failed', message: own.errorMessage ?? '' },
+      });
+    } else if (own.status === 'skipped') {
+      await events.appendNextOnce(executionId, `node:${own.nodeId}`, { type: 'node_skipped', executionId, nodeId: own.nodeId });
+    } else return;
+    await repos.flowExecutions.markAnnounced(executionId, own.nodeId);
   }
 
   /**
@@ -532,16 +537,18 @@ export class FlowRunner {
   async resume(execution: FlowExecutionRow): Promise<void> {
     const nodes = await this.deps.repos.flowExecutions.nodes(execution.id);
     const data = { executionId: execution.id, nodeId: nodes[0]?.nodeId ?? 'x', userId: execution.userId, tier: execution.tier };
-    for (const node of nodes.filter((n) => (n.status === 'completed' || n.status === 'failed') && !n.announcedAt)) {
+    for (const node of nodes.filter(
+      (n) => (n.status === 'completed' || n.status === 'failed' || n.status === 'skipped') && !n.announcedAt,
+    )) {
       await this.settle(execution, { ...data, nodeId: node.nodeId }, node);
     }
     await this.settle(execution, data);
     const running = nodes.filter((node) => node.status === 'running');
-    await this.deps.enqueueBulk(
-      'flows',
-      'node',
-      running.map((node) => ({ ...data, nodeId: node.nodeId })),
-    );
+    const items = await this.deps.repos.flowItems.openItems(execution.id);
+    await this.deps.enqueueBulk('flows', 'node', [
+      ...running.map((node) => ({ ...data, nodeId: node.nodeId })),
+      ...items.map((item) => ({ ...data, nodeId: item.nodeId, item: item.index })),
+    ]);
   }
 }
 
@@ -591,7 +598,3 @@ const nodeUsage = (row: FlowExecutionNodeRow) => ({
   outputTokens: row.outputTokens,
   costUsd: row.costUsd,
 });
-
-/** A tool call's arguments as the object an approval request shows (anything else as none). */
-const argsObject = (args: unknown): Record<string, unknown> =>
-  args !== null && typeof args === 'object' && !Array.isArray(args) ? (args as Record<string, unknown>) : {};

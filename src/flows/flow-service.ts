@@ -1,41 +1,103 @@
 import type { z } from 'zod';
 import type { ModelCatalog } from '../ai/model-catalog';
 import { AppError, notFound } from '../lib/errors';
-import { decodeCursor, pageOf, timeIdKey } from '../lib/pagination';
+import { decodeCursor, pageOf, PG_INTEGER_MAX, positiveIntKey, timeIdKey } from '../lib/pagination';
 import type { Repositories } from '../models';
 import type { FlowRow, FlowVersionRow } from '../models/schema';
 import type { HttpCredentials } from './http-credentials';
-import { validateDefinition, type createFlowSchema, type updateFlowSchema } from './definition';
+import {
+  inputKeys,
+  validateDefinition,
+  type AgentflowDefinition,
+  type createFlowSchema,
+  type FlowNode,
+  type updateFlowSchema,
+} from './definition';
+import { admitPrompt } from '../ai/prompt-admission';
+import type { PromptGuardMode } from '../ai/prompt-guard';
+import type { Logger } from '../lib/logger';
 
 /**
  * Saved flows: create, read, change, delete, always as their owner (another user's flow
- * is a 404). Definitions are validated against the flow's type and the configured models on save.
+ * is a 404). Definitions are validated against the flow's type, the configured models and the
+ * owner's credentials on save and on publish.
  */
 /** A `[version]` cursor key, or null. */
-const versionKey = (key: unknown[]): number | null =>
-  key.length === 1 && Number.isInteger(key[0]) && (key[0] as number) >= 1 ? (key[0] as number) : null;
+const versionKey = positiveIntKey(PG_INTEGER_MAX);
 
 export class FlowService {
-  constructor(private readonly deps: { repos: Repositories; models: ModelCatalog; credentials?: Pick<HttpCredentials, 'missing'> }) {}
+  constructor(
+    private readonly deps: {
+      repos: Repositories;
+      models: ModelCatalog;
+      credentials?: Pick<HttpCredentials, 'refusals'>;
+      /** The prompt guard's mode: a node prompt or system prompt it blocks is refused (422 `prompt_rejected`) on save. */
+      promptGuard?: PromptGuardMode;
+      logger?: Logger;
+    },
+  ) {}
 
-  /** A definition's HTTP tools may only name credentials their owner has: 400 with the tool's path otherwise. */
+  /** The definition's prompts (a chatflow's system prompt, every node's prompt) pass the prompt guard. */
+  private checkPrompts(userId: string, definition: Record<string, unknown>): void {
+    const { systemPrompt, nodes } = definition as { systemPrompt?: string; nodes?: Array<{ prompt?: string }> };
+    const texts = [
+      { path: 'definition.systemPrompt', text: systemPrompt },
+      ...(nodes ?? []).map((node, index) => ({ path: `definition.nodes.${index}.prompt`, text: node.prompt })),
+    ];
+    admitPrompt(this.deps.promptGuard ?? 'off', 'flow_node_prompt', texts, this.deps.logger && { logger: this.deps.logger, userId });
+  }
+
+  /**
+   * A definition's HTTP tools may only name credentials their owner has, for a URL on one of the
+   * credential's origins: 400 with the tool's path and the credential otherwise.
+   */
   private async checkCredentials(userId: string, definition: Record<string, unknown>): Promise<void> {
-    const tools = ((definition as { httpTools?: Array<{ credential?: string }> }).httpTools ?? []).map((tool, index) => ({
-      index,
-      name: tool.credential,
-    }));
-    const named = tools.filter((tool): tool is { index: number; name: string } => tool.name !== undefined);
+    const tools = (definition as { httpTools?: Array<{ url: string; credential?: string }> }).httpTools ?? [];
+    const named = tools
+      .map((tool, index) => ({ index, credential: tool.credential, url: tool.url }))
+      .filter((use): use is { index: number; credential: string; url: string } => use.credential !== undefined);
     if (!named.length || !this.deps.credentials) return;
-    const missing = new Set(
-      await this.deps.credentials.missing(
-        userId,
-        named.map((tool) => tool.name),
-      ),
+    const refusals = await this.deps.credentials.refusals(userId, named);
+    const problems = named.flatMap((use, at) =>
+      refusals[at] ? [{ path: `definition.httpTools.${use.index}.credential`, message: refusals[at] }] : [],
     );
-    const problems = named
-      .filter((tool) => missing.has(tool.name))
-      .map((tool) => ({ path: `definition.httpTools.${tool.index}.credential`, message: `you have no credential "${tool.name}"` }));
     if (problems.length) throw new AppError(400, 'validation_failed', 'Invalid request body', problems);
+  }
+
+  /**
+   * Each subflow node runs an agentflow of the same owner (not the flow itself), at a version it
+   * has, and gives every input key that flow reads: 400 naming the node otherwise.
+   */
+  private async checkSubflows(userId: string, definition: Record<string, unknown>, selfId?: string): Promise<void> {
+    const nodes = ((definition as { nodes?: FlowNode[] }).nodes ?? []).map((node, index) => ({ node, index }));
+    const problems: Array<{ path: string; message: string }> = [];
+    for (const { node, index } of nodes) {
+      if (node.type !== 'subflow') continue;
+      const at = `definition.nodes.${index}`;
+      if (node.flowId === selfId) {
+        problems.push({ path: `${at}.flowId`, message: `subflow "${node.id}" names this flow: a flow cannot run itself` });
+        continue;
+      }
+      const flow = await this.deps.repos.flows.get(userId, node.flowId);
+      if (!flow || flow.type !== 'agentflow') {
+        problems.push({ path: `${at}.flowId`, message: `subflow "${node.id}": no agentflow of yours has the id ${node.flowId}` });
+        continue;
+      }
+      const version = node.version === undefined ? null : await this.deps.repos.flows.version(flow.id, node.version);
+      if (node.version !== undefined && !version) {
+        problems.push({ path: `${at}.version`, message: `subflow "${node.id}": the flow has no version ${node.version}` });
+        continue;
+      }
+      const child = (version?.definition ?? flow.definition) as unknown as AgentflowDefinition;
+      const missing = inputKeys(child).filter((key) => !(key in node.input));
+      if (missing.length)
+        problems.push({
+          path: `${at}.input`,
+          message: `subflow "${node.id}" misses inputs its flow reads: ${missing.map((key) => `"${key}"`).join(', ')}`,
+        });
+    }
+    if (problems.length)
+      throw new AppError(400, 'validation_failed', `Invalid flow definition: ${problems[0].path}: ${problems[0].message}`, problems);
   }
 
   private readonly knows = (ref: { provider: string; model: string }) => this.deps.models.knows(ref);
@@ -47,7 +109,9 @@ export class FlowService {
 
   async create(userId: string, body: z.output<typeof createFlowSchema>): Promise<FlowRow> {
     const definition = validateDefinition(body.type, body.definition, this.knows);
+    this.checkPrompts(userId, definition as unknown as Record<string, unknown>);
     await this.checkCredentials(userId, definition as unknown as Record<string, unknown>);
+    await this.checkSubflows(userId, definition as unknown as Record<string, unknown>);
     return this.deps.repos.flows.create({ userId, type: body.type, name: body.name, definition: definition });
   }
 
@@ -72,7 +136,9 @@ export class FlowService {
       body.definition === undefined
         ? undefined
         : (validateDefinition(flow.type, body.definition, this.knows) as unknown as Record<string, unknown>);
+    if (definition) this.checkPrompts(userId, definition);
     if (definition) await this.checkCredentials(userId, definition);
+    if (definition) await this.checkSubflows(userId, definition, flow.id);
     const updated = await this.deps.repos.flows.update(userId, flowId, { name: body.name, definition, publish: body.publish });
     if (!updated) throw notFound('Flow');
     return updated;
@@ -105,6 +171,8 @@ export class FlowService {
   async publish(userId: string, flowId: string, version: number): Promise<FlowRow> {
     const { flow, version: found } = await this.version(userId, flowId, version);
     validateDefinition(flow.type, found.definition, this.knows);
+    await this.checkCredentials(userId, found.definition);
+    await this.checkSubflows(userId, found.definition, flow.id);
     const published = await this.deps.repos.flows.publish(userId, flowId, version);
     if (!published) throw notFound('Flow version');
     return published;

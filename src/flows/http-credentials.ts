@@ -3,10 +3,12 @@ import type { SecretBox } from '../connectors/secret-box';
 import { AppError, notFound } from '../lib/errors';
 import type { Repositories } from '../models';
 import type { HttpCredentialRow } from '../models/schema';
-import { HTTP_TOOL_NAME_PATTERN } from './definition';
+import { HTTP_TOOL_NAME_PATTERN, webOriginSchema } from './definition';
 
 /** The most credentials one user keeps. */
 export const MAX_HTTP_CREDENTIALS = 100;
+/** The most origins one credential is bound to. */
+export const MAX_CREDENTIAL_ORIGINS = 20;
 
 /** Headers a credential may not be sent in: the request's framing, routing and the proxy's own. */
 const RESERVED_HEADERS = new Set([
@@ -52,6 +54,13 @@ export const putHttpCredentialSchema = z
       .max(4_096)
       .regex(/^[\x21-\x7E](?:[\x20-\x7E]*[\x21-\x7E])?$/, 'visible ASCII characters only, no line breaks, no leading or trailing space')
       .describe('Stored sealed; never answered again'),
+    origins: z
+      .array(webOriginSchema(300))
+      .min(1)
+      .max(MAX_CREDENTIAL_ORIGINS)
+      .describe(
+        'The only origins the secret is ever sent to, exact (`https://api.example.com`, no `*`): a flow whose tool naming it calls another is refused. Changing them takes the secret again.',
+      ),
   })
   .refine((body) => (body.scheme === 'header') === (body.headerName !== undefined), {
     message: '`headerName` goes with `scheme: header`, and only with it',
@@ -71,6 +80,22 @@ export interface CredentialHeader {
   secrets: string[];
 }
 
+/** A credential a tool names, as a call finds it: the header to send, or why nothing may be sent. */
+export type CredentialForCall = { ok: true; header: CredentialHeader } | { ok: false; reason: 'missing' | 'refused'; message: string };
+
+/**
+ * Why credential `name` may not be sent to `url`, or null when it may: it is sent only to an origin
+ * given when it was stored. One stored before credentials had origins (`origins` null) goes nowhere
+ * until it is stored again; `origins` undefined means the user has no such credential.
+ */
+export function credentialRefusal(name: string, origins: readonly string[] | null | undefined, url: string): string | null {
+  if (origins === undefined) return `you have no credential "${name}"`;
+  if (origins === null)
+    return `the credential "${name}" has no origins yet: store it again with its origins and its secret (PUT /http-credentials/${name})`;
+  const origin = new URL(url).origin;
+  return origins.includes(origin) ? null : `the credential "${name}" is only sent to ${origins.join(', ')}, not to ${origin}`;
+}
+
 /**
  * A user's credentials for agentflow HTTP tools: sealed with the deployment's OAuth key, bound to
  * their owner and name (the sealed value opens only as that user's credential of that name), never
@@ -83,7 +108,10 @@ export class HttpCredentials {
     return `http-credential:${userId}:${name}`;
   }
 
-  /** Creates or replaces the credential; `created` is false for a replacement. */
+  /**
+   * Creates or replaces the credential; `created` is false for a replacement. The secret is always
+   * given again, so nobody who cannot show it can point it at other origins.
+   */
   async put(userId: string, name: string, body: PutHttpCredentialBody): Promise<{ row: HttpCredentialRow; created: boolean }> {
     const repo = this.deps.repos.httpCredentials;
     if (!(await repo.find(userId, name)) && (await repo.count(userId)) >= MAX_HTTP_CREDENTIALS)
@@ -94,6 +122,7 @@ export class HttpCredentials {
       scheme: body.scheme,
       headerName: body.headerName ?? null,
       sealedValue: this.deps.box.seal(body.secret, HttpCredentials.context(userId, name)),
+      origins: [...new Set(body.origins)],
     });
   }
 
@@ -105,16 +134,26 @@ export class HttpCredentials {
     if (!(await this.deps.repos.httpCredentials.remove(userId, name))) throw notFound('Credential');
   }
 
-  /** Which of `names` the user lacks. */
-  async missing(userId: string, names: string[]): Promise<string[]> {
-    const have = await this.deps.repos.httpCredentials.existing(userId, [...new Set(names)]);
-    return names.filter((name) => !have.has(name));
+  /** For each `{credential, url}` a definition's tools pair, why it is refused ({@link credentialRefusal}), or null. */
+  async refusals(userId: string, uses: ReadonlyArray<{ credential: string; url: string }>): Promise<Array<string | null>> {
+    const origins = await this.deps.repos.httpCredentials.originsOf(userId, [...new Set(uses.map((use) => use.credential))]);
+    return uses.map((use) => credentialRefusal(use.credential, origins.get(use.credential), use.url));
   }
 
-  /** The header the owner's credential `name` is sent as, or null when there is none (deleted since). */
-  async header(userId: string, name: string): Promise<CredentialHeader | null> {
+  /**
+   * The header the owner's credential `name` is sent as to `url`: refused (nothing opened) when
+   * `url` is outside the credential's origins, missing when it was deleted since.
+   */
+  async forCall(userId: string, name: string, url: string): Promise<CredentialForCall> {
     const row = await this.deps.repos.httpCredentials.find(userId, name);
-    if (!row) return null;
+    if (!row) return { ok: false, reason: 'missing', message: `the credential "${name}" no longer exists` };
+    const refused = credentialRefusal(name, row.origins, url);
+    if (refused) return { ok: false, reason: 'refused', message: refused };
+    return { ok: true, header: this.header(row) };
+  }
+
+  private header(row: HttpCredentialRow): CredentialHeader {
+    const { userId, name } = row;
     const { plaintext } = this.deps.box.open(row.sealedValue, HttpCredentials.context(userId, name));
     if (row.scheme === 'header') return { name: row.headerName!, value: plaintext, secrets: [plaintext] };
     const value = row.scheme === 'bearer' ? `Bearer ${plaintext}` : `Basic ${Buffer.from(plaintext, 'utf8').toString('base64')}`;

@@ -1,6 +1,6 @@
 import { DEVICE_TOOL_BYTES, HTTP_TOOL_FRAME_BYTES } from '../ai/prompt-sizes';
 import { sumParts, type PromptPart } from '../budget/budget-door';
-import { isMcpToolName } from '../mcp/tool-names';
+import { isMcpToolName } from '../mcp/mcp-tool-names';
 import type { AgentflowDefinition, AgentflowNode, HttpTool } from './definition';
 
 /**

@@ -1,21 +1,25 @@
 import { createHash } from 'node:crypto';
 import { toolDefinitionBytes, type ToolSpec } from '../ai/model-tools';
-import { fitMcpOffer } from '../assistant/mcp-fit';
+import { fitMcpOffer } from '../turns/mcp-fit';
 import type { BudgetDoor, BudgetTicket, PromptPart } from '../budget/budget-door';
 import { httpToolDescription } from './node-prompt';
-import { auditMcpToolCall, auditToolCall, runAuditedToolCall } from '../assistant/tool-audit';
-import type { ToolPolicy } from '../assistant/tool-policy';
-import { TOOLS_BY_NAME, type DeviceCall } from '../assistant/tools';
-import { describeIssues } from '../schemas/device-protocol';
+import { auditMcpToolCall, auditToolCall, type ToolCallOutcome } from '../turns/tool-audit';
+import { runToolCall, settleDeviceCall } from '../turns/tool-call';
+import type { TurnHooks, TurnSpec } from '../turns/turn-engine';
+import type { ToolPolicy } from '../turns/tool-policy';
+import { taintNeedsApproval, taintSource } from '../turns/tool-risk';
+import { toolContract, type ContractContext } from '../turns/tool-contract';
+import { TOOLS_BY_NAME, type DeviceCall } from '../turns/device-tools';
 import type { DevicePort } from '../devices/device-channel';
 import type { Logger } from '../lib/logger';
 import type { McpTools } from '../mcp/mcp-tools';
-import { isMcpToolName } from '../mcp/tool-names';
+import { isMcpToolName } from '../mcp/mcp-tool-names';
 import type { Repositories } from '../models';
 import type { FlowNodeJob } from '../producers/flows';
 import type { AgentflowDefinition, AgentflowNode } from './definition';
 import { MAX_TOOL_RESULT_EVENT_CHARS, type FlowEventLog } from './flow-events';
-import { withoutSecrets, type HttpCredentials } from './http-credentials';
+import { withoutSecrets, type CredentialHeader, type HttpCredentials } from './http-credentials';
+import { runSearchKnowledge, SEARCH_KNOWLEDGE, SEARCH_KNOWLEDGE_TOOL, type KnowledgeSearch } from '../knowledge/retrieval';
 import { callHttpTool, httpToolArgsSchema, HttpToolError, type HttpToolLimits } from './http-tool';
 
 export interface NodeToolsDeps {
@@ -24,13 +28,15 @@ export interface NodeToolsDeps {
   events: Pick<FlowEventLog, 'appendNext'>;
   http: HttpToolLimits;
   /** The owners' credentials an HTTP tool names (absent: a tool naming one fails its calls). */
-  credentials?: Pick<HttpCredentials, 'header'>;
+  credentials?: Pick<HttpCredentials, 'forCall'>;
   policy: ToolPolicy;
   logger: Logger;
   /** The tools of the owner's registered MCP servers; without it a node cannot use them. */
   mcp?: Pick<McpTools, 'offer' | 'call'>;
   /** Widens a first call's reservation when the MCP servers list more than its request counted; without it, nothing is widened. */
   budget?: Pick<BudgetDoor, 'widen'>;
+  /** The owner's knowledge search (`search_knowledge`); without it the tool's calls fail. */
+  knowledge?: KnowledgeSearch;
 }
 
 /** A node's first model call under the reservation its execution's request took. */
@@ -53,6 +59,15 @@ export interface NodeCallContext {
 }
 
 /**
+ * The agentflow node's turn spec: a node offers no tools of this server and previews nothing; its
+ * tools, what parks and what taints are {@link NodeTools}'.
+ */
+export const flowNodeTurnSpec = {
+  kind: 'flow-node',
+  open: (_context: NodeCallContext): TurnHooks => ({}),
+} satisfies TurnSpec<NodeCallContext>;
+
+/**
  * The tools of agentflow nodes: device tools (run on the flow's device of its owner, as the
  * assistant's are) and the flow's HTTP tools. Every call, whatever its outcome, is written to the
  * execution's events as `tool_called` with its arguments, result and timing.
@@ -60,8 +75,9 @@ export interface NodeCallContext {
 export class NodeTools {
   constructor(private readonly deps: NodeToolsDeps) {}
 
-  /** Which offered MCP tools of a node need its owner's approval (from its latest offer). */
+  /** Which offered MCP tools of a node need its owner's approval, and which are read-only (from its latest offer). */
   private readonly dangerousMcp = new WeakMap<AgentflowNode, ReadonlySet<string>>();
+  private readonly readOnlyMcp = new WeakMap<AgentflowNode, ReadonlySet<string>>();
 
   /**
    * What the node's model is offered: its device and HTTP tools, and the tools of the owner's MCP
@@ -90,31 +106,56 @@ export class NodeTools {
           })
         : listed;
     this.dangerousMcp.set(node, mcp?.dangerous ?? new Set());
+    this.readOnlyMcp.set(node, mcp?.readOnly ?? new Set());
     return names.flatMap((name): ToolSpec[] => {
       const device = TOOLS_BY_NAME.get(name);
       if (device) return [device];
       const fromMcp = mcp?.specs.find((spec) => spec.name === name);
       if (fromMcp) return [fromMcp];
       const http = definition.httpTools?.find((tool) => tool.name === name);
-      return http ? [{ name: http.name, description: httpToolDescription(http), schema: httpToolArgsSchema }] : [];
+      if (http) return [{ name: http.name, description: httpToolDescription(http), schema: httpToolArgsSchema }];
+      return name === SEARCH_KNOWLEDGE ? [SEARCH_KNOWLEDGE_TOOL] : [];
     });
   }
 
   /**
    * Whether a call must wait for the owner's decision: a dangerous device tool with valid arguments,
-   * or an offered MCP tool its registration does not mark safe.
+   * an offered MCP tool its registration does not mark safe, and, once the node has read untrusted
+   * text (`taint` says from where), any offered call that is not a read (an HTTP tool that does not GET).
    */
-  mustPark(node: AgentflowNode, name: string, args: unknown): boolean {
-    if (isMcpToolName(name)) return Boolean(node.tools?.includes(name) && this.dangerousMcp.get(node)?.has(name));
+  mustPark(definition: AgentflowDefinition, node: AgentflowNode, name: string, args: unknown, taint: readonly string[] = []): boolean {
+    if (!node.tools?.includes(name)) return false;
+    const context = this.contractContext(definition, node);
+    const tainted = taintNeedsApproval(name, taint, context);
+    const contract = toolContract(name, context);
+    if (contract?.executor === 'mcp') return contract.asks || tainted;
+    if (contract?.executor === 'http') return tainted;
     const tool = TOOLS_BY_NAME.get(name);
-    return Boolean(tool && node.tools?.includes(name) && this.deps.policy.isDangerous(name) && tool.schema.safeParse(args ?? {}).success);
+    if (!tool) return false;
+    return (this.deps.policy.isDangerous(name) || tainted) && tool.schema.safeParse(args ?? {}).success;
+  }
+
+  /** Where a call's result comes from when it is untrusted text (it taints the node's turn), else undefined. */
+  taintOf(definition: AgentflowDefinition, node: AgentflowNode, name: string, args: unknown): string | undefined {
+    return taintSource(name, args, this.contractContext(definition, node));
+  }
+
+  /** What the contracts of a node's tools depend on: the flow's HTTP tools and the node's latest MCP offer. */
+  private contractContext(definition: AgentflowDefinition, node: AgentflowNode): ContractContext {
+    return { httpTools: definition.httpTools, mcpReadOnly: this.readOnlyMcp.get(node), mcpAsks: this.dangerousMcp.get(node) };
   }
 
   /** Runs one call and logs it; failures are "Error: …" text for the model (the node goes on). */
   async execute(context: NodeCallContext, name: string, args: unknown, step: string): Promise<string> {
     const startedAt = new Date();
     const began = performance.now();
-    const kind = TOOLS_BY_NAME.has(name) ? ('device' as const) : isMcpToolName(name) ? ('mcp' as const) : ('http' as const);
+    const kind = TOOLS_BY_NAME.has(name)
+      ? ('device' as const)
+      : isMcpToolName(name)
+        ? ('mcp' as const)
+        : name === SEARCH_KNOWLEDGE && !context.definition.httpTools?.some((tool) => tool.name === name)
+          ? ('knowledge' as const)
+          : ('http' as const);
     const result = await this.run(context, name, args, step);
     const text = result.length > MAX_TOOL_RESULT_EVENT_CHARS ? result.slice(0, MAX_TOOL_RESULT_EVENT_CHARS) : result;
     await this.deps.events.appendNext(context.data.executionId, {
@@ -135,72 +176,101 @@ export class NodeTools {
   }
 
   private async run(context: NodeCallContext, name: string, args: unknown, step: string): Promise<string> {
-    const { node, definition } = context;
-    if (!node.tools?.includes(name)) return `Error: there is no tool called "${name}" here; use one of: ${(node.tools ?? []).join(', ')}.`;
-    if (isMcpToolName(name)) return this.runMcpTool(context, name, args);
-    const http = definition.httpTools?.find((tool) => tool.name === name);
-    if (http) {
-      const credential = http.credential ? await this.deps.credentials?.header(context.data.userId, http.credential) : undefined;
-      if (http.credential && !credential)
-        return `Error: the credential "${http.credential}" of ${name} no longer exists; ask the flow's owner.`;
-      const secrets = credential?.secrets ?? [];
-      try {
-        const headers = credential ? { [credential.name]: credential.value } : {};
-        const text = (await callHttpTool(http, args, definition.allowedOrigins ?? [], this.deps.http, context.signal, headers)).text;
-        // The secret never reaches the model, the events or the logs, even when the service echoes it.
-        return withoutSecrets(text, secrets);
-      } catch (error) {
-        if (error instanceof HttpToolError) return `Error: ${withoutSecrets(error.message, secrets)}`;
-        throw error;
-      }
-    }
-    return this.runDeviceTool(context, name, args, step);
-  }
-
-  /** An MCP tool call, audited with its outcome (and the approval it waited for). */
-  private async runMcpTool(context: NodeCallContext, name: string, args: unknown): Promise<string> {
-    if (!this.deps.mcp) return `Error: ${name} cannot run on this worker.`;
-    const { data } = context;
-    const { text, outcome } = await this.deps.mcp.call(data.userId, name, args, context.signal);
-    const log = this.deps.logger.child({ component: 'flow-tools', executionId: data.executionId, nodeId: context.node.id });
-    await auditMcpToolCall(this.deps.repos.audit, log, {
-      userId: data.userId,
-      sessionId: data.executionId,
-      tool: name,
-      outcome,
-      approvalId: context.approvalId,
-    });
-    return text;
-  }
-
-  private async runDeviceTool(context: NodeCallContext, name: string, rawArgs: unknown, step: string): Promise<string> {
-    const { data, definition } = context;
-    const tool = TOOLS_BY_NAME.get(name)!;
-    const deviceId = definition.deviceId;
-    if (!deviceId) return `Error: the flow names no device, so ${name} cannot run.`;
-    const args = tool.schema.safeParse(rawArgs ?? {});
-    if (!args.success) return `Error: invalid arguments for ${name}: ${describeIssues(args.error)}. Fix them and call the tool again.`;
-    const log = this.deps.logger.child({ component: 'flow-tools', executionId: data.executionId, nodeId: context.node.id });
-    const audited = (outcome: Parameters<typeof auditToolCall>[2]['outcome']) =>
-      auditToolCall(this.deps.repos.audit, log, {
-        userId: data.userId,
-        deviceId,
-        sessionId: data.executionId,
-        tool: name,
-        outcome,
-        approvalId: context.approvalId,
+    const { node, definition, data } = context;
+    const log = this.deps.logger.child({ component: 'flow-tools', executionId: data.executionId, nodeId: node.id });
+    const offered = node.tools ?? [];
+    if (isMcpToolName(name)) {
+      const { mcp } = this.deps;
+      // A node's MCP call that needed its owner parked before: none is asked again here.
+      return runToolCall({
+        name,
+        args,
+        offered,
+        unavailable: mcp ? undefined : `Error: ${name} cannot run on this worker.`,
+        audit: (outcome) =>
+          auditMcpToolCall(this.deps.repos.audit, log, {
+            userId: data.userId,
+            sessionId: data.executionId,
+            tool: name,
+            outcome,
+            approvalId: context.approvalId,
+          }),
+        execute: () => mcp!.call(data.userId, name, args, context.signal),
       });
-    // The same execution, node, step, tool, arguments and n-th device call give the same key: a
-    // re-run node's repeated write is answered by the device from memory.
-    let nth = 0;
-    const device = ((call) =>
-      this.deps.devices.callDevice(data.userId, deviceId, call as never, {
-        signal: context.signal,
-        idempotencyKey: createHash('sha256')
-          .update(JSON.stringify([data.executionId, data.nodeId, step, name, args.data, (nth += 1)]))
-          .digest('base64url')
-          .slice(0, 32),
-      })) as DeviceCall;
-    return runAuditedToolCall(name, () => tool.run(args.data, device, {}), audited, log, 'flow device tool failed');
+    }
+    const http = definition.httpTools?.find((tool) => tool.name === name);
+    if (http) return runToolCall({ name, args, offered, execute: async () => ({ text: await this.runHttpTool(context, http, args) }) });
+    if (name === SEARCH_KNOWLEDGE) {
+      const { knowledge } = this.deps;
+      // The flow owner's own chunks only; the passages come back as untrusted data.
+      return runToolCall({
+        name,
+        args,
+        offered,
+        unavailable: knowledge ? undefined : `Error: ${name} cannot run on this worker.`,
+        execute: async () => ({ text: (await runSearchKnowledge(knowledge!, data.userId, args)).text }),
+      });
+    }
+    const tool = TOOLS_BY_NAME.get(name);
+    const deviceId = definition.deviceId;
+    return runToolCall({
+      name,
+      args,
+      offered: tool ? offered : offered.filter((known) => known !== name),
+      unavailable: deviceId ? undefined : `Error: the flow names no device, so ${name} cannot run.`,
+      schema: tool?.schema,
+      audit: (outcome) =>
+        auditToolCall(this.deps.repos.audit, log, {
+          userId: data.userId,
+          deviceId: deviceId!,
+          sessionId: data.executionId,
+          tool: name,
+          outcome: outcome as ToolCallOutcome,
+          approvalId: context.approvalId,
+        }),
+      execute: (parsed) => {
+        // The same execution, node, step, tool, arguments and n-th device call give the same key: a
+        // re-run node's repeated write is answered by the device from memory.
+        let nth = 0;
+        const device = ((call) =>
+          this.deps.devices.callDevice(data.userId, deviceId!, call as never, {
+            signal: context.signal,
+            idempotencyKey: createHash('sha256')
+              .update(JSON.stringify([data.executionId, data.nodeId, step, name, parsed, (nth += 1)]))
+              .digest('base64url')
+              .slice(0, 32),
+          })) as DeviceCall;
+        return settleDeviceCall(name, () => tool!.run(parsed as never, device, {}), log, 'flow device tool failed');
+      },
+    });
+  }
+
+  /** An HTTP tool's call: its credential goes only to the origins it was stored with, and never back to the model. */
+  private async runHttpTool(
+    context: NodeCallContext,
+    http: NonNullable<AgentflowDefinition['httpTools']>[number],
+    args: unknown,
+  ): Promise<string> {
+    const { definition } = context;
+    const { name } = http;
+    let credential: CredentialHeader | undefined;
+    if (http.credential) {
+      // A credential goes only to the origins it was stored with: otherwise nothing is sent at all.
+      const found = this.deps.credentials
+        ? await this.deps.credentials.forCall(context.data.userId, http.credential, http.url)
+        : ({ ok: false, message: `the credential "${http.credential}" cannot be read on this worker` } as const);
+      if (!found.ok) return `Error: ${found.message}, so ${name} was not called; ask the flow's owner.`;
+      credential = found.header;
+    }
+    const secrets = credential?.secrets ?? [];
+    try {
+      const headers = credential ? { [credential.name]: credential.value } : {};
+      const text = (await callHttpTool(http, args, definition.allowedOrigins ?? [], this.deps.http, context.signal, headers)).text;
+      // The secret never reaches the model, the events or the logs, even when the service echoes it.
+      return withoutSecrets(text, secrets);
+    } catch (error) {
+      if (error instanceof HttpToolError) return `Error: ${withoutSecrets(error.message, secrets)}`;
+      throw error;
+    }
   }
 }

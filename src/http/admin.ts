@@ -14,6 +14,8 @@ export interface AdminAccess {
   password?: string;
   /** Who holds admin rights (operator grants and ADMIN_USER_IDS); their Bearer token opens the dashboard. */
   directory: AdminDirectory;
+  /** The one per-IP back-off every operator secret (Basic password, METRICS_TOKEN) is checked behind. */
+  throttle: LoginThrottle;
   /** Set when the password was generated at start (printed in the banner). */
   generatedPassword?: string;
 }
@@ -24,13 +26,23 @@ const same = (a: string, b: string) => {
   return left.length === right.length && timingSafeEqual(left, right);
 };
 
-/** True when the request carries admin credentials: Basic ADMIN_USER/ADMIN_PASSWORD, or the Bearer token of an admin. */
+/** The client IP the operator-secret back-off is kept for (TRUST_PROXY decides whose address it is). */
+export const clientIp = (req: Request): string => req.ip ?? req.socket.remoteAddress ?? 'unknown';
+
+/**
+ * True when the request carries admin credentials: Basic ADMIN_USER/ADMIN_PASSWORD, or the Bearer
+ * token of an admin. Basic credentials are checked behind the operator-secret back-off: a locked
+ * address is refused (429) before the password is compared, right or not.
+ */
 export async function isAdminRequest(req: Request, access: AdminAccess, tokens: TokenSettings): Promise<boolean> {
   const header = req.headers.authorization ?? '';
   if (header.startsWith('Basic ') && access.user && access.password) {
-    const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    return colon > 0 && same(decoded.slice(0, colon), access.user) && same(decoded.slice(colon + 1), access.password);
+    const { user, password } = access;
+    return access.throttle.checkOperatorSecret(clientIp(req), () => {
+      const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      return colon > 0 && same(decoded.slice(0, colon), user) && same(decoded.slice(colon + 1), password);
+    });
   }
   if (header.startsWith('Bearer ')) {
     const claims = await verifyAccessToken(tokens, header.slice(7).trim());
@@ -80,20 +92,14 @@ function withoutRemoteLinks(req: Request, res: Response, next: NextFunction): vo
   next();
 }
 
-const clientIp = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
-
 /**
  * Bull Board over every queue, behind admin authentication: the UI, its JSON API and its static
- * assets all sit under one guarded router. Wrong Basic passwords back off per client IP (429), state-changing
+ * assets all sit under one guarded router. Wrong Basic passwords back off per client IP (429, shared with
+ * every other operator secret), state-changing
  * calls must come from the dashboard's own origin (403 `cross_site_request`), and the pages load
  * nothing from other hosts.
  */
-export function dashboardRouter(
-  queues: Pick<QueueRegistry, 'forDashboard'>,
-  access: AdminAccess,
-  tokens: TokenSettings,
-  throttle?: LoginThrottle,
-): Router {
+export function dashboardRouter(queues: Pick<QueueRegistry, 'forDashboard'>, access: AdminAccess, tokens: TokenSettings): Router {
   // Bull Board is loaded at the first admin's request: a process nobody opens it on never loads it.
   let board: Promise<Router> | undefined;
   const loadBoard = async (): Promise<Router> => {
@@ -113,19 +119,17 @@ export function dashboardRouter(
   };
   const guard = async (req: Request, res: Response, next: NextFunction) => {
     res.setHeader('Content-Security-Policy', DASHBOARD_CSP);
-    const basic = (req.headers.authorization ?? '').startsWith('Basic ');
+    let admin: boolean;
     try {
-      if (basic) await throttle?.beforeDashboardBasic(clientIp(req));
+      admin = await isAdminRequest(req, access, tokens);
     } catch (error) {
       return next(error);
     }
-    if (await isAdminRequest(req, access, tokens)) {
-      if (basic) await throttle?.dashboardBasicSucceeded(clientIp(req));
+    if (admin) {
       if (!isSameOriginWrite(req))
         return next(new AppError(403, 'cross_site_request', 'Dashboard changes are only accepted from the dashboard itself'));
       return next();
     }
-    if (basic) await throttle?.dashboardBasicFailed(clientIp(req));
     const hadCredentials = Boolean(req.headers.authorization);
     res.setHeader('WWW-Authenticate', 'Basic realm="Switchboard queues", charset="UTF-8"');
     res.status(hadCredentials ? 403 : 401).json({ error: { code: hadCredentials ? 'forbidden' : 'unauthorized', message: 'Admins only' } });

@@ -7,17 +7,17 @@ import path from 'node:path';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
-import { LoginThrottle } from '../auth/login-throttle';
-import { DASHBOARD_PATH, dashboardRouter } from './admin';
+import { clientIp, DASHBOARD_PATH, dashboardRouter } from './admin';
 import { loggedPath } from './log-redaction';
 import type { ApiContext } from './context';
 import { authenticate } from './middleware/authenticate';
 import { errorHandler, notFoundHandler } from './middleware/error-handler';
-import { metricsAuthorized } from '../observability/metrics';
+import { metricsAllowed } from '../observability/metrics';
 import { apiCors } from './middleware/cors';
 import { httpMetrics } from './middleware/http-metrics';
 import { httpTracing } from './middleware/tracing';
 import { trustedPeer } from './connection-limits';
+import { jsonBody } from './middleware/json-body';
 import { rejectNulCharacters } from './middleware/reject-nul';
 import { recordRequestOrigin } from './middleware/request-origin';
 import { redactError } from '../lib/redact-error';
@@ -25,11 +25,16 @@ import { openApiRoutes } from './openapi/routes';
 import { routesRouter } from './route';
 import { apiRoutesOnApi, openApiJson } from './routes';
 import { embedAccess, embedPublicRouter, embedTurnFor } from './routes/embed-public-routes';
+import { hookRouter } from './routes/flow-trigger-routes';
 import { embedScriptRouter } from './embed-script';
 import { webConsoleRouter } from './web-console';
+import { a2aEdge } from './a2a/a2a-edge';
+import { agUiEdge } from './ag-ui/ag-ui-edge';
 import { aiSdkEdge, aiSdkEmbedEdge } from './ai-sdk/ai-sdk-edge';
 import { compatRouter, snakeCaseEdge } from './compat';
-import { mcpRouter } from './mcp-server';
+import { mcpRouter } from './mcp/mcp-server';
+import { openAiRouter } from './openai/openai-edge';
+import { OAUTH_PATH, oauthServer, protectedResourceMetadata } from './oauth-server';
 
 /** The express app: health, the `/api/v1` JSON API, and uniform errors. */
 export function createHttpApp(ctx: ApiContext): Express {
@@ -84,7 +89,7 @@ export function createHttpApp(ctx: ApiContext): Express {
 
   // Prometheus text; the compatibility edge serves it at a second path, with the same credentials.
   const prometheus: express.RequestHandler = async (req, res) => {
-    if (!metricsAuthorized(req.headers.authorization, ctx.config.metrics.token)) {
+    if (!(await metricsAllowed(req.headers.authorization, ctx.config.metrics.token, clientIp(req), ctx.admin.throttle))) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
       return void res.status(401).json({ error: { code: 'unauthorized', message: 'Metrics require the METRICS_TOKEN bearer token' } });
     }
@@ -92,10 +97,7 @@ export function createHttpApp(ctx: ApiContext): Express {
     res.send(await ctx.metrics.registry.metrics());
   };
   app.get('/metrics', prometheus);
-  app.use(
-    DASHBOARD_PATH,
-    dashboardRouter(ctx.queues, ctx.admin, ctx.tokens, new LoginThrottle(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.auth)),
-  );
+  app.use(DASHBOARD_PATH, dashboardRouter(ctx.queues, ctx.admin, ctx.tokens));
   // Public: the /docs reference (the document itself is a declared route).
   app.use(openApiRoutes());
   // Built now: a bad route declaration stops the API from starting.
@@ -104,7 +106,10 @@ export function createHttpApp(ctx: ApiContext): Express {
   const api = express.Router();
   // First, so every answer to a listed origin (a 401, a refused body) is readable by its page.
   api.use(apiCors(ctx.config.cors.origins));
-  api.use(express.json({ limit: ctx.config.http.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
+  // An assistant chat message may carry files as base64 data: URLs: its routes read bodies up to
+  // the file cap (as base64) and a megabyte more; every other route reads the usual limit.
+  api.post(['/chat', '/chat/stream'], jsonBody(Math.ceil((ctx.config.knowledge.maxFileBytes * 4) / 3) + 1024 * 1024));
+  api.use(jsonBody(ctx.config.http.bodyLimit));
   api.use(rejectNulCharacters);
   // Audit rows written from here on carry the request's client address and user agent.
   api.use(recordRequestOrigin);
@@ -112,6 +117,8 @@ export function createHttpApp(ctx: ApiContext): Express {
   api.use('/agents', snakeCaseEdge());
   // A chat request that asks for the AI SDK's UI message stream, and its resume (docs/ai-sdk.md).
   api.use(aiSdkEdge(ctx));
+  // A chat run by an AG-UI client (`HttpAgent`): its RunAgentInput in, AG-UI events out (docs/agent-protocols.md).
+  api.use(agUiEdge(ctx));
   // Every route, declared once (src/http/routes/index.ts); bearer routes authenticate themselves.
   api.use(routesRouter(apiRoutesOnApi, ctx));
   // Anything else under /api/v1 without a valid token is 401, as before the routes were declared.
@@ -124,10 +131,26 @@ export function createHttpApp(ctx: ApiContext): Express {
     '/api/v1',
     aiSdkEmbedEdge(ctx, embedAccess(ctx), (req, body) => embedTurnFor(ctx, req, body)),
   );
+  // Public, signed per Standard Webhooks: a flow trigger's inbound webhook, its exact bytes verified before anything reads them.
+  app.use('/api/v1', hookRouter(ctx));
   app.use('/api/v1', embedPublicRouter(ctx));
   app.use('/api/v1', api);
-  // The Model Context Protocol: the caller's agentflows as tools, authenticated by API key.
-  app.use('/mcp', mcpRouter(ctx, version));
+  // The Model Context Protocol: the caller's agentflows as tools, authenticated by an OAuth access
+  // token of this deployment's authorization server (`/oauth`) or an API key.
+  const oauth = oauthServer(ctx);
+  app.use(OAUTH_PATH, oauth.router);
+  // RFC 9728: where a client learns which authorization server issues tokens for `/mcp`.
+  const resourceMetadata: express.RequestHandler = (_req, res) => {
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    res.json(protectedResourceMetadata(ctx.config.oauth.publicUrl));
+  };
+  app.get('/.well-known/oauth-protected-resource/mcp', resourceMetadata);
+  app.get('/.well-known/oauth-protected-resource', resourceMetadata);
+  app.use('/mcp', mcpRouter(ctx, version, oauth.verify));
+  // OpenAI's API for chat clients: the assistant and the caller's chatflows as models (docs/openai-compatible.md).
+  app.use('/v1', openAiRouter(ctx));
+  // The Agent2Agent protocol: the assistant and the caller's chatflows as agents (docs/agent-protocols.md).
+  app.use(a2aEdge(ctx));
   // The embed widget's script, at the site root.
   app.use(embedScriptRouter());
 

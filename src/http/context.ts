@@ -1,11 +1,12 @@
+import type { RoomThreads } from '../assistant/room-threads';
 import type { PsaConnections } from '../connectors/psa';
 import type { ProviderProbe } from '../ai/provider-probe';
 import type { WorkerPresence } from '../producers/worker-presence';
 import type { BudgetDoor } from '../budget/budget-door';
-import type { ApprovalService } from '../assistant/approvals';
+import type { ApprovalService } from '../turns/approvals';
 import type { RedisClient } from '../lib/redis';
 import type { Config } from '../../config';
-import type { ChatCancels } from '../assistant/chat-cancel';
+import type { ChatTurnLife } from '../assistant/chat-turn-life';
 import type { ChatService } from '../assistant/chat-service';
 import type { DeviceRegistry } from '../devices/device-registry';
 import type { DevicePort } from '../devices/device-channel';
@@ -13,15 +14,19 @@ import type { AgentService } from '../agents/agent-service';
 import type { JourneyService } from '../agents/journey';
 import type { OAuthService } from '../agents/oauth-service';
 import type { AccountService } from '../account/account-service';
+import type { Revocations } from '../auth/revocations';
 import type { ApiKeys } from '../auth/api-keys';
 import type { McpTools } from '../mcp/mcp-tools';
 import type { AuthService } from '../auth/auth-service';
 import type { LimitsResolver } from '../auth/limits';
 import type { TokenSettings } from '../auth/tokens';
+import type { FlowTriggers } from '../triggers/flow-triggers';
 import type { FlowExecutions } from '../flows/flow-executions';
 import type { FlowService } from '../flows/flow-service';
 import type { HttpCredentials } from '../flows/http-credentials';
 import type { FlowChats } from '../flows/flow-chat';
+import type { Datasets } from '../evals/datasets';
+import type { Evaluations } from '../evals/evaluations';
 import type { RunKernel } from '../runs/run-kernel';
 import type { NotesRuns } from '../assistant/notes-run';
 import type { GenerationService } from '../generation/generation-service';
@@ -35,6 +40,7 @@ import type { AdminAccess } from './admin';
 import type { SseStreams } from './sse-streams';
 import type { StreamSources } from './streams/sources';
 import type { WebhookService } from '../webhooks/webhook-service';
+import type { KnowledgeService } from '../knowledge/knowledge-service';
 
 /** What the HTTP layer needs, built once by the api role and passed to each router. */
 export interface ApiContext {
@@ -60,7 +66,9 @@ export interface ApiContext {
   /** Assistant turns: start one (checks, stores, enqueues) and follow its events. */
   chat: ChatService;
   /** Stops a running chat turn. */
-  chatCancels: ChatCancels;
+  chatTurnLife: ChatTurnLife;
+  /** Room threads: chat sessions bound to a canvas, read by its members, posted to by its editors. */
+  threads: RoomThreads;
   /** Approval requests of dangerous assistant tool calls. */
   approvals: ApprovalService;
   /** Agent setup journeys: guided conversations that end with a prompt template. */
@@ -75,12 +83,20 @@ export interface ApiContext {
   oauth: OAuthService;
   /** Webhooks out: a user's endpoints, their delivery log, redelivery. */
   webhooks: WebhookService;
+  /** Knowledge bases of the caller: documents in, hybrid search out. */
+  knowledge: KnowledgeService;
   /** Saved flows: CRUD with validated definitions. */
   flows: FlowService;
   /** The sealed credentials agentflow HTTP tools name. */
   httpCredentials: HttpCredentials;
   /** Agentflow executions: start, read, cancel. */
   flowExecutions: FlowExecutions;
+  /** Evaluation datasets of the caller: uploaded, or made from past executions. */
+  datasets: Datasets;
+  /** Evaluations: datasets run through flow versions, scored and compared. */
+  evaluations: Evaluations;
+  /** Flow triggers: schedules, signed inbound webhooks and connectors that start an agentflow. */
+  flowTriggers: FlowTriggers;
   /** Chatflow chat turns (the owner's and an embed's visitors'): checks, stores, enqueues. */
   flowChats: FlowChats;
   canvasEvents: CanvasRoom;
@@ -95,6 +111,12 @@ export interface ApiContext {
   admin: AdminAccess;
   /** The one door for SSE streams: per-user cap, heartbeat, shutdown with a `retry:` hint. */
   streams: SseStreams;
+  /**
+   * Revoked credentials (a key, a session, a deleted user's id) announced to every API node: a
+   * streaming door that holds no socket room (`/mcp`) watches its caller's ids here, and the OAuth
+   * server announces a revoked grant here.
+   */
+  revocations: Pick<Revocations, 'watch' | 'unwatch' | 'announce'>;
   /** The event logs routes stream from (generation, chat turn, ticket notes), followed through the process's one reader. */
   sources: StreamSources;
   /** Dependency checks for /readyz; each throws when its dependency is unreachable. */

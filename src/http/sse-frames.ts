@@ -55,14 +55,14 @@ function directSocket(res: Response): Socket | undefined {
 }
 
 /**
- * `directSocket`, checked in full at a stream's first push and then kept: once accepted, the
- * response writes straight to its socket too (it buffers only while its socket is not writable), so
- * the socket still owned by the response and writable is enough (the full check was 5 %
- * of the node's CPU with 1,000 streams).
+ * `directSocket`, checked in full at a stream's first push and then kept while the socket is still
+ * the response's, writable, and holds all that the response wrote: a response may keep a write of
+ * its own (a keep-alive comment) until the next tick, and a frame written to the socket meanwhile
+ * would overtake it. Then this push goes through the response, after that write.
  */
 function keptDirectSocket(target: FrameTarget): Socket | undefined {
   const kept = target.direct as (Socket & { _httpMessage?: unknown }) | undefined;
-  if (kept && kept._httpMessage === target.res && kept.writable) return kept;
+  if (kept && kept._httpMessage === target.res && kept.writable && target.res.writableLength === kept.writableLength) return kept;
   return (target.direct = directSocket(target.res));
 }
 

@@ -60,6 +60,15 @@ export class RedisKeys {
     return `${this.prefix}:rl:${action}:${slot(subject)}`;
   }
 
+  /**
+   * A flow trigger's claim on one inbound `webhook-id` (hashed): set once, so a replay of the
+   * delivery runs nothing; TTL past the signature's tolerance window, after which a replay's
+   * timestamp is refused anyway.
+   */
+  triggerDelivery(triggerId: string, deliveryHash: string): string {
+    return `${this.prefix}:trigger:${slot(triggerId)}:hook:${deliveryHash}`;
+  }
+
   /** Counter of a user's generations in the minute since the first of them; TTL 1 min from that first one. */
   generationMinuteWindow(userId: string): string {
     return `${this.prefix}:rl:gen:${slot(userId)}:m`;
@@ -118,7 +127,7 @@ export class RedisKeys {
     return `${this.prefix}:login:${what}:${slot(accountId)}`;
   }
 
-  /** The same for the queue dashboard's Basic password, per client (`ipId`: a hash of the IP). */
+  /** The same for every operator secret (the dashboard's Basic password, METRICS_TOKEN), per client (`ipId`: a hash of the IP). */
   dashboardLogin(what: 'fails' | 'lock', ipId: string): string {
     return `${this.prefix}:dashboard-login:${what}:${slot(ipId)}`;
   }
@@ -136,6 +145,14 @@ export class RedisKeys {
   /** The chat session an AI SDK chat id (`useChat`'s `id`, hashed) of one user or embed stands for. */
   uiChatSession(scope: string, chatIdHash: string): string {
     return `${this.prefix}:uichat:${slot(scope)}:${chatIdHash}`;
+  }
+
+  /**
+   * The chat session an OpenAI-compatible client's conversation (its messages so far, hashed) of
+   * one user and one model stands for: `/v1` clients send the whole conversation every time.
+   */
+  openaiConversation(scope: string, conversationHash: string): string {
+    return `${this.prefix}:oaichat:${slot(scope)}:${conversationHash}`;
   }
 
   /** The turn (its message id) an AI SDK client of a session resumes with `GET …/:id/stream`. */
@@ -168,6 +185,11 @@ export class RedisKeys {
   /** Stream of a chat turn's events (keyed by the user message id); TTL 1 h. */
   chatEvents(messageId: string): string {
     return `${this.prefix}:chat:${slot(messageId)}:events`;
+  }
+
+  /** Stream of one ingestion's progress (keyed by document and revision); TTL 1 h. */
+  knowledgeEvents(documentId: string, revision: number): string {
+    return `${this.prefix}:knowledge:${slot(documentId)}:${revision}:events`;
   }
 
   /** Stream of a ticket-notes session's events; TTL 1 h. */
@@ -315,6 +337,31 @@ export class RedisKeys {
   /** Channel of revoked credentials (sessions, API keys, deleted users) to every API node. */
   revocationChannel(): string {
     return `${this.prefix}:revoked`;
+  }
+
+  /** Channel of the users whose webhook endpoints or push configs changed, to every process (their cached subscriptions are dropped). */
+  webhookSubscriptionsChannel(): string {
+    return `${this.prefix}:webhook-subscriptions`;
+  }
+
+  /** One entity of the OAuth authorization server (a grant, token, code, session, interaction), by its model and id. */
+  oauthEntity(model: string, id: string): string {
+    return `${this.prefix}:oauth:${model}:${id}`;
+  }
+
+  /** The set of the entity keys of one OAuth grant: revoking the grant deletes them all. */
+  oauthGrantIndex(grantId: string): string {
+    return `${this.prefix}:oauth:grant-index:${grantId}`;
+  }
+
+  /** The set of the OAuth grant ids of one person (the clients they allowed), for their list and revocation. */
+  oauthAccountGrants(accountId: string): string {
+    return `${this.prefix}:oauth:account-grants:${accountId}`;
+  }
+
+  /** The id of the OAuth session with this uid. */
+  oauthSessionUid(uid: string): string {
+    return `${this.prefix}:oauth:uid:${uid}`;
   }
 
   /** Channel of cursor moves between API nodes. */

@@ -365,6 +365,29 @@ redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
 return reply`,
   },
   /**
+   * A process's first lease under a stable identity that it alone holds (its data directory): takes
+   * out every other lease whose name starts with `ARGV[1]` (the identity and its separator: earlier
+   * incarnations of this process, dead since this one holds the identity) and takes the caller's
+   * lease (`ARGV[2]`) to `ARGV[3]` ms from now (Redis time). KEYS: leases. Returns the names taken
+   * out, whose active jobs the caller now puts back. The set holds one member per worker process,
+   * and this runs once per start.
+   */
+  workerLeaseTakeOver: {
+    numberOfKeys: 1,
+    lua: `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local taken = {}
+for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if name ~= ARGV[2] and string.sub(name, 1, #ARGV[1]) == ARGV[1] then
+    redis.call('ZREM', KEYS[1], name)
+    taken[#taken + 1] = name
+  end
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+return taken`,
+  },
+  /**
    * A worker process's beat for the queues it consumes, in one call: scores each member
    * (`queue|process`) with Redis's time now, the time the beat is written, and drops the members
    * silent for `ARGV[1]` ms. KEYS: the queue-workers set. ARGV: forget-after ms, then the members.
@@ -651,6 +674,13 @@ export class RedisScripts {
       throw new Error('The Redis script workerLeaseBeat answered something else than its list');
     const [renewed, now, ...lapsed] = reply as [number, number, ...string[]];
     return { renewed: Number(renewed) === 1, now: Number(now), lapsed: lapsed.map(String) };
+  }
+
+  /** Takes this process's first lease and takes out those of its identity's earlier incarnations; their names. */
+  async workerLeaseTakeOver(keys: { leases: string }, args: { identity: string; name: string; leaseMs: number }): Promise<string[]> {
+    const reply = await this.run('workerLeaseTakeOver', [keys.leases], [args.identity, args.name, args.leaseMs]);
+    if (!Array.isArray(reply)) throw new Error('The Redis script workerLeaseTakeOver answered something else than its list');
+    return reply.map(String);
   }
 
   /** Scores `members` with Redis's time now and drops those silent for `forgetMs`; returns that time (ms). */

@@ -335,7 +335,13 @@ export class JsonEventLog<E> {
   }
 
   /** Events appended in this turn of the event loop and not yet written, by key. */
-  private readonly unwritten = new Map<string, { entries: Array<readonly [id: '*', json: string]>; written: Promise<void> }>();
+  private readonly unwritten = new Map<string, { entries: Array<readonly [id: '*', json: string]>; events: E[]; written: Promise<void> }>();
+
+  /**
+   * Called with each batch once it is stored, before its appends resolve (so the batches of one log
+   * reach it in order); it must not reject. Unset: nothing.
+   */
+  protected afterWrite?: (id: string, events: E[]) => Promise<void>;
 
   /**
    * Appends `event`; resolves once it is stored. Events appended to one log in the same turn of the
@@ -349,19 +355,22 @@ export class JsonEventLog<E> {
     const batch = this.unwritten.get(key);
     if (batch) {
       batch.entries.push(entry);
+      batch.events.push(event);
       return batch.written;
     }
     const entries = [entry];
+    const events = [event];
     const written = new Promise<void>((resolve, reject) => {
       setImmediate(() => {
         // Later appends start a batch of their own, written after this one on the same connection.
         this.unwritten.delete(key);
         redisScripts(this.redis)
           .appendBatch({ log: key }, { ttlSeconds: this.ttlSeconds, entries })
+          .then(() => this.afterWrite?.(id, events))
           .then(() => resolve(), reject);
       });
     });
-    this.unwritten.set(key, { entries, written });
+    this.unwritten.set(key, { entries, events, written });
     return written;
   }
 

@@ -1,3 +1,5 @@
+import { MAX_JSON_DEPTH } from './json-depth';
+
 /**
  * Text PostgreSQL can store: `text` and `jsonb` refuse U+0000, and `jsonb`
  * refuses lone UTF-16 surrogates ("\ud800"), which JSON can carry. A client's request holding either
@@ -21,11 +23,11 @@ export function toStorableText(text: string): string {
 
 /**
  * The path (`a.b[2]`) of the first string — value or key — in `value` that is not storable, or
- * null. Walks at most 64 levels (parsed JSON bodies are bounded by the 1 MB body limit anyway).
+ * null. Walks at most MAX_JSON_DEPTH levels: deeper input is refused where it is parsed.
  */
 export function findUnstorableText(value: unknown, path = '', depth = 0): string | null {
   if (typeof value === 'string') return isStorableText(value) ? null : path || '(value)';
-  if (depth > 64 || value === null || typeof value !== 'object') return null;
+  if (depth > MAX_JSON_DEPTH || value === null || typeof value !== 'object') return null;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i += 1) {
       const found = findUnstorableText(value[i], `${path}[${i}]`, depth + 1);
@@ -45,7 +47,7 @@ export function findUnstorableText(value: unknown, path = '', depth = 0): string
 /** A copy of `value` whose every string (values and keys) is storable; other values are kept as they are. */
 export function toStorable<T>(value: T, depth = 0): T {
   if (typeof value === 'string') return toStorableText(value) as T;
-  if (depth > 64 || value === null || typeof value !== 'object') return value;
+  if (depth > MAX_JSON_DEPTH || value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return (value as unknown[]).map((item) => toStorable(item, depth + 1)) as T;
   if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) return value;
   const out: Record<string, unknown> = {};

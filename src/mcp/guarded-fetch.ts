@@ -79,7 +79,8 @@ export function guardedFetch(limits: OutboundLimits, onTooLarge?: (error: Respon
         },
       );
       request.on('error', reject);
-      request.end(typeof init.body === 'string' ? init.body : undefined);
+      // A JSON-RPC message or a registration (a string), or an OAuth token request's form (URLSearchParams).
+      request.end(typeof init.body === 'string' || init.body instanceof URLSearchParams ? String(init.body) : undefined);
     });
   };
 }

@@ -9,9 +9,11 @@ import { AppError, badRequest, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { isPrivateAddress, PrivateAddressError } from '../lib/private-address';
 import type { Repositories } from '../models';
-import type { McpServerRow } from '../models/schema';
-import { MCP_SERVER_NAME_PATTERN, mcpToolName, parseMcpToolName } from './tool-names';
+import type { McpOAuthGrantRow, McpServerRow } from '../models/schema';
+import { McpOAuth, McpSignInRequiredError, toMcpOAuthView, type McpOAuthView, type McpSignIn } from './mcp-oauth';
+import { MCP_SERVER_NAME_PATTERN, mcpToolName, parseMcpToolName } from './mcp-tool-names';
 import { guardedFetch, isRefusedLiteral, ResponseTooLargeError, type OutboundLimits } from './guarded-fetch';
+import { stripHidden, toolStatus, type McpToolStatus } from './tool-pins';
 
 /** What an MCP tool call may do: the operator's outbound tool limits (those of HTTP tools). */
 export interface McpLimits extends OutboundLimits {
@@ -72,17 +74,20 @@ export interface McpServerView {
   shared: boolean;
   url: string;
   authHeader: { name: string; stored: true } | null;
+  /** For a server that wants OAuth: how the viewer's own sign-in to it stands (null: it takes no sign-in). */
+  oauth: McpOAuthView | null;
   allowedTools: string[];
   safeTools: string[];
   createdAt: string;
 }
 
-export const toMcpServerView = (row: McpServerRow): McpServerView => ({
+export const toMcpServerView = (row: McpServerRow, grant?: McpOAuthGrantRow): McpServerView => ({
   id: row.id,
   name: row.name,
   shared: row.userId === null,
   url: row.url,
   authHeader: row.authHeaderName ? { name: row.authHeaderName, stored: true } : null,
+  oauth: row.oauth ? toMcpOAuthView(grant) : null,
   allowedTools: row.allowedTools,
   safeTools: row.safeTools,
   createdAt: row.createdAt.toISOString(),
@@ -92,6 +97,8 @@ export const toMcpServerView = (row: McpServerRow): McpServerView => ({
 export interface McpOffer {
   specs: ToolSpec[];
   dangerous: Set<string>;
+  /** The offered tools whose server declares them read-only (`readOnlyHint: true`): a tainted turn may still call them. */
+  readOnly?: Set<string>;
   /** With a `measure`: the UTF-8 bytes of each offered tool's definition, by its qualified name. */
   bytes?: Map<string, number>;
 }
@@ -104,27 +111,47 @@ export interface McpOfferOptions {
 }
 
 /** How one MCP tool call ended, for the audit log. */
-export type McpCallOutcome = 'ok' | 'tool_error' | 'unknown_tool' | 'private_address' | 'timeout' | 'too_large' | 'aborted' | 'failed';
+export type McpCallOutcome =
+  'ok' | 'tool_error' | 'unknown_tool' | 'private_address' | 'timeout' | 'too_large' | 'aborted' | 'sign_in_required' | 'failed';
 
 /**
  * MCP servers a user registered, and their tools: offered to agentflow nodes and the assistant as
  * `mcp__<server>__<tool>`, called over Streamable HTTP with the operator's outbound limits (private
  * addresses refused, a deadline, a response cap). The auth header's value is sealed with the OAuth
- * tokens' key, bound to the server's id; it is opened only to make a request.
+ * tokens' key, bound to the server's id; it is opened only to make a request. A server that wants
+ * OAuth is called with the calling user's own access token ({@link McpOAuth}).
  */
 export class McpTools {
   private readonly log: Logger;
+  /** Users' OAuth sign-ins to the servers that want one. */
+  readonly oauth: McpOAuth;
 
-  constructor(private readonly deps: { repos: Pick<Repositories, 'mcpServers'>; box: SecretBox; limits: McpLimits; logger: Logger }) {
+  constructor(
+    private readonly deps: {
+      repos: Pick<Repositories, 'mcpServers' | 'mcpOAuth'>;
+      box: SecretBox;
+      limits: McpLimits;
+      /** This deployment's public URL: OAuth sign-ins come back under it. */
+      publicUrl: string;
+      logger: Logger;
+    },
+  ) {
     this.log = deps.logger.child({ component: 'mcp-client' });
+    this.oauth = new McpOAuth({ repos: deps.repos, box: deps.box, limits: deps.limits, publicUrl: deps.publicUrl, logger: deps.logger });
   }
 
   /**
    * Registers a server for `userId`, or (`null`, an operator's act by `actorId`) one shared with
    * every user: 400 for a private address (unless allowed), credentials in the URL, or safe tools
-   * not allowed; 409 a taken name.
+   * not allowed; 409 a taken name. A server registered without an auth header that answers 401
+   * with a Bearer challenge wants OAuth: its sign-in is discovered before anything is written (400
+   * `oauth_unsupported` when it cannot be used) and started for `actorId` (`signIn`).
    */
-  async register(userId: string | null, input: z.output<typeof registerMcpServerSchema>, actorId = userId!): Promise<McpServerView> {
+  async register(
+    userId: string | null,
+    input: z.output<typeof registerMcpServerSchema>,
+    actorId = userId!,
+  ): Promise<{ server: McpServerView; signIn?: McpSignIn }> {
     const url = new URL(input.url);
     if (url.username || url.password)
       throw badRequest('Put credentials in authHeader, not in the URL', [{ path: 'url', message: 'has a user or password' }]);
@@ -140,6 +167,8 @@ export class McpTools {
       throw badRequest('A tool name models cannot use', [
         { path: 'allowedTools', message: `mcp__${input.name}__${tooLong} must be letters, digits, _ and - only, at most 64` },
       ]);
+    const challenge = input.authHeader ? null : await this.oauth.probe(url.toString());
+    const plan = challenge ? await this.oauth.prepare({ url: url.toString(), name: input.name }, challenge) : undefined;
     const id = randomUUID();
     const created = await this.deps.repos.mcpServers.create(
       {
@@ -151,23 +180,127 @@ export class McpTools {
         authHeaderSealed: input.authHeader ? this.deps.box.seal(input.authHeader.value, sealContext(id)) : null,
         allowedTools: allowed,
         safeTools: safe,
+        oauth: plan !== undefined,
       },
       {
         actorId,
         action: 'mcp_server.registered',
         targetType: 'mcp_server',
         targetId: id,
-        details: { name: input.name, origin: url.origin, shared: userId === null },
+        details: { name: input.name, origin: url.origin, shared: userId === null, oauth: plan !== undefined },
       },
     );
     if (created === 'name_taken') throw new AppError(409, 'name_taken', `There already is an MCP server called "${input.name}"`);
     if (created === 'too_many') throw new AppError(409, 'too_many_servers', 'You have registered as many MCP servers as allowed');
-    return toMcpServerView(created);
+    // The registering person signs in now; the tools are pinned once they have (see `signedIn`).
+    if (plan) {
+      const signIn = await this.oauth.start(created, actorId, plan);
+      return { server: toMcpServerView(created, await this.deps.repos.mcpOAuth.get(created.id, actorId)), signIn };
+    }
+    // The tools as they are now are what the owner registered: their plain definitions are pinned.
+    try {
+      await this.statuses(created, actorId);
+    } catch (error) {
+      this.log.warn({ server: created.name, reason: outcomeOf(error, undefined) }, 'MCP server did not list its tools at registration');
+    }
+    return { server: toMcpServerView(created) };
   }
 
-  /** The user's own servers, or (`null`) the shared ones. */
-  async list(userId: string | null): Promise<McpServerView[]> {
-    return (await this.deps.repos.mcpServers.list(userId)).map(toMcpServerView);
+  /**
+   * Starts `userId`'s (new) OAuth sign-in to a server they may use (their own or a shared one):
+   * 404 when there is none, 409 `oauth_not_used` when the server takes no sign-in.
+   */
+  async beginSignIn(userId: string, id: string): Promise<McpSignIn> {
+    const server = (await this.deps.repos.mcpServers.usable(userId)).find((row) => row.id === id);
+    if (!server) throw notFound('MCP server');
+    if (!server.oauth) throw new AppError(409, 'oauth_not_used', `MCP server ${server.name} takes no OAuth sign-in`);
+    return this.oauth.begin(server, userId);
+  }
+
+  /**
+   * Completes a sign-in at its callback (see {@link McpOAuth.complete}), then lists the server's
+   * tools as the user now sees them: plain new ones are pinned, as at a registration.
+   */
+  async completeSignIn(
+    query: { code?: string; state?: string; error?: string; iss?: string },
+    cookies: Record<string, string>,
+  ): Promise<{ mcpServerId: string; name: string }> {
+    const { serverId, userId } = await this.oauth.complete(query, cookies);
+    const server = (await this.deps.repos.mcpServers.usable(userId)).find((row) => row.id === serverId);
+    if (!server) throw notFound('MCP server');
+    try {
+      await this.statuses(server, userId);
+    } catch (error) {
+      this.log.warn({ server: server.name, reason: outcomeOf(error, undefined) }, 'MCP server did not list its tools after the sign-in');
+    }
+    return { mcpServerId: server.id, name: server.name };
+  }
+
+  /**
+   * The allowed tools of the owner's server (a user's, or `null`: a shared one) as it lists them
+   * now, each against its pin; new plain tools are pinned by this listing. 404 when there is no
+   * such server, 503 `mcp_unreachable` when it does not answer.
+   */
+  async tools(userId: string | null, id: string, actorId = userId!): Promise<McpToolStatus[]> {
+    return this.statuses(await this.owned(userId, id), actorId);
+  }
+
+  /**
+   * The owner approves the tools as the server lists them now: every allowed tool's current
+   * definition is pinned, flagged or changed ones included (audited). Returns them as they now stand.
+   */
+  async approveTools(userId: string | null, id: string, actorId = userId!): Promise<McpToolStatus[]> {
+    const server = await this.owned(userId, id);
+    const listed = await this.statuses(server, actorId);
+    const pins = Object.fromEntries(listed.map((tool) => [tool.name, tool.hash]));
+    const approved = await this.deps.repos.mcpServers.approveTools(userId, id, pins, {
+      actorId,
+      action: 'mcp_server.tools_approved',
+      targetType: 'mcp_server',
+      targetId: id,
+      details: { tools: listed.map((tool) => ({ name: tool.name, state: tool.state, flags: tool.flags })) },
+    });
+    if (!approved) throw notFound('MCP server');
+    return listed.map((tool) => ({ ...tool, state: 'pinned' as const, offered: true }));
+  }
+
+  private async owned(userId: string | null, id: string): Promise<McpServerRow> {
+    const server = await this.deps.repos.mcpServers.get(userId, id);
+    if (!server) throw notFound('MCP server');
+    return server;
+  }
+
+  /** Lists the server's allowed tools (as `asUser` signs in, for an OAuth server) against their pins, and pins the new plain ones. */
+  private async statuses(server: McpServerRow, asUser: string, signal?: AbortSignal): Promise<McpToolStatus[]> {
+    let listed: Tool[];
+    try {
+      listed = await this.withClient(server, asUser, signal, async (client, options) => (await client.listTools(undefined, options)).tools);
+    } catch (error) {
+      throw new AppError(503, 'mcp_unreachable', `MCP server ${server.name} did not list its tools (${outcomeOf(error, signal)})`);
+    }
+    const statuses = listed.filter((tool) => server.allowedTools.includes(tool.name)).map((tool) => toolStatus(tool, server.toolPins));
+    await this.pinNew(server, statuses);
+    return statuses;
+  }
+
+  /** Pins the tools a listing found new and plain; a pin already held is never replaced here. */
+  private async pinNew(server: McpServerRow, statuses: McpToolStatus[]): Promise<void> {
+    const fresh = statuses.filter((tool) => tool.state === 'new' && tool.offered);
+    if (!fresh.length) return;
+    await this.deps.repos.mcpServers.pinTools(server.id, Object.fromEntries(fresh.map((tool) => [tool.name, tool.hash])), 'only_new');
+  }
+
+  /** The user's own servers, or (`null`) the shared ones; an OAuth server shows `viewer`'s own sign-in. */
+  async list(userId: string | null, viewer = userId): Promise<McpServerView[]> {
+    const rows = await this.deps.repos.mcpServers.list(userId);
+    const oauth = rows.filter((row) => row.oauth).map((row) => row.id);
+    const grants = viewer && oauth.length ? await this.deps.repos.mcpOAuth.ofUser(viewer, oauth) : [];
+    return rows.map((row) =>
+      toMcpServerView(
+        row,
+        grants.find((grant) => grant.serverId === row.id),
+      ),
+    );
   }
 
   /** Deletes the user's server, or (`null`, by operator `actorId`) a shared one; 404 when there is none. */
@@ -203,17 +336,29 @@ export class McpTools {
         try {
           const listed = await this.withClient(
             server,
+            userId,
             signal,
             async (client, options) => (await client.listTools(undefined, options)).tools,
           );
           const sizes: Record<string, number> = {};
+          const statuses: McpToolStatus[] = [];
           for (const tool of listed.filter((t) => tools.includes(t.name))) {
             const name = mcpToolName(server.name, tool.name);
             const spec = { name, description: describe(server, tool), schema: argsSchema(tool) };
+            // Sized offered or not: a held-back tool the owner approves is counted at its real size.
+            if (measure) sizes[tool.name] = measure(spec);
+            const status = toolStatus(tool, server.toolPins);
+            statuses.push(status);
+            if (!status.offered) {
+              this.log.warn({ server: server.name, tool: tool.name, state: status.state, flags: status.flags }, 'MCP tool held back');
+              continue;
+            }
             offer.specs.push(spec);
             if (!server.safeTools.includes(tool.name)) offer.dangerous.add(name);
-            if (measure) offer.bytes!.set(name, (sizes[tool.name] = measure(spec)));
+            if (tool.annotations?.readOnlyHint === true) (offer.readOnly ??= new Set()).add(name);
+            if (measure) offer.bytes!.set(name, sizes[tool.name]);
           }
+          await this.pinNew(server, statuses);
           if (measure) await this.record(server, tools, sizes);
         } catch (error) {
           this.log.warn({ server: server.name, userId, reason: outcomeOf(error, signal) }, 'MCP server did not list its tools');
@@ -263,7 +408,7 @@ export class McpTools {
       return { text: `Error: there is no tool called "${name}" here.`, outcome: 'unknown_tool' };
     const input = args !== null && typeof args === 'object' && !Array.isArray(args) ? (args as Record<string, unknown>) : {};
     try {
-      const result = (await this.withClient(server, signal, (client, options) =>
+      const result = (await this.withClient(server, userId, signal, (client, options) =>
         client.callTool({ name: parsed.tool, arguments: input }, undefined, options),
       )) as CallToolResult;
       const text = resultText(result);
@@ -291,7 +436,9 @@ export class McpTools {
   /** Whether a server with this URL may be registered: a private address (literal or resolved) only on an allowed origin. */
   private async refusePrivate(url: URL): Promise<void> {
     const refused = () =>
-      badRequest('The server is at a private address', [{ path: 'url', message: `${url.origin} is a private address` }]);
+      badRequest('The server is at a private address', [
+        { path: 'url', message: `${url.origin} is a private address; an operator allows it by adding it to FLOW_HTTP_PRIVATE_ORIGINS` },
+      ]);
     if (isRefusedLiteral(url, this.deps.limits)) throw refused();
     if (this.deps.limits.privateOrigins.includes(url.origin)) return;
     const host = url.hostname.replace(/^\[|\]$/g, '');
@@ -299,9 +446,34 @@ export class McpTools {
     if (addresses.some((entry) => isPrivateAddress(entry.address))) throw refused();
   }
 
-  /** Connects to `server` (initialize), runs `work` and closes, all within the call deadline and `signal`. */
+  /**
+   * Connects to `server` (initialize) as `userId` (their own access token, for an OAuth server),
+   * runs `work` and closes, all within the call deadline and `signal`. An OAuth server that refuses
+   * the token (401) gets one more try with a refreshed one.
+   */
   private async withClient<T>(
     server: McpServerRow,
+    userId: string,
+    signal: AbortSignal | undefined,
+    work: (client: Client, options: { signal: AbortSignal; timeout: number }) => Promise<T>,
+  ): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (server.authHeaderName && server.authHeaderSealed)
+      headers[server.authHeaderName] = this.deps.box.open(server.authHeaderSealed, sealContext(server.id)).plaintext;
+    if (!server.oauth) return this.connected(server, headers, signal, work);
+    const token = await this.oauth.accessToken(server, userId);
+    try {
+      return await this.connected(server, { ...headers, Authorization: `Bearer ${token}` }, signal, work);
+    } catch (error) {
+      if (!isUnauthorized(error)) throw error;
+      const fresh = await this.oauth.accessToken(server, userId, token);
+      return this.connected(server, { ...headers, Authorization: `Bearer ${fresh}` }, signal, work);
+    }
+  }
+
+  private async connected<T>(
+    server: McpServerRow,
+    headers: Record<string, string>,
     signal: AbortSignal | undefined,
     work: (client: Client, options: { signal: AbortSignal; timeout: number }) => Promise<T>,
   ): Promise<T> {
@@ -310,9 +482,6 @@ export class McpTools {
     // A response over the cap ends the call at once, whichever request of it (and stream) it was.
     const capped = new AbortController();
     const stop = AbortSignal.any([deadline, capped.signal, ...(signal ? [signal] : [])]);
-    const headers: Record<string, string> = {};
-    if (server.authHeaderName && server.authHeaderSealed)
-      headers[server.authHeaderName] = this.deps.box.open(server.authHeaderSealed, sealContext(server.id)).plaintext;
     const { Client, StreamableHTTPClientTransport } = await loadClientSdk();
     const transport = new StreamableHTTPClientTransport(new URL(server.url), {
       fetch: guardedFetch(limits, (error) => capped.abort(error)),
@@ -333,6 +502,13 @@ export class McpTools {
       await client.close().catch((error: unknown) => this.log.debug({ err: error, server: server.name }, 'MCP client not closed cleanly'));
     }
   }
+}
+
+/** Whether the server refused the request's credentials (HTTP 401), whatever the SDK wrapped it in. */
+function isUnauthorized(error: unknown): boolean {
+  for (let cause = error, depth = 0; cause instanceof Error && depth < 5; cause = cause.cause, depth++)
+    if ((cause as { code?: unknown }).code === 401) return true;
+  return false;
 }
 
 const sealContext = (id: string) => `mcp_server:${id}`;
@@ -358,9 +534,9 @@ class McpTimeoutError extends Error {
   }
 }
 
-/** A tool's description for the model: the server's words, and which server it is. */
+/** A tool's description for the model: the server's words without hidden text, and which server it is. */
 const describe = (server: McpServerRow, tool: Tool) =>
-  `${(tool.description ?? tool.title ?? tool.name).slice(0, 1_000)} (MCP server ${server.name})`;
+  `${stripHidden(tool.description ?? tool.title ?? tool.name).slice(0, 1_000)} (MCP server ${server.name})`;
 
 /** The tool's input schema as zod (what the model is shown); an object that takes anything when it cannot be read. */
 function argsSchema(tool: Tool): z.ZodObject {
@@ -392,6 +568,7 @@ function outcomeOf(error: unknown, signal: AbortSignal | undefined): McpCallOutc
   const chain: unknown[] = [];
   for (let cause = error; cause instanceof Error && chain.length < 5; cause = cause.cause) chain.push(cause);
   if (chain.some((cause) => cause instanceof PrivateAddressError)) return 'private_address';
+  if (chain.some((cause) => cause instanceof McpSignInRequiredError)) return 'sign_in_required';
   if (chain.some((cause) => cause instanceof ResponseTooLargeError)) return 'too_large';
   if (chain.some((cause) => cause instanceof Error && (cause.name === 'TimeoutError' || /timed out|timeout/i.test(cause.message))))
     return 'timeout';
@@ -408,6 +585,8 @@ function failureText(outcome: McpCallOutcome, limits: McpLimits): string {
       return `did not answer within ${limits.timeoutMs} ms.`;
     case 'aborted':
       return 'was cancelled.';
+    case 'sign_in_required':
+      return 'could not run: its server wants its owner to sign in (again) in Switchboard first.';
     default:
       return 'failed: its server could not be reached or did not answer as MCP.';
   }

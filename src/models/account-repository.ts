@@ -158,6 +158,7 @@ export class AccountRepository {
           decidedAt: hitlRequests.decidedAt,
           decidedBy: hitlRequests.decidedBy,
           decisionReason: hitlRequests.decisionReason,
+          addressedTo: hitlRequests.addressedTo,
           resumedAt: hitlRequests.resumedAt,
           createdAt: hitlRequests.createdAt,
         })
@@ -215,6 +216,7 @@ export class AccountRepository {
         name: httpCredentials.name,
         scheme: httpCredentials.scheme,
         headerName: httpCredentials.headerName,
+        origins: httpCredentials.origins,
         createdAt: httpCredentials.createdAt,
       })
       .from(httpCredentials)

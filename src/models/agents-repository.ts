@@ -393,6 +393,19 @@ export class AgentsRepository {
     return rows.length > 0;
   }
 
+  /**
+   * Takes a manual run queued by its request for the worker that runs it: `running` from now (its
+   * start time too), on `deviceId`. Null when it is not queued (taken already, or cancelled).
+   */
+  async claimQueuedRun(id: string, deviceId: string | null): Promise<AgentRunRow | null> {
+    const [row] = await this.db
+      .update(agentRuns)
+      .set({ status: 'running', deviceId, startedAt: new Date() })
+      .where(and(eq(agentRuns.id, id), eq(agentRuns.status, 'queued')))
+      .returning();
+    return row ?? null;
+  }
+
   /** The user's own run, or null (another user's run reads as missing). */
   async getOwnedRun(userId: string, id: string): Promise<AgentRunRow | null> {
     const [row] = await this.db
@@ -417,7 +430,7 @@ export class AgentsRepository {
 
   /**
    * Writes a run's terminal status, following its run's end in the run kernel's transaction (`db`):
-   * one conditional UPDATE of a run that has not ended (`running` or `waiting_device`, narrowed by
+   * one conditional UPDATE of a run that has not ended (`queued`, `running` or `waiting_device`, narrowed by
    * `from`: ending a waiting run must not end one a worker has just claimed). `errors` replaces the
    * run's errors; `appendErrors` adds to them (an end from outside the worker, which has no counts).
    * The ended row, or null when none was open.
@@ -426,7 +439,7 @@ export class AgentsRepository {
     id: string,
     values: Pick<AgentRunRow, 'status'> &
       Partial<Pick<AgentRunRow, 'errors' | 'itemsProcessed' | 'itemsCreated'>> & { appendErrors?: string[] },
-    from: AgentRunStatus[] = ['running', 'waiting_device'],
+    from: AgentRunStatus[] = ['queued', 'running', 'waiting_device'],
     db: DbOrTx = this.db,
   ): Promise<AgentRunRow | null> {
     const { appendErrors, ...set } = values;

@@ -1,10 +1,23 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
 import { claimDataDir } from './database';
 import { migrate } from './migrate';
+import { PGLITE_EXTENSIONS } from './pglite-extensions';
 import * as schema from './schema';
 
 /** Where the data lives: a PostgreSQL server (`postgres://…`) or embedded PGlite under `dataDir`. */
@@ -67,7 +80,7 @@ export async function backupDatabase(target: BackupTarget, file: string): Promis
       if (!existsSync(path.join(dir, 'PG_VERSION'))) throw new BackupError(`No embedded database in ${dir}: nothing to back up.`);
       const release = claimDataDir(dir);
       try {
-        const client = new PGlite(dir);
+        const client = new PGlite(dir, { extensions: PGLITE_EXTENSIONS });
         try {
           // Asked before it is ready, PGlite never answers the dump.
           await client.waitReady;
@@ -88,6 +101,23 @@ export async function backupDatabase(target: BackupTarget, file: string): Promis
 }
 
 /**
+ * What a backup file holds, read from its first bytes (its name may be anything `--file` gave): a
+ * gzip stream is a PGlite data directory, `PGDMP` opens a pg_dump archive; null for anything else.
+ */
+export function backupKindOfFile(file: string): BackupKind | null {
+  const head = Buffer.alloc(5);
+  const fd = openSync(file, 'r');
+  try {
+    readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'pglite';
+  if (head.toString('latin1') === 'PGDMP') return 'postgres';
+  return null;
+}
+
+/**
  * Replaces the database's contents with a backup's, then applies the migrations the backup
  * predates. PostgreSQL: `pg_restore --clean --if-exists --single-transaction` (all or nothing).
  * PGlite: the tarball is unpacked into a new directory, migrated, and swapped in; the previous
@@ -96,12 +126,13 @@ export async function backupDatabase(target: BackupTarget, file: string): Promis
 export async function restoreDatabase(target: BackupTarget, file: string): Promise<{ kind: BackupKind; keptAside?: string }> {
   const kind = backupKind(target);
   if (!existsSync(file)) throw new BackupError(`No backup at ${file}.`);
-  const fileKind: BackupKind = file.endsWith('.tar.gz') ? 'pglite' : 'postgres';
+  const fileKind = backupKindOfFile(file);
+  if (!fileKind) throw new BackupError(`${file} is not a backup: neither an embedded (PGlite) backup nor a pg_dump archive.`);
   if (fileKind !== kind)
     throw new BackupError(
       kind === 'postgres'
         ? `${file} is an embedded (PGlite) backup; DATABASE_URL names a PostgreSQL server, which restores pg_dump archives (.pgdump).`
-        : `${file} is not an embedded (PGlite) backup (.tar.gz); set DATABASE_URL to restore a pg_dump archive into PostgreSQL.`,
+        : `${file} is a pg_dump archive, not an embedded (PGlite) backup; set DATABASE_URL to restore it into PostgreSQL.`,
     );
   if (kind === 'postgres') {
     await run(
@@ -118,7 +149,7 @@ export async function restoreDatabase(target: BackupTarget, file: string): Promi
   try {
     rmSync(staging, { recursive: true, force: true });
     mkdirSync(staging, { recursive: true });
-    const client = new PGlite(staging, { loadDataDir: new Blob([readFileSync(file)]) });
+    const client = new PGlite(staging, { loadDataDir: new Blob([readFileSync(file)]), extensions: PGLITE_EXTENSIONS });
     try {
       await migrate(drizzle(client, { schema }));
     } finally {

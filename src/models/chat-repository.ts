@@ -1,10 +1,11 @@
-import { and, desc, eq, inArray, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNotNull, isNull, lt, or, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import type { Db, DbOrTx } from './database';
 import { rowsOf } from './migrate';
 import { preparedOnce } from './prepared';
 import { insertRun, moveRun, runAfterStart, runFromRaw, startRun, type NewRun, type RawRun, type RunMove } from './runs-repository';
 import {
+  canvasMembers,
   chatMessages,
   chatSessions,
   flows,
@@ -48,6 +49,9 @@ export function toChatMessageView(row: ChatMessageRow) {
     usage: row.model
       ? { provider: row.provider, model: row.model, inputTokens: row.inputTokens, outputTokens: row.outputTokens, costUsd: row.costUsd }
       : null,
+    /** On a user message of a room thread: the member who sent it and the name they sent it under; null otherwise. */
+    authorId: row.authorId,
+    authorName: row.authorName,
     /** On an assistant answer its owner rated: the thumbs up or down and its comment. */
     rating: row.rating ? { rating: row.rating, comment: row.ratingComment, ratedAt: row.ratedAt?.toISOString() ?? null } : null,
     createdAt: row.createdAt.toISOString(),
@@ -75,6 +79,14 @@ export function toChatSessionView(row: ChatSessionRow) {
     memberMappingWarning: row.memberMappingWarning,
     /** The task lane as the console left it; null when none was kept. */
     pendingTaskLane: row.pendingTaskLane ?? null,
+    /** What a message sent while a turn of the session runs does; `enqueue` unless set. */
+    multitask: row.multitask ?? 'enqueue',
+    /** The coding agent working on it (its latest coding turn's, or the running plan step's); null when it never had one. */
+    agent: row.codingAgent ?? null,
+    /** The canvas whose room thread it is (its members read it, its editors post); null for a private session. */
+    canvasId: row.canvasId,
+    /** Who decides an approval asked by the thread's turns: the requester unless the thread says otherwise. */
+    approvals: { policy: row.approvalPolicy, quorum: row.approvalQuorum },
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };
@@ -95,6 +107,21 @@ export interface NewChatSession {
   flowId?: string;
   embedId?: string;
   context?: Record<string, unknown> | null;
+  /** The canvas whose room thread it is. */
+  canvasId?: string;
+  multitask?: ChatSessionRow['multitask'];
+}
+
+/** Who sent a user message of a room thread (the member who pays for its turn) and the name they sent it under. */
+export interface MessageAuthor {
+  id: string;
+  name: string;
+}
+
+/** A session and the caller's standing on it: `owner` of a private session, else their role on the thread's canvas. */
+export interface SessionAccess {
+  session: ChatSessionRow;
+  role: 'owner' | 'editor' | 'viewer';
 }
 
 /**
@@ -108,6 +135,8 @@ export interface TurnRows {
   message: ChatMessageRow;
   reply: ChatMessageRow | null;
   earlier: boolean;
+  /** An earlier turn of the session is still open: this one waits its turn in the session's lane. */
+  blocked: boolean;
   flow: FlowRow | null;
 }
 
@@ -123,7 +152,8 @@ export class ChatRepository {
       startRun('chat', messageId, {
         from: sql.placeholder('from'),
         anyway: sql.placeholder('anyway'),
-        also: sql`not exists (select 1 from chat_messages answer where answer.reply_to = ${messageId}::uuid and answer.role = 'assistant')`,
+        also: sql`not exists (select 1 from chat_messages answer where answer.reply_to = ${messageId}::uuid and answer.role = 'assistant')
+          and (status <> 'queued' or not ${earlierOpenTurn(messageId)})`,
       }),
     );
     return (
@@ -136,6 +166,7 @@ export class ChatRepository {
           message: chatMessages,
           reply: answers,
           earlier: sql<boolean>`exists(select 1 from ${chatMessages} before where before.session_id = ${chatMessages.sessionId} and before.seq < ${chatMessages.seq})`,
+          blocked: sql<boolean>`${earlierOpenTurn(messageId)}`,
           flow: flows,
         })
         // One row whatever is missing: the run's answer does not depend on the message being there.
@@ -184,14 +215,81 @@ export class ChatRepository {
    * A user message that starts a turn in an existing session, under its run's id, and the turn's
    * queued run, in one statement: both or neither. Returns the message's id (the run's).
    */
-  async addTurn(sessionId: string, content: string, run: NewRun): Promise<string> {
+  async addTurn(sessionId: string, content: string, run: NewRun, author?: MessageAuthor): Promise<string> {
     await this.db.execute(
       withCtes(
         [runInsert(run)],
-        sql`insert into chat_messages (id, session_id, role, content) values (${run.id}::uuid, ${sessionId}::uuid, 'user', ${content})`,
+        sql`insert into chat_messages (id, session_id, role, content, author_id, author_name)
+          values (${run.id}::uuid, ${sessionId}::uuid, 'user', ${content}, ${author?.id ?? null}::uuid, ${author?.name ?? null})`,
       ),
     );
     return run.id;
+  }
+
+  /**
+   * The session and `userId`'s standing on it: the owner of a private session; for a room thread,
+   * the member's role on its canvas (the canvas's members, not the session's creator, decide). Null
+   * when the user may not read it (callers answer 404 either way).
+   */
+  async findAccessible(userId: string, sessionId: string): Promise<SessionAccess | null> {
+    const rows = await this.db
+      .select({ session: chatSessions, memberRole: canvasMembers.role })
+      .from(chatSessions)
+      .leftJoin(canvasMembers, and(eq(canvasMembers.canvasId, chatSessions.canvasId), eq(canvasMembers.userId, userId)))
+      .where(eq(chatSessions.id, sessionId))
+      .limit(1);
+    const found = rows[0];
+    if (!found) return null;
+    if (found.session.canvasId) return found.memberRole ? { session: found.session, role: found.memberRole } : null;
+    return found.session.userId === userId ? { session: found.session, role: 'owner' } : null;
+  }
+
+  /** The threads of a canvas, most recently active first, `limit` after the (updatedAt, id) cursor. */
+  async listThreads(canvasId: string, options: { limit: number; after?: { updatedAt: Date; id: string } }): Promise<ChatSessionRow[]> {
+    const { after } = options;
+    const page = after
+      ? or(lt(chatSessions.updatedAt, after.updatedAt), and(eq(chatSessions.updatedAt, after.updatedAt), lt(chatSessions.id, after.id)))
+      : undefined;
+    return this.db
+      .select()
+      .from(chatSessions)
+      .where(and(eq(chatSessions.canvasId, canvasId), page))
+      .orderBy(desc(chatSessions.updatedAt), desc(chatSessions.id))
+      .limit(options.limit);
+  }
+
+  /** The canvas of a session's room thread (null for a private session); undefined when the session is gone. */
+  async canvasOf(sessionId: string): Promise<string | null | undefined> {
+    const rows = await this.db
+      .select({ canvasId: chatSessions.canvasId })
+      .from(chatSessions)
+      .where(eq(chatSessions.id, sessionId))
+      .limit(1);
+    return rows[0] ? rows[0].canvasId : undefined;
+  }
+
+  /** Keeps the room seq of a thread message's `message` event (where a late joiner replays its turn from). */
+  async setRoomSeq(messageId: string, seq: number): Promise<void> {
+    await this.db.update(chatMessages).set({ roomSeq: seq }).where(eq(chatMessages.id, messageId));
+  }
+
+  /** The thread's open turns (queued, running or parked), oldest first, with their authors and room seqs. */
+  async openThreadTurns(
+    sessionId: string,
+  ): Promise<Array<{ id: string; authorId: string | null; authorName: string | null; roomSeq: number | null }>> {
+    const result = await this.db.execute(sql`
+      select message.id, message.author_id, message.author_name, message.room_seq from chat_messages message
+      join runs run on run.kind = 'chat' and run.id = message.id and run.status in ('queued', 'running', 'waiting')
+      where message.session_id = ${sessionId}::uuid and message.role = 'user'
+      order by message.seq limit 100`);
+    return rowsOf<{ id: string; author_id: string | null; author_name: string | null; room_seq: string | number | null }>(result).map(
+      (row) => ({
+        id: row.id,
+        authorId: row.author_id,
+        authorName: row.author_name,
+        roomSeq: row.room_seq === null ? null : Number(row.room_seq),
+      }),
+    );
   }
 
   /**
@@ -216,16 +314,6 @@ export class ChatRepository {
       .limit(options.limit);
   }
 
-  /** Marks the session escalated, keeping the reason; false when `userId` does not own it. */
-  async escalate(userId: string, sessionId: string, reason: string | null): Promise<boolean> {
-    const rows = await this.db
-      .update(chatSessions)
-      .set({ status: 'escalated', escalationReason: reason, updatedAt: new Date() })
-      .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.userId, userId)))
-      .returning({ id: chatSessions.id });
-    return rows.length > 0;
-  }
-
   /** Keeps the session's task lane as the client left it; false when `userId` owns no such session. */
   async setTaskLane(userId: string, sessionId: string, lane: TaskLane | null): Promise<boolean> {
     const rows = await this.db
@@ -234,6 +322,11 @@ export class ChatRepository {
       .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.userId, userId)))
       .returning({ id: chatSessions.id });
     return rows.length > 0;
+  }
+
+  /** Records which coding agent works on the session now (a routed turn, or a plan step). */
+  async setCodingAgent(sessionId: string, agent: NonNullable<ChatSessionRow['codingAgent']>): Promise<void> {
+    await this.db.update(chatSessions).set({ codingAgent: agent }).where(eq(chatSessions.id, sessionId));
   }
 
   /** The session if `userId` owns it; null otherwise (callers answer 404 either way). */
@@ -330,6 +423,7 @@ export class ChatRepository {
             message: found.message,
             reply: found.reply ?? null,
             earlier: Boolean(found.earlier),
+            blocked: Boolean(found.blocked),
             flow: found.flow ?? null,
           }
         : null;
@@ -346,6 +440,51 @@ export class ChatRepository {
     return rows[0] ?? null;
   }
 
+  /**
+   * The session's turns whose runs are open (queued, running or parked), oldest first: the session's
+   * lane. The first is the one that runs; the others wait behind it.
+   */
+  async openTurns(sessionId: string, limit = 100): Promise<string[]> {
+    const result = await this.db.execute(sql`
+      select message.id from chat_messages message
+      join runs run on run.kind = 'chat' and run.id = message.id and run.status in ('queued', 'running', 'waiting')
+      where message.session_id = ${sessionId}::uuid and message.role = 'user'
+      order by message.seq limit ${limit}`);
+    return rowsOf<{ id: string }>(result).map((row) => row.id);
+  }
+
+  /** Marks turns (their user messages) rolled back: the end of each removes its messages. */
+  async requestRollback(messageIds: readonly string[]): Promise<void> {
+    if (!messageIds.length) return;
+    await this.db
+      .update(chatMessages)
+      .set({ rollbackRequestedAt: new Date() })
+      .where(and(inArray(chatMessages.id, [...messageIds]), eq(chatMessages.role, 'user')));
+  }
+
+  /**
+   * Removes a turn marked rolled back: its user message, its answer and its tool results. Nothing
+   * when it was not marked. Returns how many messages went.
+   */
+  async forgetRolledBack(messageId: string): Promise<number> {
+    const result = await this.db.execute(sql`
+      delete from chat_messages
+      where (id = ${messageId}::uuid or reply_to = ${messageId}::uuid)
+        and exists (select 1 from chat_messages turn where turn.id = ${messageId}::uuid and turn.rollback_requested_at is not null)
+      returning id`);
+    return rowsOf<{ id: string }>(result).length;
+  }
+
+  /** Keeps the session's multitask strategy (null: the default); false when `userId` owns no such session. */
+  async setMultitask(userId: string, sessionId: string, multitask: ChatSessionRow['multitask']): Promise<boolean> {
+    const rows = await this.db
+      .update(chatSessions)
+      .set({ multitask })
+      .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.userId, userId)))
+      .returning({ id: chatSessions.id });
+    return rows.length > 0;
+  }
+
   /** The session's latest user message without an answer (its turn is queued, running or parked). */
   async runningTurn(sessionId: string): Promise<ChatMessageRow | null> {
     const rows = await this.db
@@ -357,10 +496,15 @@ export class ChatRepository {
     return rows[0] ?? null;
   }
 
-  /** A turn (its user message) with the session's owner and device; null when either is gone. */
+  /** A turn (its user message) with its user (a thread message's sender, else the session's owner) and device; null when either is gone. */
   async findTurn(messageId: string, db: DbOrTx = this.db): Promise<{ sessionId: string; userId: string; deviceId: string | null } | null> {
     const rows = await db
-      .select({ sessionId: chatMessages.sessionId, userId: chatSessions.userId, deviceId: chatSessions.deviceId })
+      // A room thread's turn is its sender's: they pay for it, and only they may stop it.
+      .select({
+        sessionId: chatMessages.sessionId,
+        userId: sql<string>`coalesce(${chatMessages.authorId}, ${chatSessions.userId})`,
+        deviceId: chatSessions.deviceId,
+      })
       .from(chatMessages)
       .innerJoin(chatSessions, eq(chatSessions.id, chatMessages.sessionId))
       .where(eq(chatMessages.id, messageId))
@@ -448,6 +592,31 @@ export class ChatRepository {
   }
 
   /**
+   * A page of the messages of every session `userId` has with flow `flowId`, newest first (by
+   * `seq`, which orders messages across sessions), before message `beforeSeq` when given.
+   */
+  async flowHistoryPage(userId: string, flowId: string, options: { limit: number; beforeSeq?: number }): Promise<ChatMessageRow[]> {
+    const before = options.beforeSeq === undefined ? undefined : lt(chatMessages.seq, options.beforeSeq);
+    const rows = await this.db
+      .select({ message: chatMessages })
+      .from(chatMessages)
+      .innerJoin(chatSessions, eq(chatSessions.id, chatMessages.sessionId))
+      .where(and(eq(chatSessions.userId, userId), eq(chatSessions.flowId, flowId), before))
+      .orderBy(desc(chatMessages.seq))
+      .limit(options.limit);
+    return rows.map((row) => row.message);
+  }
+
+  /** The sessions of `ids` that `userId` owns. */
+  async findManyOwned(userId: string, ids: string[]): Promise<ChatSessionRow[]> {
+    if (ids.length === 0) return [];
+    return this.db
+      .select()
+      .from(chatSessions)
+      .where(and(eq(chatSessions.userId, userId), inArray(chatSessions.id, ids)));
+  }
+
+  /**
    * The last `limit` user and assistant messages before message `beforeSeq`, oldest first: the
    * context of a turn. Tool results are left out: they belong to the turn that made them.
    */
@@ -456,12 +625,30 @@ export class ChatRepository {
       .select()
       .from(chatMessages)
       .where(
-        and(eq(chatMessages.sessionId, sessionId), lt(chatMessages.seq, beforeSeq), sql`${chatMessages.role} in ('user', 'assistant')`),
+        and(
+          eq(chatMessages.sessionId, sessionId),
+          sql`${chatMessages.role} in ('user', 'assistant')`,
+          // A turn that waited in the session's lane also reads the answers of the turns before it,
+          // stored after its own message.
+          or(
+            lt(chatMessages.seq, beforeSeq),
+            sql`${chatMessages.role} = 'assistant' and ${chatMessages.replyTo} in (select earlier.id from chat_messages earlier
+              where earlier.session_id = ${sessionId}::uuid and earlier.seq < ${beforeSeq})`,
+          ),
+        ),
       )
       .orderBy(desc(chatMessages.seq))
       .limit(limit);
     return rows.reverse();
   }
+}
+
+/** Whether an earlier turn of turn `messageId`'s session is still open (the session's lane is busy before it). */
+function earlierOpenTurn(messageId: SQLWrapper): SQL {
+  return sql`exists (select 1 from chat_messages mine
+    join chat_messages before on before.session_id = mine.session_id and before.seq < mine.seq and before.role = 'user'
+    join runs earlier_run on earlier_run.kind = 'chat' and earlier_run.id = before.id and earlier_run.status in ('queued', 'running', 'waiting')
+    where mine.id = ${messageId}::uuid)`;
 }
 
 /** The CTE `run` that writes a turn's queued run beside its message; null without one. */

@@ -8,9 +8,11 @@ import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { Pool } from 'pg';
 import * as schema from './schema';
 import { migrate } from './migrate';
+import { PGLITE_EXTENSIONS } from './pglite-extensions';
 import { PgliteStatements } from './pglite-statements';
 import { memoryTemplate, seedFromTemplate } from './pglite-template';
 import { processAlive } from '../lib/processes';
+import { timedClientClass, type QueryTiming } from './timed-client';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 /** A transaction handle; repositories accept either a Db or a Tx. */
@@ -24,6 +26,10 @@ export interface Database {
   description: string;
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** A PostgreSQL server's pool: its connections now (in use = total − idle) and its size; absent for embedded PGlite (one connection). */
+  pool?: () => { total: number; idle: number; waiting: number; max: number };
+  /** Where the pool's clients report each statement's time (PostgreSQL server only). */
+  timing?: QueryTiming;
 }
 
 /**
@@ -43,7 +49,8 @@ export async function openDatabase(options: {
 }
 
 function openServer(url: string, poolSize: number): Database {
-  const pool = new Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 });
+  const timing: QueryTiming = {};
+  const pool = new Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000, Client: timedClientClass(timing) });
   // An idle client that loses its server emits 'error' on the pool; without a listener it would crash the process.
   pool.on('error', () => undefined);
   const db = drizzlePg(pool, { schema }) as unknown as Db;
@@ -53,21 +60,24 @@ function openServer(url: string, poolSize: number): Database {
     description: `postgres (${where.hostname}:${where.port || 5432}${where.pathname})`,
     ping: async () => void (await db.execute(sql`select 1`)),
     close: () => pool.end(),
+    pool: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: poolSize }),
+    timing,
   };
 }
 
 async function openEmbedded(options: { url?: string; dataDir: string; progress?: (step: string) => void }): Promise<Database> {
   const inMemory = options.url === 'memory://';
-  const dir = path.resolve(options.dataDir, 'pglite');
-  if (!inMemory) mkdirSync(dir, { recursive: true });
-  const release = inMemory ? () => undefined : claimDataDir(dir);
+  const dir = embeddedDatabaseDir(options.dataDir);
+  const release = inMemory ? () => undefined : claimEmbeddedDatabase(options.dataDir);
   // A fresh directory starts from a prepared copy instead of running initdb.
   if (!inMemory && !existsSync(path.join(dir, 'PG_VERSION'))) {
     options.progress?.(`Creating the embedded database in ${dir}`);
     await seedFromTemplate(dir);
   }
   // In memory, from a dump of the same prepared database when there is one.
-  const client = inMemory ? new PGlite({ loadDataDir: await memoryTemplate() }) : new PGlite(dir);
+  const client = inMemory
+    ? new PGlite({ loadDataDir: await memoryTemplate(), extensions: PGLITE_EXTENSIONS })
+    : new PGlite(dir, { extensions: PGLITE_EXTENSIONS });
   await installTextParsers(client);
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   return {
@@ -122,6 +132,19 @@ function withoutTextParsers(options: QueryOptions | undefined): QueryOptions | u
 /** Thrown when another live process holds the embedded database directory. */
 export class DatabaseInUseError extends Error {
   override name = 'DatabaseInUseError';
+}
+
+/** Where the embedded database keeps its files under DATA_DIR. */
+const embeddedDatabaseDir = (dataDir: string) => path.resolve(dataDir, 'pglite');
+
+/**
+ * Claims the embedded database under `dataDir` for this process (see {@link claimDataDir}),
+ * creating its directory; the release gives it back. Claimed again by the same process, it passes.
+ */
+export function claimEmbeddedDatabase(dataDir: string): () => void {
+  const dir = embeddedDatabaseDir(dataDir);
+  mkdirSync(dir, { recursive: true });
+  return claimDataDir(dir);
 }
 
 /**

@@ -1,9 +1,17 @@
-import { and, asc, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Db, DbOrTx, Tx } from './database';
 import { RunsRepository } from './runs-repository';
 import { flowExecutionNodes, flowExecutions, type FlowExecutionNodeRow, type FlowExecutionRow } from './schema';
 
 const ACTIVE = ['queued', 'running'] as const;
+
+/** A trigger's fire found its concurrency limit taken: nothing was written; the fire waits and tries again. */
+export class TriggerConcurrencyFull extends Error {
+  constructor(readonly limit: number) {
+    super(`The trigger already has ${limit} executions queued or running under this concurrency key`);
+    this.name = 'TriggerConcurrencyFull';
+  }
+}
 
 /** A node's public view (`GET /flows/:id/executions/:executionId`). */
 export function toNodeView(row: FlowExecutionNodeRow) {
@@ -71,8 +79,32 @@ export class FlowExecutionsRepository {
     flowVersion: number;
     input: Record<string, unknown>;
     nodeIds: string[];
+    /**
+     * The trigger fire that started it: unique per trigger (a second insert of the same fire fails).
+     * With `limit`, the insert is refused ({@link TriggerConcurrencyFull}) while that many of the
+     * trigger's executions under the same key are queued or running: counted under a transaction
+     * lock on (trigger, key), so two fires at once cannot both take the last place.
+     */
+    trigger?: { triggerId: string; fire: string; concurrencyKey: string; limit?: number };
+    /** A subflow's child: the execution and node that started it, and its depth. */
+    parent?: { executionId: string; nodeId: string; depth: number };
   }): Promise<FlowExecutionRow> {
     return this.db.transaction(async (tx) => {
+      const trigger = input.trigger;
+      if (trigger?.limit !== undefined) {
+        await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`${trigger.triggerId}|${trigger.concurrencyKey}`}, 0))`);
+        const [open] = await tx
+          .select({ n: count() })
+          .from(flowExecutions)
+          .where(
+            and(
+              eq(flowExecutions.triggerId, trigger.triggerId),
+              eq(flowExecutions.concurrencyKey, trigger.concurrencyKey),
+              inArray(flowExecutions.status, ['queued', 'running']),
+            ),
+          );
+        if ((open?.n ?? 0) >= trigger.limit) throw new TriggerConcurrencyFull(trigger.limit);
+      }
       const [row] = await tx
         .insert(flowExecutions)
         .values({
@@ -83,6 +115,10 @@ export class FlowExecutionsRepository {
           definition: input.definition,
           flowVersion: input.flowVersion,
           input: input.input,
+          ...(trigger ? { triggerId: trigger.triggerId, triggerFire: trigger.fire, concurrencyKey: trigger.concurrencyKey } : {}),
+          ...(input.parent
+            ? { parentExecutionId: input.parent.executionId, parentNodeId: input.parent.nodeId, depth: input.parent.depth }
+            : {}),
         })
         .returning();
       await tx.insert(flowExecutionNodes).values(input.nodeIds.map((nodeId, position) => ({ executionId: input.id, nodeId, position })));
@@ -189,15 +225,16 @@ export class FlowExecutionsRepository {
 
   /**
    * Records a node's output and cost and adds the cost to the execution, only while the node runs
-   * and the execution is active (a cancel or a failure elsewhere wins). False when it lost.
+   * and the execution is active (a cancel or a failure elsewhere wins). False when it lost. A node
+   * whose cost was counted as it went (its items) or that called no model passes `null`.
    */
-  async completeNode(executionId: string, nodeId: string, output: unknown, cost: NodeCost): Promise<boolean> {
+  async completeNode(executionId: string, nodeId: string, output: unknown, cost: NodeCost | null): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       const status = await this.lockExecution(tx, executionId);
       if (status !== 'running') return false;
       const rows = await tx
         .update(flowExecutionNodes)
-        .set({ status: 'completed', output: sql`${JSON.stringify(output ?? null)}::jsonb`, completedAt: sql`now()`, ...cost })
+        .set({ status: 'completed', output: sql`${JSON.stringify(output ?? null)}::jsonb`, completedAt: sql`now()`, ...(cost ?? {}) })
         .where(
           and(
             eq(flowExecutionNodes.executionId, executionId),
@@ -207,9 +244,66 @@ export class FlowExecutionsRepository {
         )
         .returning({ nodeId: flowExecutionNodes.nodeId });
       if (!rows.length) return false;
-      await this.addCost(tx, executionId, cost);
+      if (cost) await this.addCost(tx, executionId, cost);
       return true;
     });
+  }
+
+  /**
+   * Nodes no branch taken leads to: `pending` → `skipped` while the execution is active. The ids
+   * that changed.
+   */
+  async skipNodes(executionId: string, nodeIds: string[]): Promise<string[]> {
+    if (!nodeIds.length) return [];
+    return this.db.transaction(async (tx) => {
+      const status = await this.lockExecution(tx, executionId);
+      if (status !== 'running' && status !== 'queued') return [];
+      const rows = await tx
+        .update(flowExecutionNodes)
+        .set({ status: 'skipped', completedAt: sql`now()` })
+        .where(
+          and(
+            eq(flowExecutionNodes.executionId, executionId),
+            inArray(flowExecutionNodes.nodeId, nodeIds),
+            eq(flowExecutionNodes.status, 'pending'),
+          ),
+        )
+        .returning({ nodeId: flowExecutionNodes.nodeId });
+      return rows.map((row) => row.nodeId);
+    });
+  }
+
+  /** The child execution a subflow node of `parentId` started, if any. */
+  async childOf(parentId: string, nodeId: string): Promise<FlowExecutionRow | null> {
+    const rows = await this.db
+      .select()
+      .from(flowExecutions)
+      .where(and(eq(flowExecutions.parentExecutionId, parentId), eq(flowExecutions.parentNodeId, nodeId)))
+      .limit(1);
+    return rows[0] ?? null;
+  }
+
+  /** The child executions of `parentId` still open. */
+  async openChildren(parentId: string): Promise<FlowExecutionRow[]> {
+    return this.db
+      .select()
+      .from(flowExecutions)
+      .where(and(eq(flowExecutions.parentExecutionId, parentId), inArray(flowExecutions.status, ACTIVE)));
+  }
+
+  /** Adds cost to a node as its items finish (the execution's total is added with them). */
+  async addNodeCostOnly(tx: DbOrTx, executionId: string, nodeId: string, cost: NodeCost): Promise<void> {
+    await tx
+      .update(flowExecutionNodes)
+      .set({
+        provider: cost.provider,
+        model: cost.model,
+        inputTokens: sql`${flowExecutionNodes.inputTokens} + ${cost.inputTokens}`,
+        outputTokens: sql`${flowExecutionNodes.outputTokens} + ${cost.outputTokens}`,
+        costUsd: sql`${flowExecutionNodes.costUsd} + ${cost.costUsd}`,
+      })
+      .where(and(eq(flowExecutionNodes.executionId, executionId), eq(flowExecutionNodes.nodeId, nodeId)));
+    await this.addCost(tx, executionId, cost);
   }
 
   /** Ends a node `failed` (after its last attempt) and adds what it cost; false when it was no longer running. */
@@ -256,7 +350,7 @@ export class FlowExecutionsRepository {
    * Every transaction that writes a node takes its execution's row lock first: one order for all,
    * so two workers and a cancel never deadlock. Returns the execution's status.
    */
-  private async lockExecution(tx: DbOrTx, executionId: string): Promise<FlowExecutionRow['status'] | null> {
+  async lockExecution(tx: DbOrTx, executionId: string): Promise<FlowExecutionRow['status'] | null> {
     const [row] = await tx
       .select({ status: flowExecutions.status })
       .from(flowExecutions)

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, ne, or, sql } from 'drizzle-orm';
 import type { AuditRepository } from './audit-repository';
-import type { Db, DbOrTx } from './database';
-import { hitlRequests, type HitlRequestRow, type HitlStatus } from './schema';
+import type { Db, DbOrTx, Tx } from './database';
+import { hitlRequests, hitlVotes, type HitlRequestRow, type HitlStatus } from './schema';
 
 /** A request belongs to an assistant turn's chat session or to an agentflow execution: exactly one of the two is set. */
 export interface NewHitlRequest {
@@ -15,7 +15,21 @@ export interface NewHitlRequest {
   reason: string;
   continuation: unknown;
   expiresAt: Date;
+  /** The one member who decides it whatever its thread's policy (the owner of a device lent to the thread). */
+  addressedTo?: string | null;
 }
+
+/** A member's vote on a quorum request. */
+export interface HitlVote {
+  userId: string;
+  approved: boolean;
+}
+
+/** What a quorum vote did: counted (and maybe decided the request), or refused. */
+export type VoteOutcome =
+  | { outcome: 'counted'; votes: HitlVote[]; decided: HitlRequestRow | null }
+  | { outcome: 'already_voted' | 'expired' | 'missing' }
+  | { outcome: 'settled'; row: HitlRequestRow };
 
 /**
  * The session an approval is shown under: its chat session, or for an agentflow node's request its
@@ -37,6 +51,8 @@ export function toHitlView(row: HitlRequestRow) {
     decidedBy: row.decidedBy,
     /** `user`, `timeout`, or `cancelled` (the turn was cancelled); null while pending. */
     decisionReason: row.decisionReason,
+    /** The one member who decides it whatever its thread's policy (the owner of a lent device); null for everyone else's. */
+    addressedTo: row.addressedTo,
     createdAt: row.createdAt.toISOString(),
   };
 }
@@ -54,8 +70,8 @@ export class HitlRepository {
     return row;
   }
 
-  async find(id: string): Promise<HitlRequestRow | null> {
-    const rows = await this.db.select().from(hitlRequests).where(eq(hitlRequests.id, id)).limit(1);
+  async find(id: string, db: DbOrTx = this.db): Promise<HitlRequestRow | null> {
+    const rows = await db.select().from(hitlRequests).where(eq(hitlRequests.id, id)).limit(1);
     return rows[0] ?? null;
   }
 
@@ -93,7 +109,12 @@ export class HitlRepository {
     const before = options.beforeId
       ? sql`(${hitlRequests.createdAt}, ${hitlRequests.id}) < (select h.created_at, h.id from hitl_requests h where h.id = ${options.beforeId})`
       : undefined;
-    const where = and(eq(hitlRequests.userId, userId), options.status ? eq(hitlRequests.status, options.status) : undefined, before);
+    // A member's list holds what they asked and what they are asked (a device of theirs lent to a thread).
+    const where = and(
+      or(eq(hitlRequests.userId, userId), eq(hitlRequests.addressedTo, userId)),
+      options.status ? eq(hitlRequests.status, options.status) : undefined,
+      before,
+    );
     return this.db
       .select()
       .from(hitlRequests)
@@ -115,7 +136,7 @@ export class HitlRepository {
   ): Promise<HitlRequestRow | null> {
     // A person's decision holds only before expiresAt, by the database's clock: past it,
     // only the timeout (or a cancel of the turn) can settle the request, whatever happened to the
-    // delayed timeout job.
+    // delayed job of its waitpoint's deadline.
     const inTime = decisionReason === 'user' ? gt(hitlRequests.expiresAt, sql`now()`) : undefined;
     const rows = await db
       .update(hitlRequests)
@@ -127,7 +148,7 @@ export class HitlRepository {
 
   /**
    * {@link decide} and its audit row (`hitl.<status>` by `decidedBy`, or the owner when the system
-   * decided) in one transaction; null, and nothing written, when the request was already decided.
+   * decided) in one transaction (`db`'s when given); null, and nothing written, when the request was already decided.
    */
   async decideAudited(
     id: string,
@@ -135,8 +156,9 @@ export class HitlRepository {
     decidedBy: string | null,
     details: Record<string, unknown>,
     decisionReason?: NonNullable<HitlRequestRow['decisionReason']>,
+    db?: Tx,
   ): Promise<HitlRequestRow | null> {
-    return this.db.transaction(async (tx) => {
+    const write = async (tx: DbOrTx) => {
       const row = await this.decide(id, status, decidedBy, tx, decisionReason);
       if (row)
         await this.audit.write(
@@ -150,7 +172,70 @@ export class HitlRepository {
           tx,
         );
       return row;
+    };
+    // Inside a caller's transaction (a waitpoint's completion), or in one of its own.
+    return db ? write(db) : this.db.transaction(write);
+  }
+
+  /**
+   * A member's vote on a quorum request, under the request's row lock so that votes cast at once on
+   * any node are counted one after the other: refused when the request is gone, already settled,
+   * past its expiry (by the database's clock), or when this member voted on it before (a vote
+   * counts once). `settle` reads the votes so far and says whether they decide it; when they do,
+   * the request is decided in the same transaction by the member whose vote settled it, and its
+   * audit row names every voter.
+   */
+  async castVote(
+    id: string,
+    userId: string,
+    approved: boolean,
+    settle: (votes: HitlVote[]) => Exclude<HitlStatus, 'pending' | 'timeout'> | null,
+    details: Record<string, unknown>,
+  ): Promise<VoteOutcome> {
+    return this.db.transaction(async (tx) => {
+      const locked = await tx
+        .select({ row: hitlRequests, inTime: sql<boolean>`${hitlRequests.expiresAt} > now()` })
+        .from(hitlRequests)
+        .where(eq(hitlRequests.id, id))
+        .for('update');
+      const current = locked[0];
+      if (!current) return { outcome: 'missing' };
+      if (current.row.status !== 'pending') return { outcome: 'settled', row: current.row };
+      if (!current.inTime) return { outcome: 'expired' };
+      const cast = await tx
+        .insert(hitlVotes)
+        .values({ approvalId: id, userId, approved })
+        .onConflictDoNothing()
+        .returning({ userId: hitlVotes.userId });
+      if (!cast.length) return { outcome: 'already_voted' };
+      const votes = await tx
+        .select({ userId: hitlVotes.userId, approved: hitlVotes.approved })
+        .from(hitlVotes)
+        .where(eq(hitlVotes.approvalId, id))
+        .orderBy(asc(hitlVotes.createdAt), asc(hitlVotes.userId));
+      await this.audit.write(
+        {
+          actorId: userId,
+          action: 'hitl.voted',
+          targetType: 'hitl_request',
+          targetId: id,
+          details: { ...details, approved, toolName: current.row.toolName, sessionId: approvalSessionId(current.row) },
+        },
+        tx,
+      );
+      const status = settle(votes);
+      const decided = status ? await this.decideAudited(id, status, userId, { ...details, voters: votes }, 'user', tx) : null;
+      return { outcome: 'counted', votes, decided };
     });
+  }
+
+  /** The votes cast on a quorum request, in the order they came. */
+  async votesOf(id: string): Promise<HitlVote[]> {
+    return this.db
+      .select({ userId: hitlVotes.userId, approved: hitlVotes.approved })
+      .from(hitlVotes)
+      .where(eq(hitlVotes.approvalId, id))
+      .orderBy(asc(hitlVotes.createdAt), asc(hitlVotes.userId));
   }
 
   /** Records that the decided turn's resume began; false when another resume already did. */

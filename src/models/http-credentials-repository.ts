@@ -3,11 +3,14 @@ import type { Db } from './database';
 import { httpCredentials, type HttpCredentialRow } from './schema';
 
 /** What the API shows of a credential: never its value, sealed or not. */
-export function toHttpCredentialView(row: Pick<HttpCredentialRow, 'name' | 'scheme' | 'headerName' | 'createdAt' | 'updatedAt'>) {
+export function toHttpCredentialView(
+  row: Pick<HttpCredentialRow, 'name' | 'scheme' | 'headerName' | 'origins' | 'createdAt' | 'updatedAt'>,
+) {
   return {
     name: row.name,
     scheme: row.scheme,
     headerName: row.headerName,
+    origins: row.origins,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };
@@ -24,6 +27,7 @@ export class HttpCredentialsRepository {
     scheme: HttpCredentialRow['scheme'];
     headerName: string | null;
     sealedValue: string;
+    origins: string[];
   }): Promise<{ row: HttpCredentialRow; created: boolean }> {
     const before = await this.find(input.userId, input.name);
     const [row] = await this.db
@@ -31,7 +35,13 @@ export class HttpCredentialsRepository {
       .values(input)
       .onConflictDoUpdate({
         target: [httpCredentials.userId, httpCredentials.name],
-        set: { scheme: input.scheme, headerName: input.headerName, sealedValue: input.sealedValue, updatedAt: sql`now()` },
+        set: {
+          scheme: input.scheme,
+          headerName: input.headerName,
+          sealedValue: input.sealedValue,
+          origins: input.origins,
+          updatedAt: sql`now()`,
+        },
       })
       .returning();
     return { row, created: !before };
@@ -52,6 +62,7 @@ export class HttpCredentialsRepository {
         name: httpCredentials.name,
         scheme: httpCredentials.scheme,
         headerName: httpCredentials.headerName,
+        origins: httpCredentials.origins,
         createdAt: httpCredentials.createdAt,
         updatedAt: httpCredentials.updatedAt,
       })
@@ -70,14 +81,14 @@ export class HttpCredentialsRepository {
     return rows[0] ?? null;
   }
 
-  /** Which of `names` the owner has. */
-  async existing(userId: string, names: string[]): Promise<Set<string>> {
-    if (!names.length) return new Set();
+  /** The origins of each of `names` the owner has (null: stored before credentials had origins); absent names are left out. */
+  async originsOf(userId: string, names: string[]): Promise<Map<string, string[] | null>> {
+    if (!names.length) return new Map();
     const rows = await this.db
-      .select({ name: httpCredentials.name })
+      .select({ name: httpCredentials.name, origins: httpCredentials.origins })
       .from(httpCredentials)
       .where(and(eq(httpCredentials.userId, userId), inArray(httpCredentials.name, names)));
-    return new Set(rows.map((row) => row.name));
+    return new Map(rows.map((row) => [row.name, row.origins]));
   }
 
   async remove(userId: string, name: string): Promise<boolean> {

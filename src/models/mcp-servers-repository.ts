@@ -43,6 +43,15 @@ export class McpServersRepository {
       .limit(MAX_MCP_SERVERS);
   }
 
+  /** One server of its owner (a user's, or for `null` a shared one), or undefined. */
+  async get(userId: string | null, id: string): Promise<McpServerRow | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(mcpServers)
+      .where(and(eq(mcpServers.id, id), ownedBy(userId)));
+    return row;
+  }
+
   /** Every server the user may use: their own, then the shared ones whose names they do not use themselves. */
   async usable(userId: string): Promise<McpServerRow[]> {
     const rows = await this.db
@@ -74,6 +83,34 @@ export class McpServersRepository {
         toolSizes: sql`(${mcpServers.toolSizes} - array(select jsonb_array_elements_text(${JSON.stringify(gone)}::jsonb))) || ${JSON.stringify(listed)}::jsonb`,
       })
       .where(eq(mcpServers.id, id));
+  }
+
+  /**
+   * Pins tool definitions (hash by tool name). `only_new`: pins only tools that have no pin yet (a
+   * first listing), so a pin the owner approved is never replaced behind their back.
+   */
+  async pinTools(id: string, pins: Record<string, string>, mode: 'only_new' | 'replace'): Promise<void> {
+    const given = JSON.stringify(pins);
+    await this.db
+      .update(mcpServers)
+      .set({
+        toolPins: mode === 'replace' ? sql`${mcpServers.toolPins} || ${given}::jsonb` : sql`${given}::jsonb || ${mcpServers.toolPins}`,
+      })
+      .where(eq(mcpServers.id, id));
+  }
+
+  /** Pins the owner approved (audited in the same transaction); false when they have no server with that id. */
+  async approveTools(userId: string | null, id: string, pins: Record<string, string>, audit: AuditEntry): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const updated = await tx
+        .update(mcpServers)
+        .set({ toolPins: sql`${mcpServers.toolPins} || ${JSON.stringify(pins)}::jsonb` })
+        .where(and(eq(mcpServers.id, id), ownedBy(userId)))
+        .returning({ id: mcpServers.id });
+      if (!updated.length) return false;
+      await tx.insert(systemAudit).values(auditRow(audit));
+      return true;
+    });
   }
 
   /** Deletes a server of its owner (audited in the same transaction); false when they have none with that id. */

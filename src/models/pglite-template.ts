@@ -3,6 +3,7 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
 import { migrate, migrationsHash } from './migrate';
+import { PGLITE_EXTENSIONS } from './pglite-extensions';
 import * as schema from './schema';
 
 /** Prepared data directories, per checkout (git-ignored, like `npm start`'s bundle). */
@@ -79,7 +80,7 @@ async function tarballTemplate(): Promise<string> {
 
 async function buildTarball(tarball: string): Promise<void> {
   mkdirSync(TEMPLATES_DIR, { recursive: true });
-  const client = new PGlite();
+  const client = new PGlite({ extensions: PGLITE_EXTENSIONS });
   let dump: Blob;
   try {
     await migrate(drizzle(client, { schema }));
@@ -97,7 +98,7 @@ async function build(template: string): Promise<void> {
   const staging = `${template}.${process.pid}.tmp`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
-  const client = new PGlite(staging);
+  const client = new PGlite(staging, { extensions: PGLITE_EXTENSIONS });
   try {
     await migrate(drizzle(client, { schema }));
   } finally {

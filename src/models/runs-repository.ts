@@ -115,7 +115,7 @@ export class RunsRepository {
         cancelRequestedAt: sql`coalesce(${runs.cancelRequestedAt}, now())`,
         cancelRequestedBy: sql`coalesce(${runs.cancelRequestedBy}, ${actorId}::uuid)`,
       })
-      .where(and(eq(runs.kind, kind), eq(runs.id, id), inArray(runs.status, ['queued', 'running'])))
+      .where(and(eq(runs.kind, kind), eq(runs.id, id), inArray(runs.status, ['queued', 'running', 'waiting'])))
       .returning();
     return rows[0] ?? null;
   }
@@ -125,7 +125,10 @@ export class RunsRepository {
     return tx.delete(runs).where(eq(runs.userId, userId)).returning({ queue: runs.queue, jobId: runs.jobId, status: runs.status });
   }
 
-  /** Open runs of `kind` created before `before`, oldest first (the reaper's candidates). */
+  /**
+   * Open runs of `kind` created before `before`, oldest first (the reaper's candidates). A waiting
+   * run is not one: no job carries it, its waitpoints do.
+   */
   async listOpenBefore(kind: RunKind, before: Date, limit: number): Promise<RunRow[]> {
     return this.db
       .select()
@@ -138,7 +141,7 @@ export class RunsRepository {
 
 function setFor(move: RunMove) {
   if (move.to === 'running') return { status: move.to, startedAt: sql`coalesce(${runs.startedAt}, now())` };
-  if (move.to === 'queued') return { status: move.to };
+  if (move.to === 'queued' || move.to === 'waiting') return { status: move.to };
   return { status: move.to, endedAt: sql`now()`, errorCode: move.errorCode ?? null, errorMessage: move.errorMessage ?? null };
 }
 
@@ -164,8 +167,8 @@ export function moveRun(kind: RunKind, id: string, move: RunMove): SQL {
   const set =
     move.to === 'running'
       ? sql`status = 'running', started_at = coalesce(started_at, now())`
-      : move.to === 'queued'
-        ? sql`status = 'queued'`
+      : move.to === 'queued' || move.to === 'waiting'
+        ? sql`status = ${move.to}`
         : sql`status = ${move.to}, ended_at = now(), error_code = ${move.errorCode ?? null}, error_message = ${move.errorMessage ?? null}`;
   return sql`moved as (
     update runs set ${set}

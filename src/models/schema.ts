@@ -1,6 +1,18 @@
 import { sql } from 'drizzle-orm';
 import type { UserLimitOverrides } from '../../config/tiers';
-import { bigserial, boolean, doublePrecision, integer, jsonb, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  bigserial,
+  boolean,
+  doublePrecision,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core';
 
 /**
  * drizzle mirror of migrations/*.sql (the SQL files are the source of truth for DDL; this file
@@ -35,6 +47,10 @@ export const refreshTokens = pgTable('refresh_tokens', {
   expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
   usedAt: timestamp('used_at', { withTimezone: true }),
   revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  /** SHA-256 of the user agent and IP the token was issued to (null: issued before clients were bound). */
+  clientHash: text('client_hash'),
+  /** Once rotated: the token issued in its place (a grace use moves it to the newer one). */
+  replacedBy: uuid('replaced_by'),
   ...timestamps,
 });
 
@@ -170,6 +186,18 @@ export const chatSessions = pgTable('chat_sessions', {
   memberMappingWarning: text('member_mapping_warning'),
   /** The session's task lane as the console left it (0027_pending_task_lane.sql). */
   pendingTaskLane: jsonb('pending_task_lane').$type<TaskLane>(),
+  /** What a second message does while a turn runs; null is `enqueue` (0036_chat_lanes.sql). */
+  multitask: text('multitask', { enum: ['enqueue', 'reject', 'interrupt', 'rollback'] }),
+  /** The coding agent working on it: its latest coding turn's, or the running plan step's (0034_chat_session_agent.sql). */
+  codingAgent: text('coding_agent', { enum: ['orchestrator', 'ask', 'coder', 'debug', 'architect'] }),
+  /** The canvas whose thread it is: its members read it, its editors post (0049_room_threads.sql). */
+  canvasId: uuid('canvas_id'),
+  /** Who decides an approval asked by a thread's turn (0056_thread_approvals_and_loans.sql). */
+  approvalPolicy: text('approval_policy', { enum: ['requester', 'any_editor', 'canvas_owner', 'quorum'] })
+    .notNull()
+    .default('requester'),
+  /** How many editors' approvals a `quorum` policy needs. */
+  approvalQuorum: integer('approval_quorum'),
   ...timestamps,
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
@@ -230,10 +258,17 @@ export const chatMessages = pgTable('chat_messages', {
     .default('completed'),
   /** On a user message: its turn was asked to stop (0007_cancellation.sql). */
   cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true }),
+  /** On a user message: a later message rolled its turn back; the turn's end removes its messages (0036_chat_lanes.sql). */
+  rollbackRequestedAt: timestamp('rollback_requested_at', { withTimezone: true }),
   /** On an assistant answer: its owner's thumbs up or down, with an optional comment (0028_answer_ratings.sql). */
   rating: text('rating', { enum: ['up', 'down'] }),
   ratingComment: text('rating_comment'),
   ratedAt: timestamp('rated_at', { withTimezone: true }),
+  /** On a user message of a room thread: who sent it (and pays for its turn), under which name (0049_room_threads.sql). */
+  authorId: uuid('author_id'),
+  authorName: text('author_name'),
+  /** On a user message of a room thread: the canvas room seq of its `message` event (a late joiner replays from there). */
+  roomSeq: bigint('room_seq', { mode: 'number' }),
   ...timestamps,
 });
 
@@ -261,10 +296,37 @@ export const hitlRequests = pgTable('hitl_requests', {
   decisionReason: text('decision_reason', { enum: ['user', 'timeout', 'cancelled'] }),
   /** When the resume of the decided turn began (0007_crash_safety.sql): the reaper resumes those left null. */
   resumedAt: timestamp('resumed_at', { withTimezone: true }),
+  /** The one member who decides it whatever the thread's policy: the owner of a device lent to the thread (0056). */
+  addressedTo: uuid('addressed_to'),
   ...timestamps,
 });
 
+/** A member's vote on a quorum approval request: one per member (0056_thread_approvals_and_loans.sql). */
+export const hitlVotes = pgTable(
+  'hitl_votes',
+  {
+    approvalId: uuid('approval_id').notNull(),
+    userId: uuid('user_id').notNull(),
+    approved: boolean('approved').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.approvalId, table.userId] })],
+);
+
+/** A device its owner lent to a room thread: the thread's turns may ask to run tools on it (0056). */
+export const threadDeviceLoans = pgTable(
+  'thread_device_loans',
+  {
+    threadId: uuid('thread_id').notNull(),
+    deviceId: text('device_id').notNull(),
+    ownerId: uuid('owner_id').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.threadId, table.deviceId] })],
+);
+
 export type UserRow = typeof users.$inferSelect;
+export type RefreshTokenRow = typeof refreshTokens.$inferSelect;
 export type CanvasRow = typeof canvases.$inferSelect;
 export type BlockRow = typeof blocks.$inferSelect;
 
@@ -356,7 +418,7 @@ export const cloudAgents = pgTable('cloud_agents', {
 });
 export type CloudAgentRow = typeof cloudAgents.$inferSelect;
 
-export type AgentRunStatus = 'running' | 'success' | 'error' | 'partial' | 'waiting_device' | 'cancelled';
+export type AgentRunStatus = 'queued' | 'running' | 'success' | 'error' | 'partial' | 'waiting_device' | 'cancelled';
 export const agentRuns = pgTable('agent_runs', {
   id: uuid('id').primaryKey(),
   agentId: uuid('agent_id').notNull(),
@@ -365,7 +427,7 @@ export const agentRuns = pgTable('agent_runs', {
   trigger: text('trigger', { enum: ['schedule', 'manual'] }).notNull(),
   slot: timestamp('slot', { withTimezone: true }),
   deviceId: text('device_id'),
-  status: text('status', { enum: ['running', 'success', 'error', 'partial', 'waiting_device', 'cancelled'] }).notNull(),
+  status: text('status', { enum: ['queued', 'running', 'success', 'error', 'partial', 'waiting_device', 'cancelled'] }).notNull(),
   itemsProcessed: integer('items_processed').notNull().default(0),
   itemsCreated: integer('items_created').notNull().default(0),
   errors: jsonb('errors').$type<string[]>().notNull().default([]),
@@ -404,6 +466,8 @@ export const httpCredentials = pgTable('http_credentials', {
   scheme: text('scheme', { enum: ['bearer', 'basic', 'header'] }).notNull(),
   headerName: text('header_name'),
   sealedValue: text('sealed_value').notNull(),
+  /** The only origins the secret is sent to (0030_http_credential_origins.sql); null for one stored before: never sent. */
+  origins: text('origins').array(),
   ...timestamps,
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
@@ -445,11 +509,55 @@ export const flowExecutions = pgTable('flow_executions', {
   outputTokens: integer('output_tokens').notNull().default(0),
   costUsd: doublePrecision('cost_usd').notNull().default(0),
   cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true }),
+  /** The trigger whose fire started it (0051_flow_triggers.sql); null when a person or an app did. */
+  triggerId: uuid('trigger_id'),
+  /** The fire's id, unique per trigger: a fire starts one execution however often it is retried. */
+  triggerFire: text('trigger_fire'),
+  /** The value of the trigger's concurrency key for this fire. */
+  concurrencyKey: text('concurrency_key'),
   ...timestamps,
   startedAt: timestamp('started_at', { withTimezone: true }),
   completedAt: timestamp('completed_at', { withTimezone: true }),
+  /** A subflow's child execution: the execution and node that started it (0050_flow_control.sql). */
+  parentExecutionId: uuid('parent_execution_id'),
+  parentNodeId: text('parent_node_id'),
+  /** 0 for an execution started by a request, its parent's + 1 for a child. */
+  depth: integer('depth').notNull().default(0),
 });
 export type FlowExecutionRow = typeof flowExecutions.$inferSelect;
+
+/** What a trigger's `settings` hold: a concurrency key and limit, a debounce, a rate limit. */
+export interface FlowTriggerSettings {
+  concurrency?: { key?: string; limit: number };
+  debounceSeconds?: number;
+  rateLimit?: { limit: number; perSeconds: number };
+}
+/** A schedule's, a webhook's or a connector's own part of a trigger. */
+export type FlowTriggerConfig =
+  | { cron: string; timezone: string; catchUp: 'skip' | 'run_once'; input: Record<string, unknown> }
+  | Record<string, never>
+  | { agentId: string };
+/** What starts an agentflow besides a person or an app (0051_flow_triggers.sql). */
+export const flowTriggers = pgTable('flow_triggers', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  flowId: uuid('flow_id').notNull(),
+  userId: uuid('user_id').notNull(),
+  type: text('type', { enum: ['schedule', 'webhook', 'connector'] }).notNull(),
+  name: text('name').notNull(),
+  enabled: boolean('enabled').notNull().default(true),
+  config: jsonb('config').$type<FlowTriggerConfig>().notNull(),
+  settings: jsonb('settings').$type<FlowTriggerSettings>().notNull().default({}),
+  /** A webhook's signing secret, sealed with the OAuth key. */
+  secretSealed: text('secret_sealed'),
+  nextRunAt: timestamp('next_run_at', { withTimezone: true }),
+  lastFiredAt: timestamp('last_fired_at', { withTimezone: true }),
+  lastExecutionId: uuid('last_execution_id'),
+  lastErrorCode: text('last_error_code'),
+  lastErrorMessage: text('last_error_message'),
+  ...timestamps,
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+export type FlowTriggerRow = typeof flowTriggers.$inferSelect;
 
 export type FlowNodeStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'cancelled';
 export const flowExecutionNodes = pgTable(
@@ -478,6 +586,30 @@ export const flowExecutionNodes = pgTable(
   (table) => [primaryKey({ columns: [table.executionId, table.nodeId] })],
 );
 export type FlowExecutionNodeRow = typeof flowExecutionNodes.$inferSelect;
+export type FlowItemStatus = 'pending' | 'queued' | 'running' | 'completed' | 'failed';
+/** One element of a foreach node's list, or one iteration of a loop node (0050_flow_control.sql). */
+export const flowExecutionItems = pgTable(
+  'flow_execution_items',
+  {
+    executionId: uuid('execution_id').notNull(),
+    nodeId: text('node_id').notNull(),
+    index: integer('item_index').notNull(),
+    status: text('status', { enum: ['pending', 'queued', 'running', 'completed', 'failed'] })
+      .notNull()
+      .default('pending'),
+    input: jsonb('input').$type<unknown>(),
+    output: jsonb('output').$type<unknown>(),
+    errorCode: text('error_code'),
+    attempts: integer('attempts').notNull().default(0),
+    inputTokens: integer('input_tokens').notNull().default(0),
+    outputTokens: integer('output_tokens').notNull().default(0),
+    costUsd: doublePrecision('cost_usd').notNull().default(0),
+    startedAt: timestamp('started_at', { withTimezone: true }),
+    completedAt: timestamp('completed_at', { withTimezone: true }),
+  },
+  (table) => [primaryKey({ columns: [table.executionId, table.nodeId, table.index] })],
+);
+export type FlowExecutionItemRow = typeof flowExecutionItems.$inferSelect;
 /** Public chat widgets of chatflows: a hash of the token, the allowed origins (0009_flow_embeds.sql). */
 export const flowEmbeds = pgTable('flow_embeds', {
   id: uuid('id').primaryKey().defaultRandom(),
@@ -497,7 +629,7 @@ export const runs = pgTable(
     kind: text('kind', { enum: ['generation', 'chat', 'notes', 'flow', 'agent', 'journey'] }).notNull(),
     id: uuid('id').notNull(),
     userId: uuid('user_id').notNull(),
-    status: text('status', { enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out'] })
+    status: text('status', { enum: ['queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled', 'timed_out'] })
       .notNull()
       .default('queued'),
     queue: text('queue'),
@@ -513,6 +645,39 @@ export const runs = pgTable(
   (table) => [primaryKey({ columns: [table.kind, table.id] })],
 );
 export type RunRow = typeof runs.$inferSelect;
+
+/** What a waitpoint awaits. */
+export const WAITPOINT_KINDS = ['approval', 'input', 'device', 'deadline', 'run'] as const;
+export type WaitpointKind = (typeof WAITPOINT_KINDS)[number];
+
+/**
+ * One thing a run waits for (0037_waitpoints.sql): pending until its one completion, which keeps
+ * its output. The run it blocks is (`runKind`, `runId`); its owner alone may complete it.
+ */
+export const waitpoints = pgTable('waitpoints', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  kind: text('kind', { enum: WAITPOINT_KINDS }).notNull(),
+  status: text('status', { enum: ['pending', 'completed'] })
+    .notNull()
+    .default('pending'),
+  userId: uuid('user_id').notNull(),
+  runKind: text('run_kind', { enum: ['generation', 'chat', 'notes', 'flow', 'agent', 'journey'] }).notNull(),
+  runId: uuid('run_id').notNull(),
+  /** The same key (per owner) names the same waitpoint: creating it again returns the first. */
+  idempotencyKey: text('idempotency_key').notNull(),
+  /** What is awaited, in the kind's words (an approval's id, a device's id, another run's id). */
+  ref: text('ref'),
+  /** A deadline's time: it completes then, by its delayed job or by recovery. */
+  completeAfter: timestamp('complete_after', { withTimezone: true }),
+  output: jsonb('output').$type<Record<string, unknown>>(),
+  completedAt: timestamp('completed_at', { withTimezone: true }),
+  /** The user who completed it; null when the system did (a deadline, a decision on the owner's behalf). */
+  completedBy: uuid('completed_by'),
+  /** When the run went on past it: a completed waitpoint is handed to one continuation. */
+  releasedAt: timestamp('released_at', { withTimezone: true }),
+  ...timestamps,
+});
+export type WaitpointRow = typeof waitpoints.$inferSelect;
 
 /** A user's API keys (migration 0015): only the secret's SHA-256 is kept, with its first characters for lists. */
 export const apiKeys = pgTable('api_keys', {
@@ -564,6 +729,20 @@ export const webhookDeliveries = pgTable('webhook_deliveries', {
   deliveredAt: timestamp('delivered_at', { withTimezone: true }),
 });
 export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
+/** Every attempt of a delivery (its newest ones): number, outcome, the receiver's status code or why none, when. */
+export const webhookDeliveryAttempts = pgTable(
+  'webhook_delivery_attempts',
+  {
+    deliveryId: uuid('delivery_id').notNull(),
+    attempt: integer('attempt').notNull(),
+    status: text('status', { enum: ['retrying', 'delivered', 'failed'] }).notNull(),
+    responseStatus: integer('response_status'),
+    error: text('error'),
+    attemptedAt: timestamp('attempted_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.deliveryId, table.attempt] })],
+);
+export type WebhookDeliveryAttemptRow = typeof webhookDeliveryAttempts.$inferSelect;
 /** MCP servers a user registered, or an operator shared (no user); their auth header only sealed. */
 export const mcpServers = pgTable('mcp_servers', {
   id: uuid('id').primaryKey(),
@@ -576,6 +755,119 @@ export const mcpServers = pgTable('mcp_servers', {
   safeTools: text('safe_tools').array().notNull(),
   /** UTF-8 bytes of each allowed tool's definition as the server last listed it, by tool name. */
   toolSizes: jsonb('tool_sizes').$type<Record<string, number>>().notNull().default({}),
+  /** The approved hash of each tool's definition (name, description, input schema), by tool name. */
+  toolPins: jsonb('tool_pins').$type<Record<string, string>>().notNull().default({}),
+  /** Users sign in to it with OAuth, each with their own account there (0040_mcp_oauth.sql). */
+  oauth: boolean('oauth').notNull().default(false),
   ...timestamps,
 });
 export type McpServerRow = typeof mcpServers.$inferSelect;
+
+/** Whether a user's OAuth sign-in to an MCP server may be used: never signed in, signed in, or to be signed in again. */
+export type McpOAuthStatus = 'pending' | 'signed_in' | 'sign_in_required';
+
+/** One user's OAuth sign-in to one MCP server: client, metadata, verifier and tokens sealed as one document. */
+export const mcpOAuthGrants = pgTable(
+  'mcp_oauth_grants',
+  {
+    serverId: uuid('server_id').notNull(),
+    userId: uuid('user_id').notNull(),
+    status: text('status').$type<McpOAuthStatus>().notNull(),
+    sealed: text('sealed').notNull(),
+    /** sha256 (base64url) of the `state` of the sign-in under way. */
+    stateHash: text('state_hash'),
+    /** sha256 (base64url) of the binding cookie given to the browser that started it. */
+    bindingHash: text('binding_hash'),
+    stateExpiresAt: timestamp('state_expires_at', { withTimezone: true }),
+    /** When the access token expires (null: the server did not say). */
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    ...timestamps,
+  },
+  (table) => [primaryKey({ columns: [table.serverId, table.userId] })],
+);
+export type McpOAuthGrantRow = typeof mcpOAuthGrants.$inferSelect;
+
+/* ---- Evaluations (0055_evaluations.sql) ------------------------------------- */
+
+/** A user's rows of inputs and expected outputs to run flows against. */
+export const evalDatasets = pgTable('eval_datasets', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  userId: uuid('user_id').notNull(),
+  name: text('name').notNull(),
+  source: text('source', { enum: ['upload', 'executions'] }).notNull(),
+  rowCount: integer('row_count').notNull(),
+  /** The rows' size as JSON, in characters. */
+  bytes: integer('bytes').notNull(),
+  ...timestamps,
+});
+export type EvalDatasetRow = typeof evalDatasets.$inferSelect;
+
+export const evalDatasetRows = pgTable(
+  'eval_dataset_rows',
+  {
+    datasetId: uuid('dataset_id').notNull(),
+    position: integer('position').notNull(),
+    input: jsonb('input').$type<Record<string, unknown>>().notNull(),
+    expected: jsonb('expected').$type<unknown>(),
+  },
+  (table) => [primaryKey({ columns: [table.datasetId, table.position] })],
+);
+export type EvalDatasetRowRow = typeof evalDatasetRows.$inferSelect;
+
+export type EvaluationStatus = 'running' | 'completed' | 'failed' | 'cancelled';
+export const evaluations = pgTable('evaluations', {
+  id: uuid('id').primaryKey(),
+  userId: uuid('user_id').notNull(),
+  flowId: uuid('flow_id').notNull(),
+  datasetId: uuid('dataset_id').notNull(),
+  versions: integer('versions').array().notNull(),
+  /** The scorers as validated when the evaluation was created (src/evals/scorers.ts). */
+  scorers: jsonb('scorers').$type<unknown[]>().notNull(),
+  tier: text('tier', { enum: ['free', 'pro', 'enterprise'] })
+    .notNull()
+    .default('free'),
+  /** Executions of this evaluation running at once, at most. */
+  concurrency: integer('concurrency').notNull(),
+  status: text('status', { enum: ['running', 'completed', 'failed', 'cancelled'] })
+    .notNull()
+    .default('running'),
+  errorCode: text('error_code'),
+  errorMessage: text('error_message'),
+  ...timestamps,
+  completedAt: timestamp('completed_at', { withTimezone: true }),
+});
+export type EvaluationRow = typeof evaluations.$inferSelect;
+
+export type EvaluationResultStatus = 'pending' | 'running' | 'scored' | 'failed' | 'cancelled';
+/** One answer of an evaluation: a dataset row run by one version. */
+export const evaluationResults = pgTable(
+  'evaluation_results',
+  {
+    evaluationId: uuid('evaluation_id').notNull(),
+    version: integer('version').notNull(),
+    position: integer('position').notNull(),
+    status: text('status', { enum: ['pending', 'running', 'scored', 'failed', 'cancelled'] })
+      .notNull()
+      .default('pending'),
+    /** Set when the row is claimed, before its execution is started under this id. */
+    executionId: uuid('execution_id'),
+    claimedAt: timestamp('claimed_at', { withTimezone: true }),
+    output: jsonb('output').$type<unknown>(),
+    /** Each scorer's `{scorer, score, reason}`, in the evaluation's scorer order. */
+    scores: jsonb('scores').$type<Array<{ scorer: string; score: number; reason: string }>>(),
+    /** The mean of `scores`. */
+    score: doublePrecision('score'),
+    inputTokens: integer('input_tokens').notNull().default(0),
+    outputTokens: integer('output_tokens').notNull().default(0),
+    costUsd: doublePrecision('cost_usd').notNull().default(0),
+    /** What the LLM judge's calls cost for this answer. */
+    judgeCostUsd: doublePrecision('judge_cost_usd').notNull().default(0),
+    latencyMs: integer('latency_ms'),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    completedAt: timestamp('completed_at', { withTimezone: true }),
+  },
+  (table) => [primaryKey({ columns: [table.evaluationId, table.version, table.position] })],
+);
+export type EvaluationResultRow = typeof evaluationResults.$inferSelect;

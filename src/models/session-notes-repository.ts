@@ -10,6 +10,9 @@ export interface StoredOutputs {
   resolutionSummary: string;
 }
 
+/** How a session is closed: resolved (with the engineer's summary) or escalated (with the reason). */
+export type SessionClose = { status: 'resolved'; resolutionSummary?: string } | { status: 'escalated'; escalationReason: string | null };
+
 /** A resolved session's embedding with what a lookup shows of the session. */
 export interface EmbeddedSession {
   sessionId: string;
@@ -41,18 +44,23 @@ export class SessionNotesRepository {
   }
 
   /**
-   * Marks the session resolved and claims its notes: `queue` is true for exactly one caller while
-   * no notes exist or the last attempt failed, so concurrent resolves queue one job between them.
+   * Closes the session (resolved, or escalated with its reason) and claims its notes: `queue` is
+   * true for exactly one caller while no notes exist or the last attempt failed, so concurrent
+   * closes queue one job between them.
    */
-  async resolve(
+  async close(
     userId: string,
     sessionId: string,
-    resolutionSummary?: string,
+    close: SessionClose,
   ): Promise<{ session: ChatSessionRow; queue: boolean; retry: boolean } | null> {
+    const change =
+      close.status === 'resolved'
+        ? { status: close.status, ...(close.resolutionSummary !== undefined ? { resolutionSummary: close.resolutionSummary } : {}) }
+        : { status: close.status, escalationReason: close.escalationReason };
     return this.db.transaction(async (tx) => {
       const [session] = await tx
         .update(chatSessions)
-        .set({ status: 'resolved', updatedAt: sql`now()`, ...(resolutionSummary !== undefined ? { resolutionSummary } : {}) })
+        .set({ ...change, updatedAt: sql`now()` })
         .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.userId, userId)))
         .returning();
       if (!session) return null;

@@ -1,12 +1,12 @@
-import { and, asc, eq, gte, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gte, inArray, isNull, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db, DbOrTx } from './database';
-import { llmUsage } from './schema';
+import { chatMessages, chatSessions, llmUsage } from './schema';
 
 export interface UsageRecord {
   userId: string | null;
   generationId?: string | null;
   sessionId?: string | null;
-  purpose: 'generation' | 'chat' | 'embedding' | 'extraction' | 'notes' | 'journey' | 'flow' | 'chatflow';
+  purpose: 'generation' | 'chat' | 'embedding' | 'extraction' | 'notes' | 'journey' | 'flow' | 'chatflow' | 'evaluation';
   provider: string;
   model: string;
   inputTokens: number;
@@ -35,6 +35,16 @@ export interface DailyUsage {
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
+}
+
+/** How people use the assistant in a range: answer ratings, messages per session, daily active users (`GET /usage/engagement`). */
+export interface Engagement {
+  ratings: { up: number; down: number };
+  /** User and assistant messages (tool results excluded) and the sessions they were in. */
+  messages: number;
+  sessions: number;
+  /** Per UTC day with any, the users who sent at least one message that day, oldest first. */
+  activeUsers: Array<{ day: string; users: number }>;
 }
 
 /** Token usage and cost, one row per model call (or per generation, summed over its calls). */
@@ -140,6 +150,47 @@ export class UsageRepository {
       requests: Number(row?.[`requests${index}`] ?? 0),
       costUsd: Number(row?.[`cost${index}`] ?? 0),
     }));
+  }
+
+  /**
+   * Ratings given, messages and sessions, and daily active users in `[from, until)`: of one user's
+   * sessions, or of everyone's (`userId` null: admins). A person's own conversations count; sessions
+   * a public widget's visitors started (`embed_id`) are the flow owner's by ownership, not activity,
+   * and are left out of messages, sessions and active users. Three statements, run together.
+   */
+  async engagement(range: { userId: string | null; from: Date; until: Date }): Promise<Engagement> {
+    const owner = range.userId === null ? undefined : eq(chatSessions.userId, range.userId);
+    const sent = (column: typeof chatMessages.createdAt | typeof chatMessages.ratedAt) =>
+      and(gte(column, range.from), lt(column, range.until));
+    const day = sql<string>`to_char((${chatMessages.createdAt} at time zone 'UTC')::date, 'YYYY-MM-DD')`;
+    const [ratings, messages, days] = await Promise.all([
+      this.db
+        .select({
+          up: sql<number>`count(*) filter (where ${chatMessages.rating} = 'up')::int`,
+          down: sql<number>`count(*) filter (where ${chatMessages.rating} = 'down')::int`,
+        })
+        .from(chatMessages)
+        .innerJoin(chatSessions, eq(chatSessions.id, chatMessages.sessionId))
+        .where(and(owner, sent(chatMessages.ratedAt))),
+      this.db
+        .select({ messages: sql<number>`count(*)::int`, sessions: sql<number>`count(distinct ${chatMessages.sessionId})::int` })
+        .from(chatMessages)
+        .innerJoin(chatSessions, eq(chatSessions.id, chatMessages.sessionId))
+        .where(and(owner, isNull(chatSessions.embedId), inArray(chatMessages.role, ['user', 'assistant']), sent(chatMessages.createdAt))),
+      this.db
+        .select({ day, users: sql<number>`count(distinct ${chatSessions.userId})::int` })
+        .from(chatMessages)
+        .innerJoin(chatSessions, eq(chatSessions.id, chatMessages.sessionId))
+        .where(and(owner, isNull(chatSessions.embedId), eq(chatMessages.role, 'user'), sent(chatMessages.createdAt)))
+        .groupBy(day)
+        .orderBy(asc(day)),
+    ]);
+    return {
+      ratings: { up: Number(ratings[0]?.up ?? 0), down: Number(ratings[0]?.down ?? 0) },
+      messages: Number(messages[0]?.messages ?? 0),
+      sessions: Number(messages[0]?.sessions ?? 0),
+      activeUsers: days.map((row) => ({ day: row.day, users: Number(row.users) })),
+    };
   }
 }
 

@@ -185,8 +185,32 @@ export class UsersRepository {
     });
   }
 
-  async insertRefreshToken(input: { userId: string; familyId: string; tokenHash: string; expiresAt: Date }, db: DbOrTx = this.db) {
+  async insertRefreshToken(
+    input: { id?: string; userId: string; familyId: string; tokenHash: string; expiresAt: Date; clientHash?: string | null },
+    db: DbOrTx = this.db,
+  ) {
     await db.insert(refreshTokens).values(input);
+  }
+
+  /** Records which token was issued in place of a rotated one (call under the family's lock). */
+  async markReplaced(id: string, replacedBy: string, db: DbOrTx = this.db) {
+    await db.update(refreshTokens).set({ replacedBy }).where(eq(refreshTokens.id, id));
+  }
+
+  /**
+   * Retires the family's live token `id` in favour of `replacedBy`: marks it used, if it is still
+   * unused, unrevoked and of `familyId`. False when it is not (already rotated or revoked). Call
+   * under the family's lock.
+   */
+  async retireRefreshToken(id: string, familyId: string, replacedBy: string, db: DbOrTx = this.db): Promise<boolean> {
+    const retired = await db
+      .update(refreshTokens)
+      .set({ usedAt: new Date(), replacedBy })
+      .where(
+        and(eq(refreshTokens.id, id), eq(refreshTokens.familyId, familyId), isNull(refreshTokens.usedAt), isNull(refreshTokens.revokedAt)),
+      )
+      .returning({ id: refreshTokens.id });
+    return retired.length > 0;
   }
 
   /**

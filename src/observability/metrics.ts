@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { QueueName } from '../../config';
+import { ResourceMetrics } from './resource-metrics';
 
 /** Seconds buckets for things that take from a millisecond to a minute (HTTP, jobs, model calls). */
 const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -12,6 +13,8 @@ const JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as co
  */
 export class Metrics {
   readonly registry = new Registry();
+  /** Tool executions, database statements and pool, in-memory caches. */
+  readonly resources = new ResourceMetrics(this.registry);
 
   readonly httpDuration = new Histogram({
     name: 'switchboard_http_request_duration_seconds',
@@ -257,4 +260,25 @@ export function metricsAuthorized(header: string | undefined, token: string | un
   const given = Buffer.from(header.slice(7).trim());
   const expected = Buffer.from(token);
   return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** The operator-secret back-off a presented METRICS_TOKEN is checked behind (the login throttle). */
+export interface OperatorSecretCheck {
+  checkOperatorSecret(ip: string, matches: () => boolean): Promise<boolean>;
+}
+
+/**
+ * Whether `/metrics` may be served to this request: no METRICS_TOKEN configured, or a Bearer token
+ * that matches it. A presented Bearer is a guess at the token and is checked behind the one per-IP
+ * back-off of every operator secret: a locked address is refused (429) before any comparison.
+ */
+export async function metricsAllowed(
+  header: string | undefined,
+  token: string | undefined,
+  ip: string,
+  secrets: OperatorSecretCheck,
+): Promise<boolean> {
+  if (!token) return true;
+  if (!header?.startsWith('Bearer ')) return false;
+  return secrets.checkOperatorSecret(ip, () => metricsAuthorized(header, token));
 }

@@ -19,6 +19,14 @@ export const chatTurnJobSchema = z.object({
   messageId: z.uuid(),
   /** The device whose local data the tools read and write; absent for a plain assistant turn. */
   deviceId: deviceIdSchema.optional(),
+  /**
+   * The device's own socket asked for the turn: its messages go to every connection of that device,
+   * so an app that reconnected (or whose server restarted) still gets its answer. Otherwise they go
+   * to the connection that asked and to those that asked for every turn.
+   */
+  fromDevice: z.literal(true).optional(),
+  /** The canvas whose room thread the session is: the turn gets its canvas tools and its events go to the room. */
+  canvasId: z.uuid().optional(),
   /** `none`: no device tools, the model answers from the conversation alone. */
   tools: z.enum(['device', 'none']).default('device'),
   /** Set when the request asked for `tools: "none"`: not even the user's MCP servers' tools are offered. */
@@ -34,16 +42,25 @@ export const chatTurnJobSchema = z.object({
    * last listing recorded them). The turn offers no more than that unless the reservation can be widened.
    */
   mcpTools: promptPartSchema.optional(),
+  /**
+   * Documents the message was sent with (files ingested into the session's own knowledge base):
+   * the turn waits for them to be ready before its first model call.
+   */
+  attachments: z.array(z.uuid()).max(20).optional(),
   /** The user's tier at the request, a label of the turn's model-call metrics; absent (an older job, an embed's turn), the worker reads it. */
   tier: z.enum(TIERS).optional(),
 });
 export type ChatTurnJob = z.infer<typeof chatTurnJobSchema>;
 
-/** `hitl-resume` / `hitl-timeout`: a turn parked for an approval. */
+/** `hitl-resume`: a turn parked for an approval. */
 export const hitlJobSchema = z.object({ approvalId: z.uuid() });
 export type HitlJob = z.infer<typeof hitlJobSchema>;
 export const hitlResumeJobId = (approvalId: string) => `hitl-resume-${approvalId}`;
-export const hitlTimeoutJobId = (approvalId: string) => `hitl-timeout-${approvalId}`;
+
+/** `waitpoint-deadline`: completes a run's waitpoint when its time has come (src/runs/run-kernel.ts). */
+export const waitpointDeadlineJobSchema = z.object({ waitpointId: z.uuid() });
+export type WaitpointDeadlineJob = z.infer<typeof waitpointDeadlineJobSchema>;
+export const waitpointDeadlineJobId = (waitpointId: string) => `waitpoint-deadline-${waitpointId}`;
 
 /** `ticket-notes`: write a resolved session's ticket notes (the messages are on the session's rows). */
 export const ticketNotesJobSchema = z.object({
@@ -93,6 +110,11 @@ export const chatflowTurnJobSchema = z.object({
    * last listing recorded them). The turn offers no more than that unless the reservation can be widened.
    */
   mcpTools: promptPartSchema.optional(),
+  /**
+   * Documents the message was sent with (files ingested into the session's own knowledge base):
+   * the turn waits for them to be ready before its first model call.
+   */
+  attachments: z.array(z.uuid()).max(20).optional(),
   /** The user's tier at the request, a label of the turn's model-call metrics; absent (an older job, an embed's turn), the worker reads it. */
   tier: z.enum(TIERS).optional(),
   /** The flow version to answer with (an embed's pinned version); absent, the flow's published one. */
@@ -121,8 +143,16 @@ export const assistantQueue = defineQueue({
       options: { ...baseJobOptions, attempts: 1 },
       jobId: (job) => hitlResumeJobId(job.approvalId),
     }),
-    /** Times an approval out: queued with `delay: HITL_TIMEOUT_MS`, a no-op when the request was decided before. */
-    'hitl-timeout': defineJob({ schema: hitlJobSchema, options: baseJobOptions, jobId: (job) => hitlTimeoutJobId(job.approvalId) }),
+    /**
+     * Completes a waitpoint at its time (an approval's expiry among them): queued with the delay to
+     * it, one per waitpoint, a no-op when it completed first. Retried (a completion is one conditional UPDATE); recovery completes it
+     * when the job is lost.
+     */
+    'waitpoint-deadline': defineJob({
+      schema: waitpointDeadlineJobSchema,
+      options: baseJobOptions,
+      jobId: (job) => waitpointDeadlineJobId(job.waitpointId),
+    }),
     /**
      * One attempt: the notes stream into an event log that listeners replay from the start, so a
      * second attempt would repeat text they already showed. The model call retries (and falls back)

@@ -7,6 +7,7 @@ import { connectorsQueue } from './connectors';
 import type { JobDeclaration, QueueDeclaration } from './define';
 import { embeddingsQueue } from './embeddings';
 import { flowsQueue } from './flows';
+import { knowledgeQueue } from './knowledge';
 import { generationQueue } from './generation';
 import { webhooksQueue } from './webhooks';
 import { psaQueue } from './psa';
@@ -28,6 +29,7 @@ export const QUEUE_CATALOG = {
   flows: flowsQueue,
   psa: psaQueue,
   webhooks: webhooksQueue,
+  knowledge: knowledgeQueue,
 } as const satisfies { [Q in QueueName]: QueueDeclaration<Q> };
 
 export type QueueCatalog = typeof QUEUE_CATALOG;

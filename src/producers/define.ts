@@ -18,6 +18,8 @@ export interface JobDeclaration<S extends z.ZodType = z.ZodType> {
    * a job's priority is how many of its owner's jobs are already queued. Needs {@link jobId}.
    */
   fairBy?: (payload: z.output<S>) => string;
+  /** Added to the {@link fairBy} priority: background work (an evaluation's) waits behind every owner's own jobs. */
+  priorityBase?: (payload: z.output<S>) => number;
 }
 
 /** A queue's whole contract: its name, its jobs, and how many of them one worker process runs at once. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { TIERS } from '../../config';
 import { baseJobOptions, defineJob, defineQueue, promptPartSchema } from './define';
+import { BACKGROUND_PRIORITY, evaluationJobs } from './evaluations';
 
 /**
  * `flows` queue: one job per node of an agentflow execution. The payload
@@ -20,6 +21,12 @@ export const flowNodeJobSchema = z.object({
   mcpTools: promptPartSchema.optional(),
   /** Continues the node after the owner decided on its parked tool call (this approval request). */
   resume: z.uuid().optional(),
+  /** `evaluation`: a node of an evaluation's execution, queued behind everyone's own executions. */
+  lane: z.literal('evaluation').optional(),
+  /** One item of a foreach or loop node (its element's position, or the iteration from 0). */
+  item: z.number().int().min(0).max(1_000).optional(),
+  /** The child execution of a subflow node ended: the node finishes with it. */
+  child: z.uuid().optional(),
 });
 export type FlowNodeJob = z.infer<typeof flowNodeJobSchema>;
 
@@ -32,8 +39,29 @@ export const flowNodeJobId = (executionId: string, nodeId: string) => `flow-${ex
 export const flowNodeResumeJobId = (executionId: string, nodeId: string, approvalId: string) =>
   `flow-${executionId}-${nodeId}-resume-${approvalId}`;
 
+/** One item of a foreach or loop node. */
+export const flowItemJobId = (executionId: string, nodeId: string, item: number) => `flow-${executionId}-${nodeId}-item-${item}`;
+/** A subflow node's notice that its child execution ended. */
+export const flowChildJobId = (executionId: string, nodeId: string, childId: string) => `flow-${executionId}-${nodeId}-child-${childId}`;
+
 /** A failed node retries alone, with backoff: three attempts (1 s, then 2 s apart). */
 export const FLOW_NODE_ATTEMPTS = 3;
+
+/**
+ * `flows` queue, `trigger`: one fire of a flow trigger (a schedule's slot, a verified webhook
+ * delivery, a connector run's mails). The worker admits it (concurrency) and starts the execution.
+ * `fire` names the fire, unique per trigger (`slot-<ms>`, `hook-<hash of webhook-id>`,
+ * `run-<agent run id>`): the job id and the execution row both carry it, so a fire enqueued by two
+ * schedulers, retried after a crash or replayed starts one execution.
+ */
+export const triggerFireJobSchema = z.object({
+  triggerId: z.uuid(),
+  userId: z.uuid(),
+  fire: z.string().regex(/^[a-z]+-[A-Za-z0-9_-]{1,100}$/),
+  input: z.record(z.string(), z.unknown()),
+});
+export type TriggerFireJob = z.infer<typeof triggerFireJobSchema>;
+export const triggerFireJobId = (triggerId: string, fire: string) => `trigger-${triggerId}-${fire}`;
 
 export const flowsQueue = defineQueue({
   name: 'flows',
@@ -42,9 +70,23 @@ export const flowsQueue = defineQueue({
       schema: flowNodeJobSchema,
       options: { ...baseJobOptions, attempts: FLOW_NODE_ATTEMPTS, backoff: { type: 'exponential', delay: 1_000 } },
       jobId: (job) =>
-        job.resume ? flowNodeResumeJobId(job.executionId, job.nodeId, job.resume) : flowNodeJobId(job.executionId, job.nodeId),
+        job.resume
+          ? flowNodeResumeJobId(job.executionId, job.nodeId, job.resume)
+          : job.item !== undefined
+            ? flowItemJobId(job.executionId, job.nodeId, job.item)
+            : job.child
+              ? flowChildJobId(job.executionId, job.nodeId, job.child)
+              : flowNodeJobId(job.executionId, job.nodeId),
       // One user's executions (up to 50 nodes each) must not queue ahead of everyone else's.
-      fairBy: (job) => job.userId,
+      fairBy: (job) => (job.lane ? `${job.userId}:${job.lane}` : job.userId),
+      priorityBase: (job) => (job.lane ? BACKGROUND_PRIORITY : 0),
+    }),
+    ...evaluationJobs,
+    trigger: defineJob({
+      schema: triggerFireJobSchema,
+      // A fire fails only on a store being away for a while: retried with backoff, then recorded on the trigger.
+      options: { ...baseJobOptions, attempts: 5, backoff: { type: 'exponential', delay: 2_000 } },
+      jobId: (job) => triggerFireJobId(job.triggerId, job.fire),
     }),
   },
   /** Nodes wait on one model call each, so several run side by side in one worker process. */

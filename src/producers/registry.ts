@@ -3,13 +3,16 @@ import type { Logger } from '../lib/logger';
 import type { RedisClient } from '../lib/redis';
 import { QUEUE_NAMES, type QueueName } from '../../config';
 import { jobDeclaration, type JobInput, type JobName, type JobPayload } from './catalog';
-import { FairShare } from './fair-share';
+import { FairShare, MAX_PRIORITY } from './fair-share';
 import { redisKeys } from '../lib/redis-keys';
 import { currentTraceparent, tracingOn, withSpan } from '../observability/tracing';
 import { TRACEPARENT_FIELD } from './define';
 
 /** The states of a job that will still run. */
 const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
+
+/** A fair-share priority raised by a declaration's base, within BullMQ's range. */
+const withBase = (priority: number, base = 0) => Math.min(MAX_PRIORITY, priority + base);
 
 /** BullMQ key prefix for a deployment prefix (`sb` → `{sb}:bull`, a hash tag), shared by queues and workers. */
 export const bullPrefix = (keyPrefix: string) => redisKeys(keyPrefix).bullmqPrefix();
@@ -90,15 +93,16 @@ export class QueueRegistry {
   /**
    * Queues job `name` on `queue` as the catalog declares it: the payload is type-checked here and
    * parsed by its schema (a bad payload throws before anything reaches Redis), the options and the
-   * job id are the declaration's. Per call: `delay` (an approval's timeout), and `attempts` and
-   * `backoff` where the operator configures them (webhook deliveries).
+   * job id are the declaration's. Per call: `delay` (an approval's timeout), `attempts` and
+   * `backoff` where the operator configures them (webhook deliveries), and `deduplication` (a
+   * debounced trigger's fires replace each other while delayed).
    * Bound (an arrow), so it can be handed out alone as the `enqueue` port.
    */
   readonly enqueue = async <Q extends QueueName, J extends JobName<Q>>(
     queue: Q,
     name: J,
     payload: JobInput<Q, J>,
-    extra: Pick<JobsOptions, 'delay' | 'attempts' | 'backoff'> = {},
+    extra: Pick<JobsOptions, 'delay' | 'attempts' | 'backoff' | 'deduplication'> = {},
   ): Promise<Job<JobPayload<Q, J>>> => {
     const declaration = jobDeclaration(queue, name);
     if (!declaration) throw new Error(`Queue ${queue} has no job named ${name}`);
@@ -109,7 +113,7 @@ export class QueueRegistry {
       ...declaration.options,
       ...extra,
       ...(jobId === undefined ? {} : { jobId }),
-      ...(priority === undefined ? {} : { priority }),
+      ...(priority === undefined ? {} : { priority: withBase(priority, declaration.priorityBase?.(data)) }),
     };
     if (!tracingOn()) return this.get(queue).add(name, data, options) as Promise<Job<JobPayload<Q, J>>>;
     // Tracing on: a producer span, whose context the job's data carries to the worker.
@@ -150,7 +154,7 @@ export class QueueRegistry {
           owner,
           owned.flatMap((job) => (job.opts.jobId === undefined ? [] : [job.opts.jobId])),
         );
-        owned.forEach((job, i) => (job.opts.priority = priorities[i]));
+        owned.forEach((job, i) => (job.opts.priority = withBase(priorities[i], declaration.priorityBase?.(job.data))));
       }
     }
     if (!tracingOn()) return this.get(queue).addBulk(jobs) as Promise<Job<JobPayload<Q, J>>[]>;
@@ -185,6 +189,19 @@ export class QueueRegistry {
    */
   async remove(name: QueueName, jobId: string): Promise<boolean> {
     return (await this.get(name).remove(jobId)) === 1;
+  }
+
+  /**
+   * Runs a delayed job now; false when it is not delayed (gone, waiting, running or finished
+   * already), which is not an error: whoever promotes a job races whoever queued or ran it.
+   */
+  async promote(name: QueueName, jobId: string): Promise<boolean> {
+    const job = await this.get(name).getJob(jobId);
+    if (!job) return false;
+    return job.promote().then(
+      () => true,
+      () => false,
+    );
   }
 
   /** Whether the job will still run (waiting, active, delayed…); a missing, failed or finished job will not. */

@@ -13,6 +13,18 @@ export const webhookDeliveryJobSchema = z.object({
 });
 export type WebhookDeliveryJob = z.infer<typeof webhookDeliveryJobSchema>;
 
+/**
+ * `webhooks` queue, `push`: one A2A push notification (a task's state) to one push config. The
+ * body is the exact JSON sent on every attempt; the URL and sealed token are read from the config
+ * at send time, so a config deleted meanwhile sends nothing.
+ */
+export const a2aPushJobSchema = z.object({
+  pushId: z.uuid(),
+  eventId: z.uuid(),
+  body: z.string().max(1_000_000),
+});
+export type A2aPushJob = z.infer<typeof a2aPushJobSchema>;
+
 export const webhooksQueue = defineQueue({
   name: 'webhooks',
   jobs: {
@@ -20,6 +32,11 @@ export const webhooksQueue = defineQueue({
       schema: webhookDeliveryJobSchema,
       options: { ...baseJobOptions, attempts: 8, backoff: { type: 'exponential', delay: 10_000 } },
       jobId: (job) => `webhook-${job.deliveryId}-${job.round}`,
+    }),
+    push: defineJob({
+      schema: a2aPushJobSchema,
+      options: { ...baseJobOptions, attempts: 8, backoff: { type: 'exponential', delay: 10_000 } },
+      jobId: (job) => `a2a-push-${job.pushId}-${job.eventId}`,
     }),
   },
   concurrency: (config) => config.webhooks.concurrency,

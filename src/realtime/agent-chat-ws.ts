@@ -1,9 +1,13 @@
 import type { RawData, WebSocket } from 'ws';
 import { z } from 'zod';
 import type { Tier } from '../../config';
-import type { ChatEvent } from '../assistant/chat-events';
+import type { ChatEvent } from '../turns/turn-events';
+import { multitaskSchema, TURN_IN_PROGRESS, type Multitask } from '../assistant/chat-lane';
+import { CODING_AGENT_NAMES, type CodingAgentName } from '../../config/coding-agents';
+import { deviceIdSchema } from '../schemas/device-protocol';
 import { cleanText } from '../devices/ws-frames';
 import { AppError } from '../lib/errors';
+import { exceedsJsonDepth, TOO_DEEP_MESSAGE } from '../lib/json-depth';
 import type { Logger } from '../lib/logger';
 import { StreamAbort, type StreamSignal } from '../lib/stream-signal';
 import type { AuthenticatedWsEndpoint } from './device-ws';
@@ -24,10 +28,13 @@ export interface AgentChatWsDeps {
   /** Starts an assistant turn for the user (the chat service, its limits counted); throws `AppError`. */
   startTurn(
     user: { id: string; tier?: Tier },
-    input: { message: string; sessionId?: string },
+    input: { message: string; sessionId?: string; agent?: CodingAgentName; deviceId?: string; multitask?: Multitask },
   ): Promise<{ sessionId: string; messageId: string }>;
-  /** Decides an approval request of the user; throws `AppError` (404 another user's, 409 decided). */
-  decide(userId: string, approvalId: string, approved: boolean): Promise<void>;
+  /**
+   * Decides an approval request of the user; throws `AppError` (403 `person_required` when the
+   * connection was not opened by a signed-in person, 404 another user's, 409 decided).
+   */
+  decide(decider: { userId: string; person: boolean }, approvalId: string, approved: boolean): Promise<void>;
   /** Cancels the running turn of the user's session; throws `AppError` (404, 409 `not_running`). */
   cancel(userId: string, sessionId: string): Promise<void>;
   /** A turn's events from its start, ending with `final`, `error` or `cancelled`. */
@@ -46,12 +53,24 @@ const MAX_TURNS_PER_CONNECTION = 4;
 export const AGENT_CHAT_WS_CLOSE = { badFrames: 1008 } as const;
 
 const uuid = z.uuid();
-/** The client's message: `data {message, approval_id, approved}`, or the same fields beside `type` (the shorter form). */
+/**
+ * A chat's own fields: `agent` makes it a coding turn on the project a device serves (absent: a
+ * plain assistant turn; `orchestrator` routes by the message), `device_id` names that device (else
+ * the session's, else any online device serving a project), `multitask` says what the message does
+ * while a turn of the session runs.
+ */
+const chatFields = {
+  message: z.string().optional(),
+  agent: z.enum(CODING_AGENT_NAMES).optional(),
+  device_id: deviceIdSchema.optional(),
+  multitask: multitaskSchema.optional(),
+};
+/** The client's message: `data {message, approval_id, approved, …}`, or the same fields beside `type` (the shorter form). */
 const clientMessageSchema = z.strictObject({
   type: z.enum(['chat', 'tool_approval', 'cancel']),
   session_id: uuid.optional(),
-  data: z.strictObject({ message: z.string().optional(), approval_id: uuid.optional(), approved: z.boolean().optional() }).optional(),
-  message: z.string().optional(),
+  data: z.strictObject({ ...chatFields, approval_id: uuid.optional(), approved: z.boolean().optional() }).optional(),
+  ...chatFields,
   approval_id: uuid.optional(),
   approved: z.boolean().optional(),
 });
@@ -74,7 +93,7 @@ class AgentChatConnection {
 
   constructor(
     private readonly ws: WebSocket,
-    private readonly user: { id: string; tier?: Tier },
+    private readonly user: { id: string; tier?: Tier; person: boolean },
     private readonly deps: AgentChatWsDeps,
     private readonly log: Logger,
   ) {}
@@ -96,16 +115,24 @@ class AgentChatConnection {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
   }
 
-  private state(sessionId: string, state: DialogueState): void {
-    this.send({ type: 'state', session_id: sessionId, data: { state } });
+  /** The dialogue state of each followed session, sent only when it changes (`agent`: the coding agent at work). */
+  private readonly states = new Map<string, string>();
+
+  private state(sessionId: string, state: DialogueState, agent?: string): void {
+    const key = `${state}:${agent ?? ''}`;
+    if (this.states.get(sessionId) === key) return;
+    this.states.set(sessionId, key);
+    this.send({ type: 'state', session_id: sessionId, data: { state, ...(agent ? { agent } : {}) } });
   }
 
   private error(code: string, message: string, sessionId?: string): void {
     this.send({ type: 'error', ...(sessionId ? { session_id: sessionId } : {}), error: message, data: { code, message } });
   }
 
+  /** An error frame; a bad frame also counts toward closing the connection (a busy session's refusal does not: the frame was fine). */
   private refuse(code: string, message: string, sessionId?: string): void {
     this.error(code, message, sessionId);
+    if (code === TURN_IN_PROGRESS) return;
     this.badInARow += 1;
     if (this.badInARow >= MAX_BAD_FRAMES) this.ws.close(AGENT_CHAT_WS_CLOSE.badFrames, `${MAX_BAD_FRAMES} bad frames in a row`);
   }
@@ -134,6 +161,7 @@ class AgentChatConnection {
     } catch {
       return this.refuse('invalid_json', 'The message is not valid UTF-8 JSON');
     }
+    if (exceedsJsonDepth(frame)) return this.refuse('validation_failed', TOO_DEEP_MESSAGE);
     if (!cleanText(frame)) return this.refuse('invalid_text', 'Text must be well-formed Unicode without NUL characters');
     const parsed = clientMessageSchema.safeParse(frame);
     if (!parsed.success)
@@ -157,7 +185,13 @@ class AgentChatConnection {
     if (text === undefined) return this.refuse('validation_failed', 'data.message: a chat needs a message', message.session_id);
     if (this.following.size >= MAX_TURNS_PER_CONNECTION)
       return this.refuse('busy', `At most ${MAX_TURNS_PER_CONNECTION} turns run at once on one connection`, message.session_id);
-    const turn = await this.deps.startTurn(this.user, { message: text, sessionId: message.session_id });
+    const turn = await this.deps.startTurn(this.user, {
+      message: text,
+      sessionId: message.session_id,
+      agent: message.data?.agent ?? message.agent,
+      deviceId: message.data?.device_id ?? message.device_id,
+      multitask: message.data?.multitask ?? message.multitask,
+    });
     this.badInARow = 0;
     this.state(turn.sessionId, 'processing');
     void this.follow(turn);
@@ -168,7 +202,7 @@ class AgentChatConnection {
     const approved = message.data?.approved ?? message.approved;
     if (!approvalId || approved === undefined)
       return this.refuse('validation_failed', 'data.approval_id and data.approved are required', message.session_id);
-    await this.deps.decide(this.user.id, approvalId, approved);
+    await this.deps.decide({ userId: this.user.id, person: this.user.person }, approvalId, approved);
     this.badInARow = 0;
   }
 
@@ -225,6 +259,10 @@ class AgentChatConnection {
           case 'approval_resolved':
             this.state(session_id, 'processing');
             break;
+          case 'agent':
+            // A coding turn says which agent works and what it does.
+            this.state(session_id, event.state, event.agent);
+            break;
           case 'final':
             this.send({ type: 'done', session_id, data: { response: event.response, usage: event.usage } });
             this.state(session_id, 'idle');
@@ -245,6 +283,7 @@ class AgentChatConnection {
       this.state(session_id, 'error');
     } finally {
       this.following.delete(abort);
+      this.states.delete(session_id);
     }
   }
 }

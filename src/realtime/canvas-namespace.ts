@@ -36,10 +36,13 @@ export const CANVAS_SOCKET_LIMITS = {
   rooms: { burst: 20, perSecond: 5 },
   sync: { burst: 30, perSecond: 10 },
   cursor: { burst: 20, perSecond: 20 },
+  typing: { burst: 2, perSecond: 1 },
 } as const;
 /** After a burst of presence changes on this node, one more announcement this much later (see announcePresence). */
 const PRESENCE_SETTLE_MS = 300;
 const rateLimited = { ok: false as const, error: { code: 'rate_limited', message: 'Too many requests on this socket; slow down' } };
+
+const typingSchema = z.object({ canvasId: canvasIdSchema, threadId: z.uuid().transform((id) => id.toLowerCase()) });
 
 const syncSchema = z.object({ canvasId: canvasIdSchema, afterSeq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) });
 
@@ -53,6 +56,8 @@ export function registerCanvasNamespace(
   deps: {
     tokens: TokenSettings;
     canvases: CanvasesRepository;
+    /** Whether a user may post to a thread of a canvas (its typing is relayed only then); without it, typing is dropped. */
+    threadPoster?: (canvasId: string, threadId: string, userId: string) => Promise<boolean>;
     canvasLog: CanvasLog;
     logger: Logger;
     metrics?: Metrics;
@@ -236,6 +241,31 @@ export function registerCanvasNamespace(
       // Never through the adapter (its stream is everyone's recovery history): pub/sub, or this node only.
       if (deps.cursors) deps.cursors.publish({ canvasId: parsed.data.canvasId, from: socket.id, ...cursor });
       else socket.volatile.local.to(room).emit('cursor', cursor);
+    });
+
+    // Typing in a room thread: relayed like a cursor, only for a thread of a joined canvas the member may post to
+    // (checked once per thread per socket; a member removed from the canvas is out of its room, so relays nothing more).
+    const mayType = new Map<string, Promise<boolean>>();
+    socket.on('thread:typing', (payload) => {
+      if (!limits.take('typing')) return;
+      const parsed = typingSchema.safeParse(payload);
+      if (!parsed.success || !deps.threadPoster) return;
+      const { canvasId, threadId } = parsed.data;
+      if (!socket.rooms.has(rooms.canvas(canvasId))) return;
+      const key = `${canvasId}:${threadId}`;
+      if (!mayType.has(key)) {
+        if (mayType.size >= 50) mayType.clear();
+        mayType.set(
+          key,
+          deps.threadPoster(canvasId, threadId, socket.data.user.id).catch(() => false),
+        );
+      }
+      void mayType.get(key)!.then((allowed) => {
+        if (!allowed || !socket.rooms.has(rooms.canvas(canvasId))) return;
+        const { id: userId, name } = socket.data.user;
+        if (deps.cursors) deps.cursors.publishTyping({ canvasId, from: socket.id, threadId, userId, name });
+        else socket.volatile.local.to(rooms.canvas(canvasId)).emit('thread_typing', { canvasId, threadId, userId, name });
+      });
     });
 
     socket.on('disconnecting', () => {

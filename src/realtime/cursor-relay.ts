@@ -6,6 +6,15 @@ import { rooms } from '../schemas/socket-events';
 import { redisKeys } from '../lib/redis-keys';
 
 const relayed = z.object({ canvasId: z.string(), from: z.string(), userId: z.string(), x: z.number(), y: z.number() });
+/** A member typing in a room thread: as volatile as a cursor, so it travels the same way. */
+const typing = z.object({
+  kind: z.literal('typing'),
+  canvasId: z.string(),
+  from: z.string(),
+  threadId: z.string(),
+  userId: z.string(),
+  name: z.string(),
+});
 
 /**
  * Carries `cursor` events between API nodes over one Redis pub/sub channel, NOT through the
@@ -37,12 +46,21 @@ export class CursorRelay {
     const relay = new CursorRelay(options.publisher, options.subscriber, options.keyPrefix);
     options.subscriber.on('message', (channel: string, message: string) => {
       if (channel !== relay.channel) return;
-      let parsed;
+      let raw: unknown;
       try {
-        parsed = relayed.safeParse(JSON.parse(message));
+        raw = JSON.parse(message);
       } catch {
         return;
       }
+      const typed = typing.safeParse(raw);
+      if (typed.success) {
+        const { canvasId, from, threadId, userId, name } = typed.data;
+        const room = rooms.canvas(canvasId);
+        if (options.nsp.adapter.rooms.has(room))
+          options.nsp.local.to(room).except(from).volatile.emit('thread_typing', { canvasId, threadId, userId, name });
+        return;
+      }
+      const parsed = relayed.safeParse(raw);
       if (!parsed.success) return;
       const { canvasId, from, userId, x, y } = parsed.data;
       const room = rooms.canvas(canvasId);
@@ -57,6 +75,12 @@ export class CursorRelay {
   publish(cursor: z.infer<typeof relayed>): void {
     // eslint-disable-next-line no-restricted-syntax -- a cursor is superseded by the next one a moment later; a lost one needs no report
     this.publisher.publish(this.channel, JSON.stringify(cursor)).catch(() => undefined);
+  }
+
+  /** Sends one `thread_typing` to every node's members of the canvas room but the sending socket. */
+  publishTyping(event: Omit<z.infer<typeof typing>, 'kind'>): void {
+    // eslint-disable-next-line no-restricted-syntax -- typing is superseded by the next one a moment later; a lost one needs no report
+    this.publisher.publish(this.channel, JSON.stringify({ kind: 'typing', ...event })).catch(() => undefined);
   }
 
   async close(): Promise<void> {

@@ -1,13 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import type { Socket } from 'socket.io';
 import { guardSocketText } from './socket-text';
-import type { AccessClaims, TokenSettings } from '../auth/tokens';
+import type { TokenSettings } from '../auth/tokens';
 import type { DeviceRegistry } from '../devices/device-registry';
 import type { DeviceChannel } from '../devices/device-channel';
 import type { DeviceNamespace, DeviceSignals } from '../devices/device-signals';
 import { describeIssues, deviceHelloSchema, deviceIdSchema, type AgentFrameAck, type DeviceHelloAck } from '../schemas/device-protocol';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
-import { handshakeClaims, SocketAuthGuard } from './socket-auth';
+import { handshakeClaims, SocketAuthGuard, type HandshakeClaims } from './socket-auth';
 import {
   DEVICE_NAMESPACE,
   rooms,
@@ -22,6 +23,9 @@ import {
 } from '../schemas/socket-events';
 
 type DeviceSocket = Socket<DeviceClientEvents, DeviceServerEvents, DeviceServerSideEvents, DeviceSocketData>;
+
+/** Turns a socket is known to have started: enough for every turn it can have running at once. */
+const MAX_TURN_ROOMS = 64;
 
 export interface DeviceNamespaceDeps {
   tokens: TokenSettings;
@@ -38,13 +42,16 @@ export interface DeviceNamespaceDeps {
    * Handles `chat_request` (the assistant). The payload is unvalidated; the returned value is the
    * ack. Without a handler the device is told the assistant is unavailable.
    */
-  onChatRequest?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ChatRequestAck>;
+  onChatRequest?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown, turnId?: string) => Promise<ChatRequestAck>;
   /** Handles `chat_cancel`: stop the named or this device's running turn; unvalidated payload. */
   onChatCancel?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ChatCancelAck>;
   /** Handles `agent_cancel`: stop an agent run of the socket's user; unvalidated payload. */
   onAgentCancel?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<AgentCancelAck>;
-  /** Handles `tool_approval` (the user's decision on an approval request); unvalidated payload. */
-  onToolApproval?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ToolApprovalAck>;
+  /**
+   * Handles `tool_approval` (the user's decision on an approval request); unvalidated payload.
+   * `person` is false on a connection opened with an API key, whose decisions are refused.
+   */
+  onToolApproval?: (user: DeviceSocketData['user'] & { person: boolean }, deviceId: string, payload: unknown) => Promise<ToolApprovalAck>;
   /** Handles `agent_data` / `agent_complete` of a local agent run (unvalidated payload); the result is the ack. */
   onAgentFrame?: (
     user: DeviceSocketData['user'],
@@ -86,7 +93,7 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
     (socket, next) =>
       void (async () => {
         const auth = (socket.handshake.auth ?? {}) as { deviceId?: unknown };
-        let claims: AccessClaims | null;
+        let claims: HandshakeClaims | null;
         try {
           claims = await handshakeClaims(deps.tokens, socket.handshake);
         } catch (error) {
@@ -99,6 +106,7 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
         socket.data.user = { id: claims.sub, name: claims.name, email: claims.email, tier: claims.tier };
         socket.data.deviceId = deviceId.data;
         socket.data.exp = claims.exp!;
+        socket.data.person = claims.person;
         sessionOf.set(socket, claims.sid);
         next();
       })(),
@@ -112,6 +120,8 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
     const context = { userId: user.id, deviceId, socketId: socket.id };
     const room = rooms.userDevice(user.id, deviceId);
     const connectedAt = new Date().toISOString();
+    /** The rooms of the turns this socket started, oldest first (the oldest is left past the bound). */
+    const ownTurns: string[] = [];
 
     void channel
       .replaceOthers(user.id, deviceId, socket.id)
@@ -130,10 +140,21 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
       if (parsed.data.deviceId !== deviceId) {
         return reply({ ok: false, error: { code: 'invalid_device', message: 'deviceId differs from the one given in the handshake' } });
       }
-      const { agentIds, project } = parsed.data;
+      const { agentIds, project, tables, allTurns } = parsed.data;
+      // Other turns' messages only when asked for; a later hello without it goes back to its own.
+      const everyTurn = rooms.userDeviceTurns(user.id, deviceId);
+      if (allTurns) void socket.join(everyTurn);
+      else void socket.leave(everyTurn);
       await registered;
       try {
-        await registry.setAgentIds(user.id, { deviceId, socketId: socket.id, connectedAt, agentIds, ...(project ? { project } : {}) });
+        await registry.setAgentIds(user.id, {
+          deviceId,
+          socketId: socket.id,
+          connectedAt,
+          agentIds,
+          ...(project ? { project } : {}),
+          ...(tables === false ? { tables } : {}),
+        });
       } catch (error) {
         log.warn({ err: error, ...context }, 'device registry update failed');
       }
@@ -149,9 +170,19 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
     socket.on('chat_request', async (payload, ack) => {
       const reply = typeof ack === 'function' ? ack : (_: ChatRequestAck) => undefined;
       if (!deps.onChatRequest) return reply({ error: { code: 'unavailable', message: 'The assistant is not available on this server' } });
+      // The turn's id is chosen here and the socket joins its room first: its messages reach this
+      // socket (and no other of the device, unless it asked for every turn's) from the first one.
+      const turnId = randomUUID();
+      const turnRoom = rooms.chatTurn(turnId);
+      await socket.join(turnRoom);
+      ownTurns.push(turnRoom);
+      if (ownTurns.length > MAX_TURN_ROOMS) void socket.leave(ownTurns.shift()!);
       try {
-        reply(await deps.onChatRequest(user, deviceId, payload));
+        const answer = await deps.onChatRequest(user, deviceId, payload, turnId);
+        if ('error' in answer) void socket.leave(turnRoom);
+        reply(answer);
       } catch (error) {
+        void socket.leave(turnRoom);
         log.error({ err: error, ...context }, 'chat_request failed');
         reply({ error: { code: 'internal', message: 'The request could not be handled' } });
       }
@@ -185,7 +216,7 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
       const reply = typeof ack === 'function' ? ack : (_: ToolApprovalAck) => undefined;
       if (!deps.onToolApproval) return reply({ error: { code: 'unavailable', message: 'Approvals are not available on this server' } });
       try {
-        reply(await deps.onToolApproval(user, deviceId, payload));
+        reply(await deps.onToolApproval({ ...user, person: socket.data.person }, deviceId, payload));
       } catch (error) {
         log.error({ err: error, ...context }, 'tool_approval failed');
         reply({ error: { code: 'internal', message: 'The decision could not be handled' } });

@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { TURN_IN_PROGRESS } from '../assistant/chat-lane';
 import { verifyAccessToken, type TokenSettings } from '../auth/tokens';
 import type { DeviceChannel } from '../devices/device-channel';
 import type { DeviceRegistry } from '../devices/device-registry';
 import { describeIssues, deviceHelloSchema } from '../schemas/device-protocol';
 import { camelPayload, cleanText, toWsFrame, WS_CLIENT_TYPES, type WsClientType } from '../devices/ws-frames';
 import type { RelayMessage } from '../devices/ws-relay';
+import { exceedsJsonDepth, TOO_DEEP_MESSAGE } from '../lib/json-depth';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
 import type { DeviceNamespaceDeps } from './device-namespace';
@@ -38,12 +40,19 @@ export interface DeviceWsOptions {
 }
 
 /**
+ * The user of a connection. `person`: the connection was opened with a session token, so its
+ * decisions on approvals are a signed-in person's (a connection opened with an API key serves
+ * tools but cannot decide).
+ */
+export type WsUser = { id: string; name: string; email: string; tier?: Tier; person: boolean };
+
+/**
  * Another plain-WebSocket endpoint served behind the same upgrade: the same token check, sign-in
  * session watch, socket quota and expiry close; `connect` takes the open socket from there.
  */
 export interface AuthenticatedWsEndpoint {
   path: string;
-  connect(ws: WebSocket, user: { id: string; name: string; email: string; tier?: Tier }, connId: string): { finished: Promise<void> };
+  connect(ws: WebSocket, user: WsUser, connId: string): { finished: Promise<void> };
 }
 
 export interface DeviceWsDeps extends DeviceFrameHandlers, DeviceWsOptions {
@@ -65,6 +74,8 @@ const MAX_BAD_FRAMES = 10;
 const MAX_QUEUED_FRAMES = 256;
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 const HARD_MAX_BYTES = 4 * 1024 * 1024;
+/** Turns a connection is known to have started: enough for every turn it can have running at once. */
+const MAX_OWN_TURNS = 64;
 
 /**
  * `GET /api/v1/ws/device?token=<jwt>`: the desktop apps' plain-WebSocket device protocol on the API
@@ -100,8 +111,9 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
         return refuseUpgrade(socket, 503, 'Service Unavailable', 'unavailable', 'Could not check the token; try again');
       }
       if (!claims) return refuseUpgrade(socket, 401, 'Unauthorized', 'unauthorized', 'A valid access token is required (?token=)');
-      // tier: its chat_request counts in the user's tier limits.
-      const user = { id: claims.sub, name: claims.name, email: claims.email, tier: claims.tier };
+      // tier: its chat_request counts in the user's tier limits. Only an access token opens this
+      // upgrade (an API key is 401 above), so the connection is a signed-in person's.
+      const user: WsUser = { id: claims.sub, name: claims.name, email: claims.email, tier: claims.tier, person: true };
       const connId = `ws-${randomUUID()}`;
       const member = `${url.pathname}#${connId}`;
       if (deps.quota && !(await deps.quota.hold(user.id, member)))
@@ -207,6 +219,10 @@ class DeviceWsConnection {
   private queued = 0;
   private queuedBytes = 0;
   private chain: Promise<void> = Promise.resolve();
+  /** The chat turns this connection started (their frames are written to it), oldest first. */
+  private readonly ownTurns = new Set<string>();
+  /** `device_hello {all_turns: true}`: the frames of every turn on the device are written too. */
+  private allTurns = false;
   /** Tool calls sent to the device: id → the reply channel of the process that asked. */
   private readonly calls = new Map<string, string>();
   private release?: () => Promise<void>;
@@ -220,7 +236,7 @@ class DeviceWsConnection {
 
   constructor(
     private readonly ws: WebSocket,
-    private readonly user: { id: string; name: string; email: string },
+    private readonly user: WsUser,
     private readonly connId: string,
     private readonly deps: DeviceWsDeps,
     log: Logger,
@@ -251,8 +267,14 @@ class DeviceWsConnection {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(frame));
   }
 
+  /**
+   * An error frame; a bad frame also counts toward closing the connection. A busy session's refusal
+   * does not: the chat_request was well-formed, and closing would also end the tools of the turn
+   * running on this device.
+   */
   private refuse(code: string, message: string): void {
     this.write({ type: 'error', code, message });
+    if (code === TURN_IN_PROGRESS) return;
     this.badInARow += 1;
     if (this.badInARow >= MAX_BAD_FRAMES) this.ws.close(WS_CLOSE.badFrames, `${MAX_BAD_FRAMES} bad frames in a row`);
   }
@@ -288,6 +310,7 @@ class DeviceWsConnection {
     } catch {
       return this.refuse('invalid_json', 'The frame is not valid UTF-8 JSON');
     }
+    if (exceedsJsonDepth(frame)) return this.refuse('validation_failed', TOO_DEEP_MESSAGE);
     if (!frame || typeof frame !== 'object' || Array.isArray(frame))
       return this.refuse('invalid_frame', 'A frame is a JSON object with a "type"');
     const type = (frame as { type?: unknown }).type;
@@ -325,12 +348,20 @@ class DeviceWsConnection {
   private async hello(payload: Record<string, unknown>): Promise<void> {
     const parsed = deviceHelloSchema.safeParse(payload);
     if (!parsed.success) return this.refuse('validation_failed', describeIssues(parsed.error));
-    const { deviceId, agentIds, project } = parsed.data;
+    const { deviceId, agentIds, project, tables, allTurns } = parsed.data;
     if (this.deviceId && this.deviceId !== deviceId)
       return this.refuse('invalid_device', `This connection is device ${this.deviceId}; open another for ${deviceId}`);
+    this.allTurns = allTurns === true;
     const { channel, registry } = this.deps;
     const userId = this.user.id;
-    const presence = { deviceId, socketId: this.connId, connectedAt: this.connectedAt, agentIds, ...(project ? { project } : {}) };
+    const presence = {
+      deviceId,
+      socketId: this.connId,
+      connectedAt: this.connectedAt,
+      agentIds,
+      ...(project ? { project } : {}),
+      ...(tables === false ? { tables } : {}),
+    };
     if (!this.deviceId) {
       this.deviceId = deviceId;
       try {
@@ -371,10 +402,20 @@ class DeviceWsConnection {
     const { deps, user } = this;
     let failure: { code: string; message?: string } | undefined;
     if (type === 'chat_request') {
+      // The turn's id is chosen here and known before the turn starts: its frames are this connection's from the first.
+      const turnId = randomUUID();
+      this.ownTurns.add(turnId);
+      if (this.ownTurns.size > MAX_OWN_TURNS) this.ownTurns.delete(this.ownTurns.values().next().value!);
       const ack = deps.onChatRequest
-        ? await deps.onChatRequest(user, deviceId, payload)
+        ? await deps.onChatRequest(user, deviceId, payload, turnId).catch((error: unknown) => {
+            this.ownTurns.delete(turnId);
+            throw error;
+          })
         : { error: { code: 'unavailable', message: 'The assistant is not available on this server' } };
-      if ('error' in ack) failure = ack.error;
+      if ('error' in ack) {
+        this.ownTurns.delete(turnId);
+        failure = ack.error;
+      }
     } else if (type === 'tool_approval') {
       const ack = deps.onToolApproval
         ? await deps.onToolApproval(user, deviceId, payload)
@@ -423,6 +464,8 @@ class DeviceWsConnection {
       setTimeout(() => this.calls.delete(id), message.timeoutMs).unref();
       return this.write({ type: 'tool_call', ...message.call });
     }
+    // A chat turn's frame: only the connection that started the turn writes it, or one that asked for every turn's.
+    if (message.turn && !this.allTurns && !this.ownTurns.has(message.turn)) return;
     const frame = toWsFrame(message.event, message.payload);
     if (frame) this.write(frame);
   }

@@ -24,6 +24,9 @@ function tellExpired(socket: Socket, reason: 'token_expired' | 'session_revoked'
   );
 }
 
+/** A handshake's claims, and whether a person signed in (an access token) rather than a program (an API key). */
+export type HandshakeClaims = AccessClaims & { person: boolean };
+
 /**
  * Reads and checks the handshake's access token (`auth.token`). Runs on every connection,
  * including a recovered one (connection-state recovery does not skip middlewares), so an
@@ -36,12 +39,13 @@ function tellExpired(socket: Socket, reason: 'token_expired' | 'session_revoked'
 export async function handshakeClaims(
   tokens: TokenSettings,
   handshake: Pick<Socket['handshake'], 'auth' | 'address'>,
-): Promise<AccessClaims | null> {
+): Promise<HandshakeClaims | null> {
   const { token, ...rest } = (handshake.auth ?? {}) as { token?: unknown };
   handshake.auth = rest;
   if (typeof token !== 'string' || token.length > 4096) return null;
-  if (isApiKeySecret(token)) return apiKeyClaims(tokens, token, handshake.address);
-  return verifyAccessToken(tokens, token);
+  const person = !isApiKeySecret(token);
+  const claims = person ? await verifyAccessToken(tokens, token) : await apiKeyClaims(tokens, token, handshake.address);
+  return claims && { ...claims, person };
 }
 
 /** How long a socket opened with a key that never expires stays before it must reconnect (and be checked again). */

@@ -4,10 +4,12 @@ import { conflict } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Tx } from '../models/database';
 import type { NewRun, RunMove, RunsRepository } from '../models/runs-repository';
-import type { MemberRole, RunRow } from '../models/schema';
+import type { MemberRole, RunRow, WaitpointKind, WaitpointRow } from '../models/schema';
+import type { NewWaitpoint, WaitpointsRepository } from '../models/waitpoints-repository';
 import type { QueueRegistry } from '../producers/registry';
 import type { BudgetTicket } from '../budget/budget-door';
 import { outcomeError, type RunOutcome } from './outcome';
+import { Waitpoints, type WaitpointHook, type WaitResult } from './waitpoints';
 import type { RunHoldings } from './run-holdings';
 import { allowedFrom, blockedByCancel, OPEN_STATUSES, type RunKindName } from './transitions';
 
@@ -45,6 +47,12 @@ export interface RunKindSpec<S, U, C, P, R = unknown> {
    */
   recoversItself?: boolean;
   /**
+   * Its jobs wait, not the run (a flow execution's node parks while other nodes run): the run stays
+   * `running`, and each waitpoint completed while it is open is handed to `continue` at once, which
+   * continues the job it belongs to.
+   */
+  jobsWait?: boolean;
+  /**
    * A cancel request ends the run at once, whoever holds its jobs (a flow execution: running nodes
    * are aborted by the signal and find the execution ended). Otherwise the worker holding its job ends it.
    */
@@ -55,6 +63,13 @@ export interface RunKindSpec<S, U, C, P, R = unknown> {
    * the queue (the kind ends it in `cancelRequested`, or the job holding it does).
    */
   heldElsewhere?(run: RunRow): Promise<boolean>;
+  /**
+   * Continues a run whose waitpoints have all completed: it has just moved `waiting → queued`, and
+   * this queues the job that takes it on (to `running`), given the waitpoints it waited for. Called
+   * once per wait, by whichever completion moved it; idempotent by its job id. For a kind whose
+   * jobs wait (`jobsWait`), called once per completed waitpoint while the run is open.
+   */
+  continue?(run: RunRow, waitpoints: readonly WaitpointRow[]): Promise<void>;
   /** The cancel signal's kind (src/lib/cancel-signals.ts), when its worker listens for one. */
   signal?: CancelKind;
   /**
@@ -115,9 +130,13 @@ export interface StartResult<R = unknown> {
 /** The answer of `end`: the winner gets the run and what its kind persisted; a loser gets the run as it is. */
 export type EndResult<P> = { won: true; run: RunRow; persisted: P } | { won: false; run: RunRow | null };
 
+export { WAITPOINT_DEADLINE_JOB, type WaitResult, type WaitpointHook } from './waitpoints';
+
 export interface RunKernelDeps {
   runs: RunsRepository;
-  queues: Pick<QueueRegistry, 'remove' | 'isLive'>;
+  queues: Pick<QueueRegistry, 'remove' | 'isLive'> & Partial<Pick<QueueRegistry, 'enqueue'>>;
+  /** What runs wait for (none without it: `wait` and `completeWaitpoint` are refused). */
+  waitpoints?: Pick<WaitpointsRepository, 'create' | 'park' | 'complete' | 'listOverdue' | 'findByKey' | 'find'>;
   signals: Pick<CancelSignals, 'request'>;
   logger: Logger;
   /**
@@ -139,9 +158,18 @@ export interface RunKernelDeps {
 export class RunKernel {
   private readonly kinds = new Map<RunKindName, RunKindSpec<unknown, unknown, unknown, unknown, unknown>>();
   private readonly log: Logger;
+  /** What runs wait for, and the one path that completes it. */
+  private readonly waits: Waitpoints;
 
   constructor(private readonly deps: RunKernelDeps) {
     this.log = deps.logger.child({ component: 'run-kernel' });
+    this.waits = new Waitpoints({
+      waitpoints: deps.waitpoints,
+      enqueue: deps.queues.enqueue,
+      log: this.log,
+      kind: (kind) => this.kinds.get(kind),
+      park: (kind, id) => this.park(kind, id),
+    });
   }
 
   /** Registers a kind (once) and returns its typed handle. */
@@ -149,6 +177,11 @@ export class RunKernel {
     if (this.kinds.has(spec.kind)) throw new Error(`Run kind ${spec.kind} is registered twice`);
     this.kinds.set(spec.kind, spec as RunKindSpec<unknown, unknown, unknown, unknown, unknown>);
     return new RunHandle(this, spec);
+  }
+
+  /** Registers what completing a kind of waitpoint does besides moving its run (once per kind). */
+  onWaitpoint(kind: WaitpointKind, hook: WaitpointHook): void {
+    this.waits.onComplete(kind, hook);
   }
 
   /** The registered kinds (the reaper recovers each). */
@@ -169,7 +202,8 @@ export class RunKernel {
     if (spec.signal) await this.deps.signals.request(spec.signal, id);
     if (spec.cancelRequested) await spec.cancelRequested(run, actor);
     this.log.info({ kind, id, userId: actor.userId }, 'cancel requested');
-    if (spec.cancelEndsAtOnce) await this.end(kind, id, { status: 'cancelled' }, undefined);
+    // A waiting run: no worker holds it, its waitpoints do. The cancel ends it now.
+    if (spec.cancelEndsAtOnce || run.status === 'waiting') await this.end(kind, id, { status: 'cancelled' }, undefined);
     else if (!(await spec.heldElsewhere?.(run)) && (await this.takeOffQueue(spec, run)))
       await this.end(kind, id, { status: 'cancelled' }, undefined);
     return run;
@@ -181,6 +215,8 @@ export class RunKernel {
    */
   async recover(before: Date, limit: number): Promise<Partial<Record<RunKindName, number>>> {
     const report: Partial<Record<RunKindName, number>> = {};
+    // A waiting run is left alone while it waits; a deadline whose delayed job was lost completes now.
+    await this.completeOverdue(limit);
     for (const [kind, spec] of this.kinds) {
       if (spec.recoversItself) continue;
       let ended = 0;
@@ -262,6 +298,43 @@ export class RunKernel {
     } catch (error) {
       this.log.warn({ err: error, kind, id }, 'budget reservations of a parked run not given back; they expire on their own');
     }
+  }
+
+  /**
+   * Creates waitpoints blocking the run without parking it yet (a wait announced while its worker
+   * still holds the run): whatever completes before the park is counted by `wait`. Idempotent by key.
+   */
+  block(kind: RunKindName, id: string, waitpoints: readonly NewWaitpoint[]): Promise<WaitpointRow[]> {
+    return this.waits.block(kind, id, waitpoints);
+  }
+
+  /** Parks a running run on its waitpoints (`running → waiting`); see `Waitpoints.wait`. */
+  wait(kind: RunKindName, id: string, waitpoints: readonly NewWaitpoint[] = []): Promise<WaitResult> {
+    return this.waits.wait(kind, id, waitpoints);
+  }
+
+  /** The one completion path of a waitpoint (404 not the caller's, 409 completed twice); see `Waitpoints.complete`. */
+  completeWaitpoint(
+    id: string,
+    by: string | null,
+    output: Record<string, unknown> = {},
+  ): Promise<{ waitpoint: WaitpointRow; continued: boolean }> {
+    return this.waits.complete(id, by, output);
+  }
+
+  /** Completes the pending waitpoint `userId` created under `key` on the system's behalf; see `Waitpoints.completeByKey`. */
+  completeByKey(userId: string, key: string, output: Record<string, unknown>): Promise<boolean | null> {
+    return this.waits.completeByKey(userId, key, output);
+  }
+
+  /** `WAITPOINT_DEADLINE_JOB`: completes a waitpoint whose time has come; false when it was completed first. */
+  completeDeadline(id: string): Promise<boolean> {
+    return this.waits.completeDeadline(id);
+  }
+
+  /** Completes pending waitpoints past their time (their delayed job was lost with Redis, or never ran): how many. */
+  completeOverdue(limit: number): Promise<number> {
+    return this.waits.completeOverdue(limit);
   }
 
   /** Moves the run to `running` unless it has ended or its cancel was requested. */
@@ -395,6 +468,16 @@ export class RunHandle<S, U, C, P, R = unknown> {
   /** The run waits outside any job: what it holds is given back now. */
   park(id: string): Promise<void> {
     return this.kernel.park(this.spec.kind, id);
+  }
+
+  /** Parks the run on its waitpoints (`running → waiting`); see `RunKernel.wait`. */
+  wait(id: string, waitpoints?: readonly NewWaitpoint[]): Promise<WaitResult> {
+    return this.kernel.wait(this.spec.kind, id, waitpoints);
+  }
+
+  /** Creates waitpoints blocking the run before it parks; see `RunKernel.block`. */
+  block(id: string, waitpoints: readonly NewWaitpoint[]): Promise<WaitpointRow[]> {
+    return this.kernel.block(this.spec.kind, id, waitpoints);
   }
 
   /** Registers a budget reservation the run holds; the kernel gives it back when the run ends. */

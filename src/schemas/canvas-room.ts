@@ -24,6 +24,8 @@ export type RoomPayload<E extends CanvasRoomEventName> = Omit<Parameters<CanvasS
 export interface CanvasRoom {
   /** Resolves with the event's seq once it is logged and sent, or 0 when the canvas was deleted. */
   emit<E extends CanvasRoomEventName>(canvasId: string, event: E, payload: RoomPayload<E>): Promise<number>;
+  /** `emit` for several events of one kind to one canvas, in order, in one call to Redis; their seqs (0 on a deleted canvas). */
+  emitAll<E extends CanvasRoomEventName>(canvasId: string, event: E, payloads: Array<RoomPayload<E>>): Promise<number[]>;
   /**
    * `emit` in two steps, for a change stored in a database transaction: `stage` inside it (a Redis
    * that refuses the event rolls the change back), the result's `send` once it has committed.

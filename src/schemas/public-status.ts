@@ -1,6 +1,7 @@
 /**
  * The public status of each kind of run, from the run's own. Every run has one state machine
- * (`queued → running → succeeded | failed | cancelled | timed_out`, src/runs/transitions.ts); each
+ * (`queued → running → succeeded | failed | cancelled | timed_out`, with `running → waiting →
+ * queued` for a run parked on its waitpoints, src/runs/transitions.ts); each
  * kind also keeps, on its own row, the status its API has always published, in its own words. This
  * table is the one place those words are taken from when a run ends: whatever writes a kind's
  * terminal status writes `publicStatus(kind, run status)`.
@@ -9,7 +10,9 @@
  * - generation `undone`: a completed generation the user undid later (and `completed` again on redo);
  * - agent run `partial`: a success with errors along the way (`succeeded`, counted per item);
  * - agent run `waiting_device`: an open run parked until its device is online;
- * - the open words (`queued`, `running`, notes' `pending` and `generating`), which mirror an open run.
+ * - agent run `queued`: a manual run asked for and not yet taken by a worker (its row is written with the request);
+ * - the open words (`queued`, `running`, notes' `pending` and `generating`), which mirror an open run
+ *   (a `waiting` run keeps the kind's word for it: a parked chat turn has no answer yet).
  *
  * `null`: the kind writes no status for that end (a chat turn that failed or timed out stores no
  * answer). A journey turn keeps no status column: its end is the reply saved in its session.

@@ -32,6 +32,10 @@ export const rooms = {
    * token; its own prefix keeps it apart from any `device:<id>` name a client could make up.
    */
   userDevice: (userId: string, deviceId: string) => `user-device:${userId}:${deviceId}`,
+  /** The `/device` socket that started a chat turn (the turn's id is the server's, never a client's). */
+  chatTurn: (turnId: string) => `chat-turn:${turnId}`,
+  /** A user's device's sockets that asked, in `device_hello`, for the messages of every turn that runs on it. */
+  userDeviceTurns: (userId: string, deviceId: string) => `user-device-turns:${userId}:${deviceId}`,
 };
 
 /** Presence of a device, as nodes tell each other (`serverSideEmit`). */
@@ -54,4 +58,9 @@ export interface DeviceSocketData {
   deviceId: string;
   /** Expiry of the access token the socket is authenticated with (seconds since the epoch). */
   exp: number;
+  /**
+   * True when the connection was opened with a session token (a signed-in person), false with an
+   * API key: such a device serves tools but cannot decide approvals. Fixed at the handshake.
+   */
+  person: boolean;
 }

@@ -31,7 +31,8 @@ export interface SdkMethod {
   aliasOf?: string;
 }
 
-export type ParamLocation = 'path' | 'query' | 'header' | 'field' | 'body';
+/** `files`: the multipart/form-data files of an upload (a list of name, bytes and optional type). */
+export type ParamLocation = 'path' | 'query' | 'header' | 'field' | 'body' | 'files';
 
 export interface SdkParam {
   /** The name on the wire: path/query/header parameter or body property (`body`: the whole body). */
@@ -186,6 +187,11 @@ function toOperation(document: OpenApiDocument, method: string, path: string, ra
   const bodySchema = content?.['application/json']?.schema;
   const bodyRequired = Boolean(requestBody?.required);
   let fields: SdkParam[] = [];
+  const multipart = content?.['multipart/form-data']?.schema;
+  if (multipart) {
+    const file = (resolve(document, multipart).properties as Record<string, JsonSchema> | undefined)?.file;
+    fields = [param('files', 'files', true, multipart, file?.description)];
+  }
   if (bodySchema) {
     const target = resolve(document, bodySchema);
     const properties =

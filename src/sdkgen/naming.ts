@@ -127,8 +127,12 @@ export function tsParamName(name: string): string {
 /** A property key as TypeScript writes it: bare when it is an identifier, quoted otherwise. */
 export const tsKey = (name: string) => (/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name) ? name : JSON.stringify(name));
 
+/** Plurals the rules below would get wrong (`bases` is not `bas`, as `canvases` is `canvas`). */
+const IRREGULAR: Record<string, string> = { bases: 'base' };
+
 /** The singular of a namespace noun, for stripping it from operation ids (`canvases` → `canvas`). */
 export function singular(noun: string): string {
+  if (noun in IRREGULAR) return IRREGULAR[noun];
   if (/(ss|sh|ch|x|s)es$/.test(noun)) return noun.slice(0, -2);
   if (noun.endsWith('ies')) return `${noun.slice(0, -3)}y`;
   if (noun.endsWith('s') && !noun.endsWith('ss')) return noun.slice(0, -1);

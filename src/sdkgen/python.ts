@@ -60,7 +60,7 @@ export function renderPython(model: SdkModel): Record<string, string> {
     `"""Sync (\`Client\`) and asyncio (\`AsyncClient\`) clients of the ${model.title}."""`,
     'from __future__ import annotations',
     '',
-    'from typing import Any, Dict, List, Mapping, Optional',
+    'from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union',
     '',
     'from ._transport import AsyncEventStream, EventStream, Transport',
     '',
@@ -195,6 +195,7 @@ function renderMethod(method: SdkMethod, sync: boolean): string {
   const body: string[] = [];
   const mapping = (list: SdkParam[]) => `{${list.map((p) => `${str(p.wire)}: ${p.py}`).join(', ')}}`;
   const whole = op.params.find((p) => p.location === 'body');
+  const files = op.params.find((p) => p.location === 'files');
   if (op.hasBody && !whole) {
     const fields = op.params.filter((p) => p.location === 'field');
     body.push(`        body: Dict[str, Any] = ${mapping(fields.filter((p) => p.required))}`);
@@ -210,6 +211,7 @@ function renderMethod(method: SdkMethod, sync: boolean): string {
     op.hasBody ? (whole ? (whole.required ? whole.py : `${whole.py} if ${whole.py} is not None else {}`) : 'body') : 'None',
     op.hasBody ? 'True' : 'False',
     op.result.kind === 'sse' ? 'True' : 'False',
+    ...(files ? [`files=${files.py}`] : []),
   ];
   const call = sync
     ? `self._t.request(${args2.join(', ')})`
@@ -222,6 +224,7 @@ function renderMethod(method: SdkMethod, sync: boolean): string {
 }
 
 function paramHint(p: SdkParam): string {
+  if (p.location === 'files') return 'Sequence[Union[Tuple[str, bytes], Tuple[str, bytes, str]]]';
   return p.location === 'body' ? 'Any' : hint(p.schema);
 }
 

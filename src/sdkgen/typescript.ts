@@ -79,6 +79,7 @@ export function renderTypeScript(model: SdkModel): Record<string, string> {
 function paramType(op: SdkOperation, p: SdkParam): string {
   if (p.location === 'field') return `${bodyType(op)}[${JSON.stringify(p.wire)}]`;
   if (p.location === 'body') return bodyType(op);
+  if (p.location === 'files') return 'UploadFile[]';
   return tsType(p.schema, '  ');
 }
 
@@ -160,6 +161,8 @@ function implementation(method: SdkMethod): string {
       'hasBody: true',
     );
   }
+  const files = op.params.find((p) => p.location === 'files');
+  if (files) spec.push(`files: ${value(files)}`);
   if (op.result.kind === 'sse') spec.push('stream: true');
   if (op.keepsTokens) spec.push('keepTokens: true');
   spec.push('signal: options.signal');

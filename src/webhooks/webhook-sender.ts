@@ -28,10 +28,12 @@ export async function refuseEndpointUrl(raw: string, rules: WebhookTargetRules):
   if (url.username || url.password) return 'credentials in the URL are not allowed';
   if (rules.privateOrigins.includes(url.origin)) return null;
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (isIP(host)) return isPrivateAddress(host) ? `${url.origin} is a private address` : null;
+  // The refusal names the setting that allows it, so an operator with a receiver on their network knows what to set.
+  const allow = `; an operator allows it by adding ${url.origin} to WEBHOOK_PRIVATE_ORIGINS`;
+  if (isIP(host)) return isPrivateAddress(host) ? `${url.origin} is a private address${allow}` : null;
   try {
     const addresses = await dnsLookup(host, { all: true });
-    if (addresses.some((entry) => isPrivateAddress(entry.address))) return `${url.hostname} resolves to a private address`;
+    if (addresses.some((entry) => isPrivateAddress(entry.address))) return `${url.hostname} resolves to a private address${allow}`;
   } catch {
     return `${url.hostname} does not resolve`;
   }

@@ -2,9 +2,11 @@ import { agentRunHandlers, connectorHandlers } from './agent-runs';
 import { assistantHandlers } from './assistant';
 import { broadcastHandlers } from './broadcast';
 import { embeddingHandlers } from './embeddings';
+import { evaluationHandlers } from './evaluations';
 import { flowHandlers } from './flows';
 import { generationHandlers } from './generation';
 import { webhookHandlers } from './webhooks';
+import { knowledgeHandlers } from './knowledge';
 import { psaHandlers } from './psa';
 import type { JobHandlers } from './handlers';
 import type { WorkerPorts } from './ports';
@@ -21,6 +23,8 @@ export const JOB_HANDLERS: readonly JobHandlers<WorkerPorts>[] = [
   agentRunHandlers,
   connectorHandlers,
   flowHandlers,
+  evaluationHandlers,
   psaHandlers,
   webhookHandlers,
+  knowledgeHandlers,
 ];

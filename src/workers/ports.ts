@@ -5,6 +5,7 @@ import type { AssistantRunner } from '../assistant/assistant-runner';
 import type { SessionNotesRunner } from '../assistant/session-notes-runner';
 import type { PsaPush } from '../assistant/psa-push';
 import type { FlowRunner } from '../flows/flow-runner';
+import type { EvaluationRunner } from '../evals/evaluation-runner';
 import type { ChatflowRunner } from '../flows/chatflow-runner';
 import type { GenerationEventLog } from '../generation/event-log';
 import type { GenerationRunner } from '../generation/generation-runner';
@@ -15,6 +16,9 @@ import type { Enqueue } from '../producers/registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { BatchedEmbedder } from '../ai/embeddings';
 import type { WebhookService } from '../webhooks/webhook-service';
+import type { RunKernel } from '../runs/run-kernel';
+import type { KnowledgeIngester } from '../knowledge/ingester';
+import type { TriggerFirer } from '../triggers/trigger-firer';
 
 /**
  * What job handlers are given: built once per worker process (src/app/worker-role.ts) and handed
@@ -44,8 +48,16 @@ export interface WorkerPorts {
   agentRuns: AgentRunner;
   /** Agentflow nodes. */
   flows: FlowRunner;
+  /** Evaluations: rows started as flow executions, answers scored. */
+  evaluations: EvaluationRunner;
+  /** Flow trigger fires: admitted (concurrency) and started as executions. */
+  triggers: TriggerFirer;
   /** The process's embedding model behind one micro-batcher. */
   embedder: BatchedEmbedder;
   /** Webhook deliveries: one signed attempt each. */
   webhooks: WebhookService;
+  /** Runs' waitpoints: a deadline's delayed job completes its waitpoint through the run kernel. */
+  waits: Pick<RunKernel, 'completeDeadline'>;
+  /** Knowledge documents' ingestions: parse, chunk, embed, store. */
+  knowledge: KnowledgeIngester;
 }

@@ -13,4 +13,9 @@ export const webhookHandlers = onJobs('webhooks', 'src/workers/webhooks.ts', {
     if (outcome.status === 'retrying') throw new Error(`webhook delivery ${deliveryId} not accepted: ${outcome.error}`);
     return outcome;
   },
+  push: async ({ pushId, body }, _job, { webhooks }: Pick<WorkerPorts, 'webhooks'>) => {
+    const outcome = await webhooks.attemptPush(pushId, body);
+    if (outcome.status === 'retrying') throw new Error(`A2A push ${pushId} not accepted: ${outcome.error}`);
+    return outcome;
+  },
 });

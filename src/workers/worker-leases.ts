@@ -2,13 +2,15 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { QueueName } from '../../config';
 import type { Logger } from '../lib/logger';
-import type { RedisClient } from '../lib/redis';
+import { redisReady, type RedisClient } from '../lib/redis';
 import { redisKeys } from '../lib/redis-keys';
 import { redisScripts } from '../lib/redis-scripts';
 import type { QueueRegistry } from '../producers/registry';
 
 /** Lapsed leases one heartbeat takes out; more wait for the next beat. */
 const LAPSED_PER_BEAT = 20;
+/** Between a worker name's identity (or host and pid) and its incarnation. */
+const INCARNATION_SEPARATOR = '#';
 /** Starts beyond a job's attempts after which a dead worker's job is left to BullMQ's stall limit. */
 const MAX_RESTARTS = 2;
 
@@ -21,6 +23,12 @@ export interface WorkerLeasesOptions {
   queueNames: readonly QueueName[];
   /** How long a process counts as alive after its last heartbeat; it beats four times per lease. */
   leaseMs: number;
+  /**
+   * This process's identity across restarts, when something guarantees that one live process at
+   * most holds it (its data directory, claimed by it alone). Its leases are named after it, and at
+   * start it takes out the leases of its earlier incarnations and puts their jobs back at once.
+   */
+  identity?: string;
   logger: Logger;
 }
 
@@ -35,10 +43,18 @@ export interface WorkerLeasesOptions {
  * renews it by then.
  * One script call per process and beat, whatever the number of jobs: the jobs' own locks keep
  * their length, so their renewals cost what they did.
+ *
+ * A process with an identity (see {@link WorkerLeasesOptions.identity}) knows at start that every
+ * lease named after that identity belongs to an incarnation of it that is dead (a kill -9 and a
+ * restart): it takes those out and puts their jobs back before its workers start, instead of
+ * waiting for them to lapse like a stranger's.
  */
 export class WorkerLeases {
-  /** This process's worker name: host, pid and a random part (a restarted container may reuse a pid). */
-  readonly name = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  /**
+   * This process's worker name: its identity, or host and pid, then a random part (the incarnation:
+   * a restarted process keeps its identity, a restarted container may reuse a pid).
+   */
+  readonly name: string;
   private timer?: NodeJS.Timeout;
   private beating?: Promise<unknown>;
   private sweeping?: Promise<unknown>;
@@ -56,12 +72,19 @@ export class WorkerLeases {
   private readonly log: Logger;
 
   constructor(private readonly options: WorkerLeasesOptions) {
+    this.name = `${options.identity ?? `${hostname()}:${process.pid}`}${INCARNATION_SEPARATOR}${randomUUID().slice(0, 8)}`;
     this.key = redisKeys(options.keyPrefix).workerLeases();
     this.log = options.logger.child({ component: 'worker-leases', worker: this.name });
   }
 
-  /** Takes the lease (first beat) and beats until {@link stop}. */
+  /**
+   * Takes the lease (first beat) and beats until {@link stop}. With an identity, first takes out the
+   * leases of this process's earlier incarnations and puts their active jobs back to waiting.
+   */
   async start(): Promise<void> {
+    // The connection fails fast: a start while it is (re)connecting waits for it rather than failing.
+    await redisReady(this.options.redis);
+    if (this.options.identity !== undefined) await this.takeOver(this.options.identity);
     await this.beat();
     this.timer = setInterval(
       () => {
@@ -75,6 +98,17 @@ export class WorkerLeases {
       Math.max(100, Math.floor(this.options.leaseMs / 4)),
     );
     this.timer.unref();
+  }
+
+  /** Takes this process's lease and puts back the jobs of the earlier incarnations of `identity`. */
+  private async takeOver(identity: string): Promise<void> {
+    const earlier = await redisScripts(this.options.redis).workerLeaseTakeOver(
+      { leases: this.key },
+      { identity: `${identity}${INCARNATION_SEPARATOR}`, name: this.name, leaseMs: this.options.leaseMs },
+    );
+    if (earlier.length)
+      this.log.warn({ earlierIncarnations: earlier }, 'this process restarted: the jobs its earlier run held go back to waiting');
+    await this.sweep(earlier);
   }
 
   /** Renews this process's lease, and puts back the jobs of every process whose lease lapsed. */

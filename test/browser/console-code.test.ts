@@ -7,7 +7,7 @@ import { connectDevice, type DeviceConnection } from '@switchboard/client';
 import { projectTools } from '@switchboard/client/node';
 import { startTestApp, type TestApp } from '../support/app';
 import { byTestId, launchChromium, openPage, screenshot, signIn } from '../support/browser';
-import { registerUser, type TestUser } from '../support/http';
+import { registerUser, request, type TestUser } from '../support/http';
 
 /**
  * The console's Code page in Chromium: a device serves a project folder; the page lists it, the
@@ -85,6 +85,83 @@ describe('web console: the Code page', () => {
     await change.locator(byTestId('code-undo')).click();
     await page.locator(`${byTestId('code-change')}[data-undone="true"]`).waitFor();
     expect(await readFile(join(root, 'src/math.js'), 'utf8')).toBe(MATH);
+  });
+
+  /** A Coder turn on the page whose edit of src/math.js is approved there; `answer` is the model's last words. */
+  const approvedEdit = async (message: string, answer: string) => {
+    await page.locator(`${byTestId('code-device')} option`, { hasText: `calc on ${device.deviceId}` }).waitFor({ state: 'attached' });
+    t.llm.push(
+      {
+        toolCalls: [
+          { name: 'edit_file', args: { path: 'src/math.js', edits: [{ search: '  return a - b;', replace: '  return a + b;' }] } },
+        ],
+      },
+      { text: answer },
+    );
+    await page.locator(byTestId('code-agent')).selectOption('coder');
+    await page.locator(byTestId('code-input')).fill(message);
+    await page.locator(byTestId('code-send')).click();
+    await page.locator(byTestId('code-approve')).click();
+    const done = page.locator(`${byTestId('code-answer')}[data-status="done"]`);
+    await done.waitFor();
+    return done;
+  };
+
+  test('code in the answer and the help text shows as code, never as backticks', async () => {
+    const answer = await approvedEdit('Fix add again', 'Fixed `add()` in `src/math.js`:\n```js\nreturn a + b;\n```\nA lone ` stays.');
+    expect(await answer.locator('code').allTextContents()).toEqual(['add()', 'src/math.js']);
+    expect(await answer.locator('pre').allTextContents()).toEqual(['return a + b;\n']);
+    expect(await answer.textContent()).toBe('Fixed add() in src/math.js:\nreturn a + b;\n\nA lone ` stays.');
+    const intro = page.locator(`${byTestId('code-view')} p.small`).first();
+    expect(await intro.locator('code').allTextContents()).toEqual(['switchboard device --project .']);
+    expect(await intro.textContent()).not.toContain('`');
+
+    expect(problems).toEqual([]);
+  });
+
+  test('an undo reads as what it did, and can itself be undone', async () => {
+    await writeFile(join(root, 'src/math.js'), MATH);
+    await approvedEdit('Fix add once more', 'Fixed add().');
+    // The edit, undone from the list; then the undo's own entry names what it did and can be undone too.
+    const newest = async () =>
+      (await request('GET', `${t.api}/devices/${device.deviceId}/changes`, { token: user.accessToken })).body.changes[0] as {
+        changeId: string;
+        tool: string;
+      };
+    const edit = await newest();
+    expect(edit.tool).toBe('edit_file');
+    const item = (changeId: string) => page.locator(`${byTestId('code-change')}[data-change-id="${changeId}"]`);
+    await item(edit.changeId).locator(byTestId('code-undo')).click();
+    await page.locator(`${byTestId('code-change')}[data-change-id="${edit.changeId}"][data-undone="true"]`).waitFor();
+    expect(await readFile(join(root, 'src/math.js'), 'utf8')).toBe(MATH);
+    const undo = await newest();
+    expect(undo.tool).toBe('undo_change');
+    await item(undo.changeId).waitFor();
+    const text = (await item(undo.changeId).textContent())!;
+    expect(text).toMatch(/^src\/math\.js restored by an undo of the change at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d · /);
+    expect(text).not.toMatch(/ to ·/);
+    const undoButton = item(undo.changeId).locator(byTestId('code-undo'));
+    expect(await undoButton.isEnabled()).toBe(true);
+    await undoButton.click();
+    await page.locator(`${byTestId('code-change')}[data-change-id="${undo.changeId}"][data-undone="true"]`).waitFor();
+    expect(await readFile(join(root, 'src/math.js'), 'utf8')).toContain('return a + b;');
+    expect(problems).toEqual([]);
+  });
+
+  test('with no device serving a project, the page says how to serve one, the command shown as code', async () => {
+    const other = await registerUser(t.api, 'Newcomer');
+    const fresh = await openPage(browser, t.url, 'B', problems);
+    try {
+      await signIn(fresh, other);
+      await fresh.locator(byTestId('nav-code')).click();
+      const state = fresh.locator(`${byTestId('code-state')}[data-status="error"]`);
+      await state.waitFor();
+      expect(await state.textContent()).toBe('No device serves a project: run switchboard device --project . in a folder.');
+      expect(await state.locator('code').allTextContents()).toEqual(['switchboard device --project .']);
+    } finally {
+      await fresh.context().close();
+    }
+    expect(problems).toEqual([]);
   });
 
   test("the Orchestrator's plan shows its steps and the agent at work", async () => {

@@ -245,7 +245,7 @@ describe('web console: the Flows page in Chromium', () => {
     expect(await credentialError.textContent()).toBe('you have no credential "weather_key"');
     const put = await request('PUT', `${t.api}/http-credentials/weather_key`, {
       token: user.accessToken,
-      body: { scheme: 'header', headerName: 'X-Api-Key', secret: 'weather-secret-123' },
+      body: { scheme: 'header', headerName: 'X-Api-Key', secret: 'weather-secret-123', origins: ['https://api.example.com'] },
     });
     expect(put.status).toBe(201);
     await view().getByRole('button', { name: 'Save changes' }).click();

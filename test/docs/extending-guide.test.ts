@@ -129,8 +129,8 @@ const ADD_A_BLOCK_TYPE: Edit[] = [
  */
 const ADD_A_DEVICE_TOOL: Edit[] = [
   {
-    step: '1. src/assistant/tools.ts: a define() entry in ASSISTANT_TOOLS',
-    file: 'src/assistant/tools.ts',
+    step: '1. src/turns/device-tools.ts: a define() entry in ASSISTANT_TOOLS',
+    file: 'src/turns/device-tools.ts',
     after: 'export const ASSISTANT_TOOLS: AssistantTool[] = [\n',
     insert: [
       '  define({',

@@ -74,14 +74,17 @@ describe('parked work survives lost jobs', () => {
     await device.socket.timeout(5_000).emitWithAck('chat_request', { message: `Delete task ${TASK_ID}` });
     return { user, device, approval: await requested, final };
   }
+  /** The approval's waitpoint, whose deadline is its expiry. */
+  const deadlineOf = async (user: TestUser, approvalId: string) =>
+    (await t.app.repos.waitpoints.findByKey(user.id, `approval:${approvalId}`))!;
   const deletes = (device: DeviceSimulator) => device.calls.filter((call) => call.action === 'delete');
   const status = async (user: TestUser, id: string) =>
     (await request('GET', `${t.api}/hitl/requests/${id}`, { token: user.accessToken })).body.status;
 
-  test('approving after expiresAt is 409 `expired` even when the timeout job is gone; the tool never runs and the turn ends', async () => {
+  test('approving after expiresAt is 409 `expired` even when its deadline job is gone; the tool never runs and the turn ends', async () => {
     const { user, device, approval, final } = await parkedDelete();
-    // A crash lost the delayed timeout job.
-    await queue.remove(`hitl-timeout-${approval.approvalId}`);
+    // A crash lost the delayed deadline job.
+    await queue.remove(`waitpoint-deadline-${(await deadlineOf(user, approval.approvalId)).id}`);
     await eventually(
       async () => Date.now(),
       (now) => now > Date.parse(approval.expiresAt) + 50,
@@ -100,9 +103,9 @@ describe('parked work survives lost jobs', () => {
     expect(device.store.rows('tasks').map((row) => row.id)).toContain(TASK_ID);
   }, 30_000);
 
-  test('a pending approval past expiresAt whose timeout job is gone is timed out by the reaper and its turn ends', async () => {
+  test('a pending approval past expiresAt whose deadline job is gone is timed out by the reaper and its turn ends', async () => {
     const { user, device, approval, final } = await parkedDelete();
-    await queue.remove(`hitl-timeout-${approval.approvalId}`);
+    await queue.remove(`waitpoint-deadline-${(await deadlineOf(user, approval.approvalId)).id}`);
 
     await final;
     expect(await status(user, approval.approvalId)).toBe('timeout');

@@ -23,7 +23,7 @@ describe('a queue no worker consumes', () => {
     const user = await registerUser(base, 'Unconsumed');
 
     // Then: past the window, the API warns about the queues no worker consumes
-    await untilPrinted(api, 'no worker consumes assistant, embeddings, connectors, agent-runs, flows, psa, webhooks', 15_000);
+    await untilPrinted(api, 'no worker consumes assistant, embeddings, connectors, agent-runs, flows, psa, webhooks, knowledge', 15_000);
     const ready = await request('GET', `${api.url}/readyz`);
     expect(ready.status).toBe(200);
     expect(ready.body.queues).toEqual({
@@ -36,6 +36,7 @@ describe('a queue no worker consumes', () => {
       flows: 'no_worker',
       psa: 'no_worker',
       webhooks: 'no_worker',
+      knowledge: 'no_worker',
     });
 
     // When: a chat turn is asked for
@@ -53,13 +54,20 @@ describe('a queue no worker consumes', () => {
     // When: a worker for the other queues starts
     const agents = await cluster.spawn({
       SWITCHBOARD_ROLES: 'worker',
-      WORKER_QUEUES: 'assistant,embeddings,connectors,agent-runs,flows,psa,webhooks',
+      WORKER_QUEUES: 'assistant,embeddings,connectors,agent-runs,flows,psa,webhooks,knowledge',
     });
 
     // Then: the turn is answered, /readyz and the log say every queue is consumed
     const answered = await request('POST', `${base}/chat`, { token: user.accessToken, body: { message: 'Hello again', tools: 'none' } });
     expect(answered.status).toBe(200);
-    expect(Object.values((await request('GET', `${api.url}/readyz`)).body.queues)).toEqual(Array(9).fill('consumed'));
+    // A worker's beat may come late on a host starved of CPU (CI runs the benchmark beside this
+    // file): the claim is that every queue is reported consumed once its workers beat, not that
+    // the first read after the turn already is.
+    await eventually(
+      async () => Object.values((await request('GET', `${api.url}/readyz`)).body.queues),
+      (states) => states.every((state) => state === 'consumed'),
+      15_000,
+    );
     await untilPrinted(api, 'every queue has a live worker again', 15_000);
 
     // When: that worker dies without a word (kill -9)

@@ -140,7 +140,14 @@ describe('account export and deletion', () => {
     const sealedCredential = `v1.sealed-${randomUUID()}`;
     await db()
       .insert(httpCredentials)
-      .values({ userId: alice.id, name: 'alice_api', scheme: 'header', headerName: 'X-Api-Key', sealedValue: sealedCredential });
+      .values({
+        userId: alice.id,
+        name: 'alice_api',
+        scheme: 'header',
+        headerName: 'X-Api-Key',
+        sealedValue: sealedCredential,
+        origins: ['https://api.alice.example'],
+      });
     const embedHash = `embed-${randomUUID()}`;
     await db()
       .insert(flowEmbeds)
@@ -168,7 +175,15 @@ describe('account export and deletion', () => {
       embeds: [{ allowedOrigins: ['https://alice.example'], version: 1 }],
       executions: [],
     });
-    expect(doc.httpCredentials).toEqual([{ name: 'alice_api', scheme: 'header', headerName: 'X-Api-Key', createdAt: expect.any(String) }]);
+    expect(doc.httpCredentials).toEqual([
+      {
+        name: 'alice_api',
+        scheme: 'header',
+        headerName: 'X-Api-Key',
+        origins: ['https://api.alice.example'],
+        createdAt: expect.any(String),
+      },
+    ]);
     expect(doc.agents.cloud[0]).toMatchObject({ name: 'Inbox tasks', credential: { id: credential.id, stored: true } });
     expect(doc.agents.connections).toEqual([expect.objectContaining({ id: credential.id, provider: 'gmail', stored: true })]);
     expect(doc.psaConnections).toEqual([

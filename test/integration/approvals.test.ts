@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { demoResponder } from '../../src/demo-model';
-import type { ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { createLogger } from '../../src/lib/logger';
@@ -9,7 +8,7 @@ import { startTestApp, testConfig, type TestApp } from '../support/app';
 import { createTestDatabase, serverPostgresUrl } from '../support/database';
 import { userWithDevice as userWithDeviceOn } from '../support/user-device';
 import { registerUser, request, type TestUser } from '../support/http';
-import { startScriptedLLM } from '../support/scripted-llm';
+import { startScriptedLLM, toolResultTexts } from '../support/scripted-llm';
 import { nextDeviceEvent } from '../support/device-events';
 
 const TASK_ID = '3f2b8c1e-9d4a-4b6e-8f00-1234567890ab';
@@ -20,7 +19,7 @@ const seed = {
   ],
 };
 
-const toolResults = (req: ChatRequest) => req.messages.filter((m) => m.role === 'tool').map((m) => String(m.content));
+const toolResults = toolResultTexts;
 
 const next = nextDeviceEvent;
 

@@ -9,6 +9,7 @@ import { testRedisTarget } from '../support/database';
 import { userWithDevice as userWithDeviceOn } from '../support/user-device';
 import { registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
+import { toolResultTexts } from '../support/scripted-llm';
 
 const seed = {
   projects: [{ id: 'p-launch', name: 'Product launch', status: 'active' }],
@@ -22,7 +23,7 @@ const seed = {
 /** Text of every message of a model request, role first, for assertions. */
 const transcript = (req: ChatRequest) =>
   req.messages.map((m) => `${m.role}: ${typeof m.content === 'string' ? m.content : JSON.stringify(m.content)}`);
-const toolResults = (req: ChatRequest) => req.messages.filter((m) => m.role === 'tool').map((m) => String(m.content));
+const toolResults = toolResultTexts;
 
 describe('assistant chat', () => {
   let t: TestApp;
@@ -270,8 +271,11 @@ describe('assistant chat', () => {
     });
   });
 
-  test('a model that cannot be reached ends the turn with llm_unavailable (503), told to the device as chat_error', async () => {
+  test('a model that cannot be reached ends the turn with llm_unavailable (503), told as chat_error to a device watching every turn', async () => {
     const { user, device } = await userWithDevice();
+    // The turn is started over HTTP: its messages reach the device because it asked for every turn's.
+    const hello = { deviceId: device.deviceId, agentIds: [], allTurns: true };
+    expect(await device.socket.timeout(5_000).emitWithAck('device_hello', hello as never)).toEqual({ ok: true });
     const told = new Promise<{ code: string }>((resolve) => device.socket.once('chat_error', resolve));
     // 400 is not retried by the client, so the single scripted failure is the whole story.
     t.llm.push({ error: { status: 400, message: 'model rejected the request' } });

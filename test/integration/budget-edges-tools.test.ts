@@ -1,9 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import express from 'express';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { count, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
@@ -22,6 +17,7 @@ import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 import { testRedisConnections, TestQueue } from '../support/redis';
 import { eventually } from '../support/wait';
+import { serveMcpTools } from '../support/mcp-tool-server';
 
 const ANSWER = 'Sure, here it is.';
 
@@ -45,10 +41,7 @@ function responder(request: ChatRequest): ChatTurn {
 async function startToolServer() {
   const initial = { lookupDescription: 'Finds an order by its id', listRefund: true };
   const state = { ...initial };
-  const app = express();
-  app.use(express.json({ limit: '1mb' }));
-  app.post('/mcp', async (req, res) => {
-    const server = new McpServer({ name: 'shop', version: '1.0.0' });
+  const served = await serveMcpTools('shop', (server) => {
     server.registerTool('lookup_order', { description: state.lookupDescription, inputSchema: { orderId: z.string() } }, async () => ({
       content: [{ type: 'text', text: 'shipped' }],
     }));
@@ -60,26 +53,13 @@ async function startToolServer() {
           content: [{ type: 'text', text: 'refunded' }],
         }),
       );
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-    res.on('close', () => {
-      void transport.close();
-      void server.close();
-    });
-    await server.connect(transport);
-    await transport.handleRequest(req, res, req.body);
-  });
-  const http: Server = await new Promise((resolve) => {
-    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });
   return {
     state,
     /** Lists the tools as they were at the start. */
     reset: () => Object.assign(state, initial),
-    origin: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
-    close: () => {
-      http.closeAllConnections();
-      return new Promise((resolve) => http.close(resolve));
-    },
+    origin: served.origin,
+    close: served.close,
   };
 }
 
@@ -402,6 +382,8 @@ describe('budget edges of agent runs, flow nodes with tools and MCP tools', () =
     // The server grows a tool's description: the request counts the recorded (smaller) size, and the
     // budget has no room for more. The turn is answered, without the grown tool.
     tools.state.lookupDescription = `Finds an order by its id. ${'Orders ship within two days; '.repeat(30)}`;
+    // A changed definition is offered only once its owner approved it.
+    expect((await request('POST', `${t.api}/mcp-servers/${serverId}/tools/approve`, { token: user.accessToken })).status).toBe(200);
     const next = 'And order 43?';
     await setTokensPerHour(user, used + firstCall(next, definitions));
     from = t.llm.chatRequests().length;

@@ -101,6 +101,18 @@ describe('canvas seq from every process', () => {
         20_000,
       );
 
+      // A room thread's turn: its message logged by the api, its events by the worker.
+      const thread = (await request('POST', `${base}/canvases/${canvasId}/threads`, { token: owner.accessToken, body: {} })).body.thread;
+      const posted = await request('POST', `${base}/canvases/${canvasId}/threads/${thread.id}/messages`, {
+        token: owner.accessToken,
+        body: { message: 'Say hello to the room' },
+      });
+      expect(posted.status).toBe(202);
+      await waitUntil(
+        () => seen.some((e) => e.event === 'thread_event' && (e.payload.event as { type: string; state?: string }).state === 'idle'),
+        20_000,
+      );
+
       expect(new Set(seen.map((e) => e.event))).toEqual(new Set(CANVAS_ROOM_EVENTS));
       const seqs = seen.map((e) => e.seq as number).sort((a, b) => a - b);
       expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));

@@ -160,7 +160,7 @@ describe('chat without a device, model choice, sessions', () => {
 
     const ok = await escalate('Customer needs a refund');
     expect(ok.status).toBe(200);
-    expect(ok.body).toEqual({ sessionId, status: 'escalated' });
+    expect(ok.body).toMatchObject({ sessionId, status: 'escalated', documentation: null, psaPushStatus: 'no_psa' });
     expect((await get(user, `/chat/sessions/${sessionId}`)).body.session).toMatchObject({
       status: 'escalated',
       escalationReason: 'Customer needs a refund',

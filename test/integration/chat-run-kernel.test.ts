@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import os from 'node:os';
 import { Worker } from 'bullmq';
-import { ApprovalService } from '../../src/assistant/approvals';
-import { ChatCancels } from '../../src/assistant/chat-cancel';
-import { ChatEventLog, isChatTerminal, type TurnUsage } from '../../src/assistant/chat-events';
+import { ApprovalService } from '../../src/turns/approvals';
+import { ChatTurnLife } from '../../src/assistant/chat-turn-life';
+import { ChatEventLog, isChatTerminal, type TurnUsage } from '../../src/turns/turn-events';
 import { CHAT_INTERRUPTED, registerChatRuns, type TurnRef } from '../../src/assistant/chat-run';
 import type { DevicePort } from '../../src/devices/device-channel';
 import { AppError } from '../../src/lib/errors';
@@ -67,6 +67,7 @@ describe('chat turns on the run kernel', () => {
     const sent: Array<{ deviceId: string; event: string }> = [];
     const devices = {
       send: (_userId: string, deviceId: string, event: string) => void sent.push({ deviceId, event }),
+      sendTurn: (_userId: string, deviceId: string, _turn: { id: string }, event: string) => void sent.push({ deviceId, event }),
       sendToUser: () => undefined,
     } as unknown as DevicePort;
     const approvals = new ApprovalService({
@@ -79,7 +80,7 @@ describe('chat turns on the run kernel', () => {
       browsers: { toUser: () => undefined },
     });
     const runs = registerChatRuns(kernel, { repos, queues, chatEvents, devices, approvals, logger });
-    const turns = new ChatCancels({ repos, runs, chatEvents });
+    const turns = new ChatTurnLife({ repos, runs, chatEvents });
     return { kernel, queues, chatEvents, turns, runs, sent, keyPrefix };
   }
 

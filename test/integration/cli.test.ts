@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
@@ -53,7 +53,6 @@ describe('the switchboard command', () => {
     ['an empty --queues', ['worker', '--queues='], '--queues needs a value'],
     ['backup with both --dir and --file', ['backup', '--dir=/tmp/a', '--file=/tmp/b.pgdump'], "'backup' takes --dir or --file, not both"],
     ['restore without a file', ['restore', '--yes'], "'restore' needs exactly one backup file"],
-    ['restore without --yes', ['restore', '/tmp/none.pgdump'], 'add --yes to go ahead'],
     ['a flag restore does not take', ['restore', '/tmp/none.pgdump', '--yes', '--dir=/tmp'], "'restore' takes no --dir"],
   ])('%s is a usage error: exit 2 with the usage, nothing started', async (_name, args, message) => {
     const result = await runSwitchboardCli(args);
@@ -61,6 +60,13 @@ describe('the switchboard command', () => {
     expect(result.stderr).toContain(message);
     expect(result.stderr).toContain('Usage: switchboard <command>');
     expect(result.stdout).not.toContain('Switchboard is running');
+  });
+
+  test('restore without --yes prints its one reason, not the usage: exit 2, nothing touched', async () => {
+    const result = await runSwitchboardCli(['restore', '/tmp/none.pgdump']);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toEqual(["switchboard: 'restore' replaces every row of the database: add --yes to go ahead"]);
   });
 
   test.each([
@@ -150,7 +156,13 @@ describe('the switchboard command', () => {
       expect(missing.stderr).toContain('No backup at');
       const otherKind = await runSwitchboardCli(['restore', path.join(__dirname, 'cli.test.ts'), '--yes'], { DATA_DIR: dataDir });
       expect(otherKind.code).toBe(1);
-      expect(otherKind.stderr).toContain('is not an embedded (PGlite) backup');
+      expect(otherKind.stderr).toContain('is not a backup: neither an embedded (PGlite) backup nor a pg_dump archive');
+      const pgDump = path.join(dataDir, 'nightly');
+      writeFileSync(pgDump, 'PGDMP\u0001\u000e\u0000');
+      const dumpIntoPglite = await runSwitchboardCli(['restore', pgDump, '--yes'], { DATA_DIR: dataDir });
+      expect(dumpIntoPglite.code).toBe(1);
+      expect(dumpIntoPglite.stderr).toContain('is a pg_dump archive, not an embedded (PGlite) backup');
+      rmSync(pgDump);
       const memory = await runSwitchboardCli(['backup', `--dir=${dataDir}`], { DATABASE_URL: 'memory://' });
       expect(memory.code).toBe(1);
       expect(memory.stderr).toContain('memory:// holds nothing to back up');
@@ -159,6 +171,23 @@ describe('the switchboard command', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
+
+  test('a backup written with --file and any name (no .tar.gz) restores: the kind is read from the bytes', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'sb-restore-named-'));
+    try {
+      expect(await runSwitchboardCli(['migrate'], { DATA_DIR: dataDir })).toMatchObject({ code: 0 });
+      const file = path.join(dataDir, 'before-upgrade');
+      const backup = await runSwitchboardCli(['backup', `--file=${file}`], { DATA_DIR: dataDir });
+      expect(backup.code).toBe(0);
+
+      const restore = await runSwitchboardCli(['restore', file, '--yes'], { DATA_DIR: dataDir });
+
+      expect(restore).toMatchObject({ code: 0, stderr: '' });
+      expect(restore.stdout).toContain('Restored');
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   test('admin grant refuses an embedded database a running server holds (PGlite has one writer), and works once it stopped', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'sb-owner-'));

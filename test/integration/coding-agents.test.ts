@@ -15,8 +15,9 @@ import { readSse } from '../support/sse';
 import { eventually, waitUntil } from '../support/wait';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { toolResultTexts } from '../support/scripted-llm';
 
-const toolResults = (req: ChatRequest) => req.messages.filter((m) => m.role === 'tool').map((m) => String(m.content));
+const toolResults = toolResultTexts;
 const offeredTools = (req: ChatRequest) =>
   ((req as { tools?: Array<{ function: { name: string } }> }).tools ?? []).map((t) => t.function.name);
 const next = <T>(

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectDevice, type DeviceConnection } from '@switchboard/client';
 import { projectTools } from '@switchboard/client/node';
-import type { ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request } from '../support/http';
+import { toolResultTexts } from '../support/scripted-llm';
 
-const toolResults = (req: ChatRequest) => req.messages.filter((m) => m.role === 'tool').map((m) => String(m.content));
+const toolResults = toolResultTexts;
 
 describe("the coding agents' hourly tier limits", () => {
   let t: TestApp;

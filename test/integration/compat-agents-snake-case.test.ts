@@ -6,7 +6,7 @@ import { registerUser, request, type TestUser } from '../support/http';
 /**
  * The `/agents/…` paths the API shares with the Adiuva desktop app, whose requests are snake_case:
  * a snake_case request is read as its camelCase twin and answered in snake_case (errors too); a
- * camelCase request is answered exactly as before.
+ * camelCase request is answered exactly as before; a read (GET) that says neither is answered in both.
  */
 describe('compatibility edge: snake_case requests on /agents', () => {
   let t: TestApp;
@@ -53,10 +53,16 @@ describe('compatibility edge: snake_case requests on /agents', () => {
     });
     expect(Object.keys(agent).filter((key) => /[A-Z]/.test(key))).toEqual([]);
 
+    // A bare GET says neither spelling: it is answered in both.
     const read = await call('GET', `/agents/local/${agent.id}`);
     expect(read.status).toBe(200);
     expect(read.body).toMatchObject({ deviceId: body.device_id, directoryPaths: body.directory_paths, scheduleCron: '0 * * * *' });
-    expect(read.body).not.toHaveProperty('device_id');
+    expect(read.body).toMatchObject({ device_id: body.device_id, directory_paths: body.directory_paths, schedule_cron: '0 * * * *' });
+    // A camelCase query is answered in camelCase only.
+    const camel = await call('GET', `/agents/runs?agentId=${agent.id}`);
+    expect(camel.status).toBe(200);
+    expect(camel.body).toHaveProperty('nextCursor');
+    expect(camel.body).not.toHaveProperty('next_cursor');
 
     const updated = await call('PUT', `/agents/local/${agent.id}`, { prompt_template: 'Only TODO lines.', data_types: ['tasks', 'notes'] });
     expect(updated.status).toBe(200);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, type TestUser } from '../support/http';
 import { WsDevice, type Frame } from '../support/ws-device';
+import { unframed } from '../support/scripted-llm';
 
 /**
  * The desktop app's tools end to end, each called by the model with the argument names the app's
@@ -158,7 +159,7 @@ describe("the desktop app's 23 tools: the 15 no other test runs, end to end on t
     const since = device.frames.slice(from);
     return {
       calls: since.filter((frame) => frame.type === 'tool_call'),
-      result: String(toolMessage.content),
+      result: unframed(String(toolMessage.content)),
       approvals: since.filter((frame) => frame.type === 'approval_requested'),
     };
   }

@@ -135,12 +135,19 @@ describe('compatibility edge: the seed clients', () => {
       expect(Object.keys(doc.body).every((key) => !/[A-Z]/.test(key))).toBe(true);
     });
 
-    test('escalate {escalation_reason} keeps the reason; pause sets the status', async () => {
+    test('escalate {escalation_reason} answers SessionCloseResponse and keeps the reason; pause sets the status', async () => {
       const sessionId = await conversation();
 
       const escalated = await call('POST', `/api/ai-sessions/${sessionId}/escalate`, { escalation_reason: 'Needs the network team' });
       expect(escalated.status).toBe(200);
-      expect(escalated.body).toEqual({ session_id: sessionId, status: 'escalated' });
+      expect(escalated.body).toEqual({
+        session_id: sessionId,
+        status: 'escalated',
+        documentation: null,
+        psa_push_status: 'no_psa',
+        psa_push_error: null,
+        member_mapping_warning: null,
+      });
       const native = await request('GET', `${t.api}/chat/sessions/${sessionId}`, { token: user.accessToken });
       expect(native.body.session).toMatchObject({ status: 'escalated', escalationReason: 'Needs the network team' });
 

@@ -5,6 +5,7 @@ import { flowEmbeds, llmUsage } from '../../src/models/schema';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
+import { eventually } from '../support/wait';
 
 /**
  * Chatflow chat (JSON and SSE) with history in chat sessions, the flow's model through
@@ -121,7 +122,11 @@ describe('chatflows: chat and embeds', () => {
       'assistant:Echo one. Echo two: Ahoy three',
     ]);
     expect(await chatflowUsageRows(owner.id)).toHaveLength(3);
-    expect(await executions('completed')).toBe(countedBefore + 3);
+    // The worker counts a turn as it ends it, a moment after the answer reached the client.
+    await eventually(
+      () => executions('completed'),
+      (n) => n === countedBefore + 3,
+    );
   });
 
   test('SSE chat: text_chunk {sessionId, text} events, then final {sessionId, response, usage}; a failing model is error {code, message} and a failed execution', async () => {
@@ -156,7 +161,10 @@ describe('chatflows: chat and embeds', () => {
     expect(JSON.stringify(failing.messages)).not.toContain('secret text');
     expect(failingJson.status).toBe(503);
     expect(failingJson.body.error.code).toBe('llm_unavailable');
-    expect(await executions('failed')).toBe(failedBefore + 2);
+    await eventually(
+      () => executions('failed'),
+      (n) => n === failedBefore + 2,
+    );
   });
 
   test('two users: no chat, embeds or sessions across them; an agentflow is no chatflow; an assistant chat cannot take over a flow session', async () => {

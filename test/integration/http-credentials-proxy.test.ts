@@ -64,6 +64,7 @@ describe('HTTP tool credentials and the outbound proxy', () => {
       body: { input: {} },
       timeoutMs: 30_000,
     }).then((result) => result.messages);
+  const stored = (body: Record<string, unknown>) => ({ ...body, origins: [origin] });
   const toolEvents = (messages: SseMessage[]) => messages.filter((m) => m.event === 'tool_called').map((m) => m.data);
   const tool = (extra: Record<string, unknown> = {}, url = `${origin}/me`) => ({
     name: 'whoami',
@@ -74,19 +75,21 @@ describe('HTTP tool credentials and the outbound proxy', () => {
   });
 
   test('credentials are created, replaced, listed by name only, stored sealed, and private to their owner', async () => {
-    const created = await api('PUT', ada, '/http-credentials/service_token', { scheme: 'bearer', secret: SECRET });
+    const created = await api('PUT', ada, '/http-credentials/service_token', stored({ scheme: 'bearer', secret: SECRET }));
     expect(created.status).toBe(201);
     expect(created.body.credential).toEqual({
       name: 'service_token',
       scheme: 'bearer',
       headerName: null,
+      origins: [origin],
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
     });
-    const replaced = await api('PUT', ada, '/http-credentials/service_token', { scheme: 'bearer', secret: SECRET });
+    const replaced = await api('PUT', ada, '/http-credentials/service_token', stored({ scheme: 'bearer', secret: SECRET }));
     expect(replaced.status).toBe(200);
     expect(
-      (await api('PUT', ada, '/http-credentials/api_key', { scheme: 'header', headerName: 'X-Api-Key', secret: `${SECRET}-k` })).status,
+      (await api('PUT', ada, '/http-credentials/api_key', stored({ scheme: 'header', headerName: 'X-Api-Key', secret: `${SECRET}-k` })))
+        .status,
     ).toBe(201);
 
     const listed = await api('GET', ada, '/http-credentials');
@@ -114,7 +117,10 @@ describe('HTTP tool credentials and the outbound proxy', () => {
       ['%F0%9F%98%80', { scheme: 'bearer', secret: 'ok' }, 404],
     ];
     for (const [name, body, status] of bad)
-      expect([name, (await api('PUT', ada, `/http-credentials/${name}`, body)).status]).toEqual([name, status]);
+      expect([name, (await api('PUT', ada, `/http-credentials/${name}`, stored(body as Record<string, unknown>))).status]).toEqual([
+        name,
+        status,
+      ]);
     expect((await api('GET', ada, '/http-credentials')).body.credentials).toHaveLength(2);
   });
 
@@ -190,7 +196,9 @@ describe('HTTP tool credentials and the outbound proxy', () => {
   });
 
   test('a deleted credential fails the tool’s calls with a clear message, sending nothing', async () => {
-    expect((await api('PUT', ada, '/http-credentials/short_lived', { scheme: 'bearer', secret: 'short-lived-secret-1' })).status).toBe(201);
+    expect(
+      (await api('PUT', ada, '/http-credentials/short_lived', stored({ scheme: 'bearer', secret: 'short-lived-secret-1' }))).status,
+    ).toBe(201);
     const created = await api('POST', ada, '/flows', {
       type: 'agentflow',
       name: 'Gone',
@@ -206,7 +214,7 @@ describe('HTTP tool credentials and the outbound proxy', () => {
     const [call] = toolEvents(await run(ada, created.body.flow.id));
     expect(call).toMatchObject({
       ok: false,
-      result: 'Error: the credential "short_lived" of whoami no longer exists; ask the flow\'s owner.',
+      result: 'Error: the credential "short_lived" no longer exists, so whoami was not called; ask the flow\'s owner.',
     });
     expect(seen.some((s) => s.url === '/gone')).toBe(false);
   });

@@ -1,16 +1,12 @@
 import { sql } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import express from 'express';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
 import { AdminDirectory } from '../../src/auth/admins';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 import { readSse, type SseMessage } from '../support/sse';
 import { eventually } from '../support/wait';
+import { serveMcpTools } from '../support/mcp-tool-server';
 
 const TOOL_KEY = `tool-key-${randomUUID()}`;
 
@@ -20,50 +16,37 @@ const TOOL_KEY = `tool-key-${randomUUID()}`;
  */
 async function startToolServer() {
   const calls: Array<{ tool: string; args: unknown }> = [];
-  const app = express();
-  app.use(express.json({ limit: '1mb' }));
-  app.post('/mcp', async (req, res) => {
-    if (req.headers['x-tool-key'] !== TOOL_KEY) return void res.status(401).json({ error: 'no key' });
-    const server = new McpServer({ name: 'shop', version: '1.0.0' });
-    server.registerTool(
-      'lookup_order',
-      { description: 'Finds an order by id', inputSchema: { orderId: z.string() } },
-      async ({ orderId }) => {
-        calls.push({ tool: 'lookup_order', args: { orderId } });
-        return { content: [{ type: 'text', text: `order ${orderId} shipped` }] };
-      },
-    );
-    server.registerTool('refund', { description: 'Refunds an order', inputSchema: { orderId: z.string() } }, async ({ orderId }) => {
-      calls.push({ tool: 'refund', args: { orderId } });
-      return { content: [{ type: 'text', text: `refunded ${orderId}` }] };
-    });
-    server.registerTool('hang', { description: 'Never answers', inputSchema: {} }, async () => {
-      calls.push({ tool: 'hang', args: {} });
-      return new Promise<never>(() => undefined);
-    });
-    server.registerTool('huge', { description: 'Answers 10 MB', inputSchema: {} }, async () => {
-      calls.push({ tool: 'huge', args: {} });
-      return { content: [{ type: 'text', text: 'x'.repeat(10 * 1024 * 1024) }] };
-    });
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-    res.on('close', () => {
-      void transport.close();
-      void server.close();
-    });
-    await server.connect(transport);
-    await transport.handleRequest(req, res, req.body);
-  });
-  const http: Server = await new Promise((resolve) => {
-    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-  });
-  const origin = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  const served = await serveMcpTools(
+    'shop',
+    (server) => {
+      server.registerTool(
+        'lookup_order',
+        { description: 'Finds an order by id', inputSchema: { orderId: z.string() } },
+        async ({ orderId }) => {
+          calls.push({ tool: 'lookup_order', args: { orderId } });
+          return { content: [{ type: 'text', text: `order ${orderId} shipped` }] };
+        },
+      );
+      server.registerTool('refund', { description: 'Refunds an order', inputSchema: { orderId: z.string() } }, async ({ orderId }) => {
+        calls.push({ tool: 'refund', args: { orderId } });
+        return { content: [{ type: 'text', text: `refunded ${orderId}` }] };
+      });
+      server.registerTool('hang', { description: 'Never answers', inputSchema: {} }, async () => {
+        calls.push({ tool: 'hang', args: {} });
+        return new Promise<never>(() => undefined);
+      });
+      server.registerTool('huge', { description: 'Answers 10 MB', inputSchema: {} }, async () => {
+        calls.push({ tool: 'huge', args: {} });
+        return { content: [{ type: 'text', text: 'x'.repeat(10 * 1024 * 1024) }] };
+      });
+    },
+    { accepts: (headers) => headers['x-tool-key'] === TOOL_KEY },
+  );
+  const { origin } = served;
   return {
     calls,
     origin,
-    close: () => {
-      http.closeAllConnections();
-      return new Promise((resolve) => http.close(resolve));
-    },
+    close: served.close,
   };
 }
 
@@ -170,6 +153,8 @@ describe('MCP client: registered servers lend their tools to agentflow nodes', (
     ]) {
       const res = await register(bob, { name: 'evil', url, allowedTools: ['x'] });
       expect({ url, status: res.status, path: res.body.error?.details?.[0]?.path }).toEqual({ url, status: 400, path: 'url' });
+      // The refusal names the setting that allows a server on the operator's own network.
+      expect(res.body.error.details[0].message).toContain('FLOW_HTTP_PRIVATE_ORIGINS');
     }
     expect((await register(bob, { name: 'cred', url: 'https://u:p@example.com/mcp', allowedTools: ['x'] })).status).toBe(400);
     expect((await register(bob, { name: 'stray', url: 'https://example.com/mcp', allowedTools: ['x'], safeTools: ['y'] })).status).toBe(

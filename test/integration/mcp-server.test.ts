@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
@@ -9,6 +10,10 @@ import { testConfig } from '../support/app';
 import { createTestDatabase, serverPostgresUrl, type TestDatabase } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
+import { eventually, waitUntil, within } from '../support/wait';
+
+/** This deployment's public URL and the one other browser origin it allows. */
+const ORIGINS = { PUBLIC_URL: 'https://switchboard.test/', CORS_ORIGINS: 'https://app.switchboard.test' };
 
 /**
  * The MCP server at `/mcp`, driven by the SDK's own client over Streamable HTTP against two API
@@ -24,14 +29,27 @@ describe('MCP server: flows as tools on two API nodes', () => {
   let bob: TestUser;
   const clients: Client[] = [];
   const logs: string[] = [];
+  /** Prompts that start with `hold ` wait here, by prompt, until their test lets them go. */
+  const held = new Map<string, () => void>();
+  const release = () => {
+    for (const go of held.values()) go();
+    held.clear();
+  };
 
   beforeAll(async () => {
     database = await createTestDatabase({ server: serverPostgresUrl() });
     // Each node answers with its prompt, slowly enough for a two-node flow to report progress.
-    llm = await startScriptedLLM((req) => ({ text: `answer to: ${messageText(req.messages.at(-1)!)}` }), { delayMs: 5 });
+    llm = await startScriptedLLM(
+      async (req) => {
+        const prompt = messageText(req.messages.at(-1)!);
+        if (prompt.startsWith('hold ')) await new Promise<void>((resolve) => held.set(prompt, resolve));
+        return { text: `answer to: ${prompt}` };
+      },
+      { delayMs: 5 },
+    );
     const keyPrefix = `mcp-${randomUUID().slice(0, 8)}`;
     const node = (roles: string, logger = createLogger({ level: 'silent' })) =>
-      startSwitchboard(testConfig({ keyPrefix, databaseUrl: database.url, env: { SWITCHBOARD_ROLES: roles } }), {
+      startSwitchboard(testConfig({ keyPrefix, databaseUrl: database.url, env: { SWITCHBOARD_ROLES: roles, ...ORIGINS } }), {
         logger,
         endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: ['scripted-model'] },
       });
@@ -42,6 +60,8 @@ describe('MCP server: flows as tools on two API nodes', () => {
     b = await node('api');
     [ada, bob] = await Promise.all([registerUser(`${a.url}/api/v1`, 'Ada'), registerUser(`${b.url}/api/v1`, 'Bob')]);
   }, 120_000);
+
+  afterEach(release);
 
   afterAll(async () => {
     await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
@@ -64,13 +84,21 @@ describe('MCP server: flows as tools on two API nodes', () => {
   };
   const executions = async (user: TestUser, flowId: string) =>
     (await request('GET', `${api()}/flows/${flowId}/executions`, { token: user.accessToken })).body.executions as unknown[];
+  const executionsUntil = (user: TestUser, flowId: string, status: string) =>
+    eventually(
+      () => executions(user, flowId) as Promise<{ status: string }[]>,
+      (list) => list.length === 1 && list[0].status === status,
+    );
 
-  /** An SDK client whose requests alternate between the two nodes; `hits` counts the requests each node got. */
-  const connect = async (secret: string) => {
+  /**
+   * An SDK client whose requests alternate between the two nodes, or all go to `only`; `hits` counts
+   * the requests each node got.
+   */
+  const connect = async (secret: string, only?: 'a' | 'b') => {
     const hits = { a: 0, b: 0 };
     let n = 0;
     const balanced: typeof fetch = (input, init) => {
-      const onA = n++ % 2 === 0;
+      const onA = only ? only === 'a' : n++ % 2 === 0;
       hits[onA ? 'a' : 'b'] += 1;
       const url = new URL(String(input instanceof Request ? input.url : input));
       return fetch(`${onA ? a.url : b.url}${url.pathname}`, init);
@@ -106,6 +134,11 @@ describe('MCP server: flows as tools on two API nodes', () => {
       inputSchema: { type: 'object', required: ['animal', 'style'] },
     });
     expect(Object.keys(tool.inputSchema.properties!)).toEqual(['animal', 'style']);
+    // Each input says its type, so a client can render and check it.
+    expect(Object.values(tool.inputSchema.properties!).map((property) => (property as { type?: string }).type)).toEqual([
+      'string',
+      'string',
+    ]);
 
     const progress: Progress[] = [];
     const result = await client.callTool({ name: tool.name, arguments: { animal: 'octopus', style: 'haiku' } }, undefined, {
@@ -174,14 +207,14 @@ describe('MCP server: flows as tools on two API nodes', () => {
     expect(get.status).toBe(405);
   });
 
-  test('missing input is a tool error; a lone surrogate in arguments is a 400 that starts nothing', async () => {
+  test('missing input is a tool error (the input schema, checked as JSON Schema); a lone surrogate in arguments is a 400 that starts nothing', async () => {
     const flowId = await createFlow(ada, 'Needs input', { nodes: [{ id: 'n', prompt: 'echo {{input.q}}' }], output: 'n' });
     const key = await createKey(ada, ['write']);
     const { client } = await connect(key.secret);
     const name = (await client.listTools()).tools.find((t) => t.name.endsWith(flowId))!.name;
     const missing = await client.callTool({ name, arguments: {} });
     expect(missing.isError).toBe(true);
-    expect(missing.content).toEqual([{ type: 'text', text: expect.stringMatching(/^missing_input: .*"q"/) }]);
+    expect(missing.content).toEqual([{ type: 'text', text: "validation_failed: arguments: must have required property 'q'" }]);
     const badKey = await client.callTool({ name, arguments: { q: 'x', 'no spaces': 1 } });
     expect(badKey).toMatchObject({ isError: true, content: [{ type: 'text', text: expect.stringMatching(/^validation_failed/) }] });
 
@@ -207,4 +240,115 @@ describe('MCP server: flows as tools on two API nodes', () => {
     for (const r of limited) expect(r.content).toEqual([{ type: 'text', text: expect.stringMatching(/^rate_limited: /) }]);
     expect((await executions(user, flowId)).length).toBe(20);
   }, 60_000);
+
+  /** A flow whose one prompt waits at the model until the test releases it, started over MCP on `serving`. */
+  const callHeld = async (user: TestUser, serving: 'a' | 'b') => {
+    const flowId = await createFlow(user, 'Slow', { nodes: [{ id: 'n', prompt: 'hold {{input.q}}' }], output: 'n' });
+    const key = await createKey(user, ['write']);
+    const { client, hits } = await connect(key.secret, serving);
+    const name = (await client.listTools()).tools[0].name;
+    const prompt = `hold ${randomUUID()}`;
+    const call = client.callTool({ name, arguments: { q: prompt.slice(5) } }).then(
+      (result) => ({ result }),
+      (error: Error) => ({ error }),
+    );
+    await waitUntil(() => held.has(prompt), 20_000);
+    return { flowId, key, call, hits };
+  };
+
+  test.each([
+    ['the node serving the call', 'a', 'a'],
+    ['another node', 'a', 'b'],
+    ['another node, while the serving node runs no worker', 'b', 'a'],
+  ] as const)('a call in flight ends with session_revoked when its key is revoked through %s', async (_, serving, revoking) => {
+    const user = await registerUser(api(), 'Revoked');
+    const { flowId, key, call, hits } = await callHeld(user, serving);
+    const node = revoking === 'a' ? a : b;
+    expect((await request('DELETE', `${node.url}/api/v1/api-keys/${key.id}`, { token: user.accessToken })).status).toBe(200);
+
+    const ended = await within(call, 5_000, 'the revoked call to end');
+    expect('error' in ended && ended.error.message).toMatch(/session_revoked: The API key of this request was revoked/);
+    expect(hits[serving === 'a' ? 'b' : 'a']).toBe(0);
+    // The execution itself runs on and finishes; its result never reached the client.
+    release();
+    const [execution] = await executionsUntil(user, flowId, 'completed');
+    expect(execution).toMatchObject({ status: 'completed' });
+  });
+
+  test("a call in flight ends with session_revoked when its user's account is deleted", async () => {
+    const user = await registerUser(api(), 'Deleted');
+    const { call } = await callHeld(user, 'b');
+    const res = await request('DELETE', `${a.url}/api/v1/me`, { token: user.accessToken, body: { confirm: user.email } });
+    expect(res.status).toBe(200);
+    const ended = await within(call, 5_000, "the deleted user's call to end");
+    expect('error' in ended && ended.error.message).toMatch(/session_revoked/);
+  });
+
+  /** A raw `initialize` POST to node A with the given extra headers. */
+  const initialize = (secret: string, headers: Record<string, string>) =>
+    new Promise<{ status: number; body: any }>((resolve, reject) => {
+      const body = JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'origin-test', version: '1' } },
+      });
+      const req = httpRequest(
+        `${a.url}/mcp`,
+        {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${secret}`,
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            ...headers,
+          },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+
+  test('a foreign, null or rebinding Origin is 403 with a JSON-RPC error and touches nothing; allowed ones and none work', async () => {
+    const user = await registerUser(api(), 'Origins');
+    const key = await createKey(user, ['write']);
+    const lastUsed = async () =>
+      (
+        (await request('GET', `${api()}/api-keys`, { token: user.accessToken })).body.apiKeys as { id: string; lastUsedAt: string | null }[]
+      ).find((k) => k.id === key.id)!.lastUsedAt;
+    const { host, port } = new URL(`${a.url}`);
+    const refused: Record<string, string>[] = [
+      { origin: 'https://evil.example' },
+      { origin: 'null' },
+      // DNS rebinding: the attacker's name resolves to this server, so Host and Origin both carry it.
+      { origin: `http://rebind.evil.example:${port}`, host: `rebind.evil.example:${port}` },
+      // The address the client dialled is no origin of this deployment's either.
+      { origin: `http://${host}` },
+    ];
+    for (const headers of refused) {
+      const res = await initialize(key.secret, headers);
+      expect(res.status).toBe(403);
+      expect(JSON.parse(res.body)).toEqual({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: -32000, message: expect.stringMatching(/^origin_not_allowed: /), data: { status: 403 } },
+      });
+    }
+    // The key was never read: it shows no use.
+    expect(await lastUsed()).toBeNull();
+
+    const allowed: Record<string, string>[] = [{ origin: 'https://switchboard.test' }, { origin: 'https://app.switchboard.test' }, {}];
+    for (const headers of allowed) {
+      const res = await initialize(key.secret, headers);
+      expect(res.status).toBe(200);
+      expect(res.body).toContain('"serverInfo":{"name":"switchboard"');
+    }
+    await eventually(lastUsed, (at) => at !== null);
+  });
 });

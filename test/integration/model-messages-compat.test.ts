@@ -2,8 +2,8 @@ import { AIMessage, HumanMessage, SystemMessage, ToolMessage, type BaseMessage }
 import { tool } from '@langchain/core/tools';
 import { ModelGateway } from '../../src/ai/model-gateway';
 import { assistantMessage, historyMessages, systemMessage, toolResultMessage, userMessage } from '../../src/ai/model-messages';
-import { loadContinuation, storeContinuation, type StoredContinuation } from '../../src/assistant/continuation';
-import { modelTools, TOOLS_BY_NAME } from '../../src/assistant/tools';
+import { loadContinuation, storeContinuation, type StoredContinuation } from '../../src/turns/continuation';
+import { modelTools, TOOLS_BY_NAME } from '../../src/turns/device-tools';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
 
 /**

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
+import { toolResultTexts } from '../support/scripted-llm';
 
-const toolResults = (req: ChatRequest) => req.messages.filter((m) => m.role === 'tool').map((m) => String(m.content));
+const toolResults = toolResultTexts;
 
 describe('note vectors', () => {
   let t: TestApp;

@@ -486,7 +486,7 @@ describe('OpenAPI document and /docs', () => {
       const flowSchema = (doc.paths['/flows/{id}'] as Schema).get.responses['200'].content['application/json'].schema;
       const definition = flowSchema.properties.flow.properties.definition;
       expect(definition.anyOf.map((s: Schema) => Object.keys(s.properties).sort())).toEqual([
-        ['historyWindow', 'model', 'systemPrompt', 'temperature'],
+        ['historyWindow', 'knowledge', 'model', 'systemPrompt', 'temperature'],
         ['allowedOrigins', 'description', 'deviceId', 'httpTools', 'nodes', 'output'],
       ]);
       for (const [path, method] of [
@@ -496,7 +496,11 @@ describe('OpenAPI document and /docs', () => {
         const body = (doc.paths[path] as Schema)[method].requestBody.content['application/json'].schema;
         const variants = body.properties.definition.oneOf as Schema[];
         expect(variants.map((s) => s.required)).toEqual([['nodes', 'output'], ['systemPrompt']]);
-        expect(variants[0].properties.nodes.items.properties.id.pattern).toBeDefined();
+        // A node is one of the node kinds (prompt, condition, router, foreach, loop, subflow): each has a patterned id.
+        const items = variants[0].properties.nodes.items as Schema;
+        const kinds = (items.anyOf ?? items.oneOf ?? [items]) as Schema[];
+        expect(kinds.length).toBeGreaterThan(0);
+        for (const kind of kinds) expect(kind.properties.id.pattern).toBeDefined();
         expect(variants[1].additionalProperties).toBe(false);
       }
     });

@@ -94,6 +94,7 @@ describe('operations: health, metrics, dashboard', () => {
       'embeddings',
       'flows',
       'generation',
+      'knowledge',
       'psa',
       'webhooks',
     ]);

@@ -174,6 +174,24 @@ describe('a worker process: /metrics on METRICS_PORT behind METRICS_TOKEN, and r
     }
   }, 90_000);
 
+  test('wrong METRICS_TOKEN guesses on METRICS_PORT back off per address: then the right token gets 429 with Retry-After', async () => {
+    const port = await freePort();
+    const worker = await spawnSwitchboard(
+      workerEnv({ METRICS_PORT: String(port), METRICS_TOKEN: TOKEN, LOGIN_FAILURES_BEFORE_BACKOFF: '2' }),
+    );
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      expect((await request('GET', `${base}/metrics`, { headers: bearer(TOKEN) })).status).toBe(200);
+      for (const guess of ['guess-one', 'guess-two'])
+        expect((await request('GET', `${base}/metrics`, { headers: bearer(guess) })).status).toBe(401);
+      const locked = await request('GET', `${base}/metrics`, { headers: bearer(TOKEN) });
+      expect(locked).toMatchObject({ status: 429, body: { error: { code: 'rate_limited' } } });
+      expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await worker.stop();
+    }
+  }, 90_000);
+
   test('LOG_FORMAT=json (and the default off a terminal) prints one JSON object per line', async () => {
     const worker = await spawnSwitchboard(workerEnv({ LOG_FORMAT: 'json' }));
     try {

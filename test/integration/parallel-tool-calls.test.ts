@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { demoResponder } from '../../src/demo-model';
-import { messageText, type ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import { answerFromStore, DeviceSimulator, MemoryStore } from '@switchboard/client/testing';
 import type { ToolCall } from '@switchboard/client';
 import type { ApprovalRequested } from '../../src/schemas/socket-events';
@@ -10,6 +9,7 @@ import { userWithDevice as userWithDeviceOn } from '../support/user-device';
 import { registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
 import { WsDevice } from '../support/ws-device';
+import { toolResultTexts } from '../support/scripted-llm';
 
 /**
  * Several tool calls in one model turn (the demo model asks for one per `;`-separated request):
@@ -28,7 +28,7 @@ const seed = {
 };
 
 /** The tool results of a model request, in the order the model reads them. */
-const toolResults = (req: ChatRequest) => req.messages.filter((m) => m.role === 'tool').map((m) => messageText(m));
+const toolResults = toolResultTexts;
 /** The last model request that carried tool results. */
 const lastWithResults = (t: TestApp) =>
   t.llm

@@ -34,7 +34,7 @@ describe('ProviderProbe', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
-  test('plain readiness checks nothing; deep probes each provider with its key, and a fresh answer is reused', async () => {
+  test('plain readiness checks nothing and reports the last answer; deep probes each provider with its key, and a fresh answer is reused', async () => {
     const refusing = await refusingServer();
     const probe = new ProviderProbe([
       { name: 'up', baseURL: `${base}/ok/v1/`, apiKey: 'k-up' },
@@ -73,6 +73,16 @@ describe('ProviderProbe', () => {
     const probes = seen.length;
     expect(await probe.states(true)).toEqual(await probe.states(false));
     expect(seen).toHaveLength(probes);
+
+    // Past the reuse window, plain readiness still reports the last answer, and asks nobody.
+    const later = Date.now() + 11_000;
+    jest.spyOn(Date, 'now').mockReturnValue(later);
+    try {
+      expect((await probe.states(false)).denied).toBe('unauthorized');
+      expect(seen).toHaveLength(probes);
+    } finally {
+      jest.restoreAllMocks();
+    }
   });
 });
 

@@ -28,7 +28,7 @@ describe('queue catalog: enqueue and the processor derived from it', () => {
 
     const job = await queues.enqueue('assistant', 'chat-turn', ids);
     const again = await queues.enqueue('assistant', 'chat-turn', ids);
-    const timeout = await queues.enqueue('assistant', 'hitl-timeout', { approvalId: ids.messageId }, { delay: 60_000 });
+    const timeout = await queues.enqueue('assistant', 'waitpoint-deadline', { waitpointId: ids.messageId }, { delay: 60_000 });
 
     expect(job.id).toBe(ids.messageId);
     expect(again.id).toBe(ids.messageId);
@@ -36,7 +36,7 @@ describe('queue catalog: enqueue and the processor derived from it', () => {
     // The schema's default is applied before the payload reaches Redis.
     expect((await queues.get('assistant').getJob(ids.messageId))!.data).toEqual({ ...ids, tools: 'device' });
     expect(job.opts).toMatchObject({ attempts: 1, backoff: { type: 'exponential', delay: 1_000 } });
-    expect(timeout.id).toBe(`hitl-timeout-${ids.messageId}`);
+    expect(timeout.id).toBe(`waitpoint-deadline-${ids.messageId}`);
     // A chat turn waits in BullMQ's prioritized state: the assistant queue is ordered fairly per user.
     expect(await queues.get('assistant').getJobCounts('waiting', 'prioritized', 'delayed')).toEqual({
       waiting: 0,

@@ -315,6 +315,19 @@ describe('RedisScripts', () => {
     expect(await beat(now - 61_000)).toMatchObject({ lapsed: ['quiet-in-the-outage'] });
   });
 
+  test("workerLeaseTakeOver takes out the leases of the caller's identity only, and takes the caller's", async () => {
+    const leases = { leases: key('workers') };
+    const [seconds] = await redis.time();
+    const later = Number(seconds) * 1000 + 60_000;
+    await redis.zadd(key('workers'), later, 'data-dir:a#old-1', later, 'data-dir:a#old-2', later, 'data-dir:ab#other', later, 'host:12#x');
+    const taken = await scripts.workerLeaseTakeOver(leases, { identity: 'data-dir:a#', name: 'data-dir:a#new', leaseMs: 30_000 });
+    expect(taken.sort()).toEqual(['data-dir:a#old-1', 'data-dir:a#old-2']);
+    expect((await redis.zrange(key('workers'), '0', '-1')).sort()).toEqual(['data-dir:a#new', 'data-dir:ab#other', 'host:12#x']);
+    expect(Number(await redis.zscore(key('workers'), 'data-dir:a#new'))).toBeGreaterThanOrEqual(Number(seconds) * 1000 + 29_000);
+    // Run again by the same incarnation: nothing else to take out.
+    expect(await scripts.workerLeaseTakeOver(leases, { identity: 'data-dir:a#', name: 'data-dir:a#new', leaseMs: 30_000 })).toEqual([]);
+  });
+
   test('queuePresenceBeat scores every member with the time of the beat and drops the members silent too long', async () => {
     const workers = { workers: key('queue-workers') };
     const [seconds, micros] = await redis.time();

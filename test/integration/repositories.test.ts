@@ -8,6 +8,7 @@ import type { BlockInput } from '../../src/schemas/blocks';
 import { openDatabase, type Database } from '../../src/models/database';
 import { createRepositories, type Repositories } from '../../src/models';
 import { PlacementError } from '../../src/models/blocks-repository';
+import { WEBHOOK_ATTEMPTS_KEPT } from '../../src/models/webhooks-repository';
 import { migrate, rowsOf } from '../../src/models/migrate';
 import { blocks as blocksTable, systemAudit, users } from '../../src/models/schema';
 import { createTestDatabase, type TestDatabase } from '../support/database';
@@ -869,6 +870,54 @@ describe.each(backends)('repositories on $name', (backend) => {
         expect.objectContaining({ actorId: owner.id, onBehalfOf: null, action: 'generation.undone', details: {} }),
       ]);
       expect(typeof rows[0].createdAt).toBe('string');
+    });
+  });
+
+  describe('webhook deliveries', () => {
+    test('every attempt is logged, numbered, and a delivery keeps its newest ones; they go with the delivery', async () => {
+      const owner = await newUser('Hooked');
+      const endpoint = await repos.webhooks.createEndpoint({
+        userId: owner.id,
+        flowId: null,
+        url: 'https://hooks.example.com/in',
+        description: '',
+        events: ['run.succeeded'],
+        secretSealed: 'sealed',
+      });
+      const [delivery, other] = await repos.webhooks.createDeliveries(
+        owner.id,
+        [endpoint.id, endpoint.id],
+        'run.succeeded',
+        () => '{}',
+        10,
+      );
+      const total = WEBHOOK_ATTEMPTS_KEPT + 2;
+      for (let attempt = 1; attempt < total; attempt++)
+        await repos.webhooks.recordAttempt(delivery.id, { status: 'retrying', responseStatus: 500, error: 'HTTP 500' });
+      await repos.webhooks.recordAttempt(delivery.id, { status: 'delivered', responseStatus: 204, error: null });
+      await repos.webhooks.recordAttempt(other.id, { status: 'failed', responseStatus: null, error: 'could not connect (ECONNREFUSED)' });
+
+      const [logged, otherLogged] = await repos.webhooks.withAttempts(
+        (await repos.webhooks.listDeliveries(owner.id, endpoint.id, { limit: 10 })).sort((a, b) =>
+          a.id === delivery.id ? -1 : b.id === delivery.id ? 1 : 0,
+        ),
+      );
+      expect(logged).toMatchObject({ id: delivery.id, attempts: total, status: 'delivered', responseStatus: 204 });
+      expect(logged.attemptLog.map((row) => row.attempt)).toEqual(
+        Array.from({ length: WEBHOOK_ATTEMPTS_KEPT }, (_, i) => total - WEBHOOK_ATTEMPTS_KEPT + 1 + i),
+      );
+      expect(logged.attemptLog.at(-1)).toMatchObject({ status: 'delivered', responseStatus: 204, error: null });
+      expect(logged.attemptLog[0]).toMatchObject({ status: 'retrying', responseStatus: 500, error: 'HTTP 500' });
+      expect(logged.attemptLog.every((row) => row.attemptedAt instanceof Date)).toBe(true);
+      expect(otherLogged.attemptLog).toEqual([
+        expect.objectContaining({ attempt: 1, status: 'failed', responseStatus: null, error: 'could not connect (ECONNREFUSED)' }),
+      ]);
+
+      expect(await repos.webhooks.deleteEndpoint(owner.id, endpoint.id)).toBe(true);
+      const left = await repos.db.execute(
+        sql`select count(*)::int as n from webhook_delivery_attempts where delivery_id in (${delivery.id}, ${other.id})`,
+      );
+      expect(rowsOf<{ n: number }>(left)[0].n).toBe(0);
     });
   });
 });

@@ -28,11 +28,15 @@ describe('the run state machine', () => {
   test('a terminal status has no way out, and an open run can reach every terminal status', () => {
     for (const terminal of ['succeeded', 'failed', 'cancelled', 'timed_out'] as const) {
       for (const to of STATUSES) expect(canMove(terminal, to)).toBe(false);
-      expect(allowedFrom(terminal).sort()).toEqual(['queued', 'running']);
+      expect(allowedFrom(terminal).sort()).toEqual(terminal === 'succeeded' ? ['queued', 'running'] : ['queued', 'running', 'waiting']);
     }
     expect(canMove('queued', 'running')).toBe(true);
     expect(canMove('running', 'queued')).toBe(false);
-    expect(allowedFrom('queued')).toEqual([]);
+    // A run waits only from running, and goes on from waiting only to queued (its new job starts it).
+    expect(allowedFrom('waiting')).toEqual(['running']);
+    expect(allowedFrom('queued')).toEqual(['waiting']);
+    expect(canMove('waiting', 'running')).toBe(false);
+    expect(canMove('waiting', 'succeeded')).toBe(false);
   });
 });
 

@@ -77,7 +77,7 @@ describe('generated SDKs (npm run sdk)', () => {
     );
   });
 
-  test('the Python client (python3, standard library only) registers, creates a canvas, generates, chats and raises typed errors, sync and asyncio', async () => {
+  test('the Python client (python3, standard library only) registers, creates a canvas, generates, chats, uploads knowledge and raises typed errors, sync and asyncio', async () => {
     const { stdout } = await run('python3', [path.join(FIXTURES, 'check_client.py'), t.url, path.join(dir, 'python/switchboard_client')], {
       timeout: 60_000,
     });
@@ -153,6 +153,16 @@ describe('generated SDKs (npm run sdk)', () => {
     });
     expect(execution.missingInput).toMatchObject({ status: 400, code: 'missing_input' });
     expect(execution.listed).toEqual([execution.live.header, execution.started.executionId]);
+    expect(out.knowledge).toEqual({
+      uploaded: [
+        { name: 'notes.md', status: 'queued', error: null },
+        { name: 'empty.txt', status: 'failed', error: 'The file is empty (0 bytes)' },
+      ],
+      progress: expect.arrayContaining(['ready']),
+      chunks: 1,
+      hit: { document: 'notes.md', section: 'Security' },
+    });
+    expect(out.knowledge.progress.at(-1)).toBe('ready');
     expect(out.notFound).toMatchObject({ status: 404, code: 'not_found' });
     expect(out.invalid).toMatchObject({ status: 400, code: 'validation_failed', details: [expect.objectContaining({ path: 'title' })] });
     expect(out.anonymous).toMatchObject({ status: 401, code: 'unauthorized' });

@@ -273,19 +273,42 @@ describe('session ticket notes', () => {
     expect(again.data).toEqual(first.data);
   });
 
-  test('escalate and pause set the status and answer at once', async () => {
+  test('escalate answers at once and hands the session on with its notes, the reason in their prompt; pause sets the status', async () => {
     const { user, sessionId } = await userWithSession();
     const history = async () =>
       (await request('GET', `${t.api}/chat/sessions/${sessionId}/history`, { token: user.accessToken })).body.session.status;
+    const prompts: string[] = [];
+    notesTurn = (req) => {
+      prompts.push(req.messages.map((m) => String(m.content)).join('\n'));
+      return demoResponder(req);
+    };
 
-    const escalated = await request('POST', `${t.api}/chat/sessions/${sessionId}/escalate`, { token: user.accessToken, body: {} });
-    expect(escalated.body).toEqual({ sessionId, status: 'escalated' });
+    const escalated = await request('POST', `${t.api}/chat/sessions/${sessionId}/escalate`, {
+      token: user.accessToken,
+      body: { reason: 'Needs the network team' },
+    });
+    expect(escalated.body).toEqual({
+      sessionId,
+      status: 'escalated',
+      documentation: null,
+      psaPushStatus: 'no_psa',
+      psaPushError: null,
+      memberMappingWarning: null,
+    });
     expect(await history()).toBe('escalated');
+    const notes = await eventually(
+      () => documentation(user, sessionId),
+      (read) => read.body.documentationStatus === 'ready',
+    );
+    expect(notes.body).toMatchObject({ status: 'escalated', documentation: expect.stringContaining('## Next Steps') });
+    expect(
+      prompts.some(
+        (prompt) => prompt.includes('Session status: escalated') && prompt.includes('Escalation reason: Needs the network team'),
+      ),
+    ).toBe(true);
     const paused = await request('POST', `${t.api}/chat/sessions/${sessionId}/pause`, { token: user.accessToken });
     expect(paused.body).toEqual({ sessionId, status: 'paused' });
     expect(await history()).toBe('paused');
-    // No notes were asked for.
-    expect((await documentation(user, sessionId)).status).toBe(404);
   });
 
   test("someone else's session answers 404 everywhere, and an invalid body 400", async () => {

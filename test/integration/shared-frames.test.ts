@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ChatEventLog, type ChatEvent } from '../../src/assistant/chat-events';
+import { ChatEventLog, type ChatEvent } from '../../src/turns/turn-events';
 import { NotesEventLog, type NotesEvent } from '../../src/assistant/notes-events';
 import { GenerationEventLog } from '../../src/generation/event-log';
 import type { GenerationEvent } from '../../src/generation/events';

@@ -130,5 +130,8 @@ describe('start-up errors say what to do', () => {
     );
     expect(node.output()).toContain('provider  open: key accepted');
     expect(node.output()).not.toContain('sk-wrong');
+    // Readiness says what the banner said: its probe is the one /readyz reports.
+    const ready = await fetch(`${node.url}/readyz`).then((res) => res.json());
+    expect(ready.providers).toEqual({ locked: 'unauthorized', open: 'reachable' });
   });
 });

@@ -25,7 +25,7 @@ describe('web console: the built SDK, not a copy', () => {
     }
   });
 
-  test('GET /console/sdk/switchboard-client.js serves the browser build, with the console CSP; its chunks load beside it', async () => {
+  test('GET /console/sdk/switchboard-client.js serves the browser build, with the console CSP; it is one file that imports nothing beside it', async () => {
     const app = express().use(webConsoleRouter());
     const server = app.listen(0, '127.0.0.1');
     await once(server, 'listening');
@@ -37,9 +37,9 @@ describe('web console: the built SDK, not a copy', () => {
       expect(response.headers.get('content-security-policy')).toContain("script-src 'self'");
       const body = await response.text();
       expect(body).toBe(await readFile(join(SDK_BROWSER_DIR, 'switchboard-client.js'), 'utf8'));
-      const chunks = [...body.matchAll(/from"\.\/([\w-]+\.js)"|import\("\.\/([\w-]+\.js)"\)/g)].map((m) => m[1] ?? m[2]);
-      expect(chunks.length).toBeGreaterThan(0);
-      for (const chunk of new Set(chunks)) expect((await fetch(`${base}/console/sdk/${chunk}`)).status).toBe(200);
+      // One file: zod's compiler is turned off before any schema is built, which a split build cannot order.
+      expect([...body.matchAll(/from\s*"\.\/|import\("\.\//g)]).toEqual([]);
+      expect(body).toContain('jitless:!0');
       expect((await fetch(`${base}/console/sdk/../../package.json`)).status).not.toBe(200);
     } finally {
       server.close();

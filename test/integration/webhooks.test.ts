@@ -63,9 +63,17 @@ describe('webhooks out', () => {
         if (path.startsWith('/slow')) {
           inFlight += 1;
           maxInFlight = Math.max(maxInFlight, inFlight);
+          // An attempt the sender gave up on (past its timeout on a loaded machine) is no longer in
+          // flight once its connection closes, although this answer was not written yet.
+          let open = true;
+          const ended = () => {
+            if (open) inFlight -= 1;
+            open = false;
+          };
+          res.on('close', ended);
           setTimeout(() => {
-            inFlight -= 1;
-            res.writeHead(204).end();
+            ended();
+            if (!res.destroyed) res.writeHead(204).end();
           }, 20);
           return;
         }
@@ -82,6 +90,8 @@ describe('webhooks out', () => {
         WEBHOOK_TIMEOUT_MS: '300',
         WEBHOOK_CONCURRENCY: '4',
         HITL_TIMEOUT_MS: '60000',
+        // The flood below sends 120 test messages in a few seconds; the limit has its own test.
+        TIER_LIMITS: JSON.stringify({ free: { webhookSendsPerMinute: 1_000 } }),
       },
       logs: (line) => logs.push(line),
     });
@@ -181,6 +191,13 @@ describe('webhooks out', () => {
       (res) => res.body.deliveries?.[0]?.status === 'delivered',
     );
     expect(log.body.deliveries[0]).toMatchObject({ attempts: 2, responseStatus: 200, lastError: null, eventType: 'webhook.test' });
+    // Both attempts, not only the last: the 500 that was retried, then the 200, each with its time.
+    const [failed, delivered] = log.body.deliveries[0].attemptLog;
+    expect(log.body.deliveries[0].attemptLog).toHaveLength(2);
+    expect(failed).toMatchObject({ attempt: 1, status: 'retrying', responseStatus: 500, error: 'HTTP 500' });
+    expect(delivered).toMatchObject({ attempt: 2, status: 'delivered', responseStatus: 200, error: null });
+    expect(Date.parse(failed.attemptedAt)).toBeLessThanOrEqual(Date.parse(delivered.attemptedAt));
+    expect(Date.parse(delivered.attemptedAt)).toBe(Date.parse(log.body.deliveries[0].lastAttemptAt));
   });
 
   test('a receiver that always fails ends failed after the configured attempts, and a redelivery sends it again', async () => {
@@ -210,6 +227,19 @@ describe('webhooks out', () => {
       (res) => res.body.deliveries?.[0]?.status === 'delivered',
     );
     expect(log.body.deliveries[0]).toMatchObject({ attempts: 4, responseStatus: 200 });
+    // The first round's three failures and the redelivery's success, in order.
+    expect(
+      log.body.deliveries[0].attemptLog.map((a: { attempt: number; status: string; error: string | null }) => [
+        a.attempt,
+        a.status,
+        a.error,
+      ]),
+    ).toEqual([
+      [1, 'retrying', 'HTTP 500'],
+      [2, 'retrying', 'HTTP 500'],
+      [3, 'failed', 'HTTP 500'],
+      [4, 'delivered', null],
+    ]);
     const twice = await request('POST', `${t.api}/webhooks/${webhook.id}/deliveries/${randomUUID()}/redeliver`, { token: ada.accessToken });
     expect(twice.status).toBe(404);
   });
@@ -223,7 +253,20 @@ describe('webhooks out', () => {
       (res) => res.body.deliveries?.[0]?.status === 'failed',
     );
     expect(failed.body.deliveries[0]).toMatchObject({ attempts: 3, responseStatus: null, lastError: 'no answer within 300 ms' });
+    expect(failed.body.deliveries[0].attemptLog).toEqual(
+      [1, 2, 3].map((attempt) =>
+        expect.objectContaining({
+          attempt,
+          status: attempt < 3 ? 'retrying' : 'failed',
+          responseStatus: null,
+          error: 'no answer within 300 ms',
+        }),
+      ),
+    );
     expect(at(path)).toHaveLength(3);
+    // Each failed attempt's log line says why.
+    const lines = logs.filter((line) => line.includes(failed.body.deliveries[0].id) && line.includes('webhook attempt failed'));
+    expect(lines.map((line) => (JSON.parse(line) as { reason?: string }).reason)).toEqual(Array(3).fill('no answer within 300 ms'));
   });
 
   test('a dangerous tool waiting for approval is announced; the flow-scoped endpoint hears it', async () => {
@@ -272,6 +315,13 @@ describe('webhooks out', () => {
       expect(res.status).toBe(400);
       expect(res.body.error).toMatchObject({ code: 'validation_failed' });
       expect((await request('GET', `${t.api}/webhooks`, { token: bob.accessToken })).body.webhooks).toEqual([]);
+    });
+
+    test('a private address is refused naming the setting an operator uses to allow it', async () => {
+      const res = await createEndpoint(bob, { url: 'http://10.1.2.3/hook', events: ['run.succeeded'] });
+
+      expect(res.status).toBe(400);
+      expect(JSON.stringify(res.body.error)).toContain('adding http://10.1.2.3 to WEBHOOK_PRIVATE_ORIGINS');
     });
 
     test('bad bodies are 400s in the error shape, never a 500', async () => {

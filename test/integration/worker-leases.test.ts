@@ -35,8 +35,16 @@ describe('WorkerLeases', () => {
 
   afterAll(() => connection.quit());
 
-  const detector = (leaseMs = 60_000) => {
-    const lease = new WorkerLeases({ redis: connection, keyPrefix: prefix, queues: registry, queueNames: ['generation'], leaseMs, logger });
+  const detector = (leaseMs = 60_000, identity?: string) => {
+    const lease = new WorkerLeases({
+      redis: connection,
+      keyPrefix: prefix,
+      queues: registry,
+      queueNames: ['generation'],
+      leaseMs,
+      identity,
+      logger,
+    });
     leases.push(lease);
     return lease;
   };
@@ -140,6 +148,44 @@ describe('WorkerLeases', () => {
     expect(started[0].attemptsStarted).toBe(1);
     expect(await registry.requeueActiveOf('generation', alive.name, -1, logger)).toEqual([]);
     expect(await queue.getJobState('job-live')).toBe('active');
+  });
+
+  test("a restarted process takes back its earlier incarnation's jobs at start, whose lease has not lapsed, and no other process's", async () => {
+    const identity = `data-dir:${randomUUID()}`;
+    const before = detector(60_000, identity);
+    await before.start();
+    const stranger = detector(60_000, `data-dir:${randomUUID()}`);
+    await stranger.start();
+    const startedBefore: Job[] = [];
+    const startedOnStranger: Job[] = [];
+    const killedWorker = hangingWorker(before.name, startedBefore);
+    const queue = registry.get('generation');
+    await queue.add('generate', { n: 1 }, { jobId: 'job-mine' });
+    await waitUntil(() => startedBefore.length === 1, 10_000);
+    hangingWorker(stranger.name, startedOnStranger);
+    await queue.add('generate', { n: 2 }, { jobId: 'job-strangers' });
+    await waitUntil(() => startedOnStranger.length === 1, 10_000);
+    // kill -9: the worker stops without finishing its job and the lease stays, valid for a minute.
+    await killedWorker.close(true);
+    expect(before.name.startsWith(`${identity}#`)).toBe(true);
+
+    const restarted = detector(60_000, identity);
+    expect(restarted.name).not.toBe(before.name);
+    const startedAfter: Job[] = [];
+    hangingWorker(restarted.name, startedAfter);
+    await restarted.start();
+
+    // Back to waiting before its lock or lease lapsed; a live worker (either) runs it again.
+    const again = () => [...startedAfter, ...startedOnStranger].find((job) => job.id === 'job-mine');
+    await waitUntil(() => again() !== undefined, 10_000);
+    expect(again()).toMatchObject({ attemptsStarted: 2 });
+    const lease = redisKeys(prefix).workerLeases();
+    expect(await connection.zscore(lease, before.name)).toBeNull();
+    expect(await connection.zscore(lease, restarted.name)).not.toBeNull();
+    // A process of another identity keeps its lease and its job.
+    expect(await connection.zscore(lease, stranger.name)).not.toBeNull();
+    expect(await queue.getJobState('job-strangers')).toBe('active');
+    expect((await queue.getJob('job-strangers'))!.processedBy).toBe(stranger.name);
   });
 
   test('a process that stops cleanly gives its lease back', async () => {

@@ -84,6 +84,12 @@ describe('the methods added for flows, embeds, sessions and usage, against a liv
     for await (const event of sb.flows.chatStream(flow.id, { message: 'Again', sessionId: first.sessionId })) types.push(event.type);
     expect(types.at(-1)).toBe('final');
     expect(types).toContain('text_chunk');
+    const chatHistory = await sb.flows.chatHistory(flow.id, { limit: 50 });
+    expect(chatHistory).toMatchObject({ flowId: flow.id, nextCursor: null, sessions: [{ id: first.sessionId }] });
+    expect(chatHistory.messages.filter((m) => m.role === 'user').map((m) => [m.sessionId, m.content])).toEqual([
+      [first.sessionId, 'Hi'],
+      [first.sessionId, 'Again'],
+    ]);
 
     const { embedToken, embed } = await sb.flows.embeds.create(flow.id, { allowedOrigins: ['https://example.test'] });
     expect((await sb.flows.embeds.list(flow.id)).embeds.map((e) => e.embedId)).toEqual([embed.embedId]);
@@ -109,6 +115,10 @@ describe('the methods added for flows, embeds, sessions and usage, against a liv
     expect(await sb.chat.escalate(first.sessionId, { reason: 'needs a human' })).toEqual({
       sessionId: first.sessionId,
       status: 'escalated',
+      documentation: null,
+      psaPushStatus: 'no_psa',
+      psaPushError: null,
+      memberMappingWarning: null,
     });
     expect((await sb.chat.session(first.sessionId)).session).toMatchObject({
       id: first.sessionId,

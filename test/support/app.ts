@@ -93,6 +93,9 @@ export function testConfig(options: {
     JWT_SECRET: 'test-secret-test-secret-test-secret-0123456789',
     SHUTDOWN_TIMEOUT_MS: '5000',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // A test's victim and thief are one process (same user agent and address), so to the server
+    // they are one client: reuse detection is tested strictly, and the grace suite turns it on.
+    REFRESH_REUSE_GRACE_SECONDS: '0',
     ...options.env,
   });
 }

@@ -26,6 +26,12 @@ export interface ReplayProfile {
   kind?: 'openai' | 'ollama' | 'vllm' | 'lmstudio';
   /** Whether it reports usage (else every usage line is an estimate). */
   sendsUsage: boolean;
+  /**
+   * Set when the profile teaches the app something it keeps for its endpoint (a refused field it
+   * stops sending there): the replay matrix then gives it an app of its own, so no other profile is
+   * sent what this one taught.
+   */
+  ownEndpoint?: true;
   /** Where the shape comes from. */
   sources: string[];
   /** The failure scenario (a request whose last user message holds FAIL_MARK), if the profile has one. */
@@ -372,6 +378,8 @@ export const PROFILES: ReplayProfile[] = [
       model: 'magistral-medium-latest',
       sendsUsage: true,
       refuse: (body) => (body.stream_options ? MISTRAL_STREAM_OPTIONS_REFUSAL : undefined),
+      // The app stops sending stream_options to an endpoint that refused it.
+      ownEndpoint: true,
       // A key not accepted: 401 with Mistral's own body, outside OpenAI's envelope. Said as such: an operator must fix the key.
       failure: { code: 'llm_auth_failed', reason: /API key/ },
       fail: refusing(401, { message: 'Unauthorized', request_id: 'c61f2f15feca71626a990e3740f99245' }),

@@ -12,7 +12,8 @@ import { REPORTED } from './provider-wire';
  * content of every answer is the offline demo model's (so a path's result can be compared with what
  * the demo model gives); the profile decides only the shape: how the chunks are cut, where usage
  * and reasoning go, which fields ride along, which line endings, comments and byte splits the
- * stream has, and what the provider refuses. Each profile is served at `/<name>/v1`.
+ * stream has, and what the provider refuses. Each profile is served at `/<name>/v1`, and the one
+ * last chosen with `choose` at `/chosen/v1`: one app on that base URL is served every profile in turn.
  */
 
 /**
@@ -69,9 +70,16 @@ export interface ReplayServer {
   url: string;
   /** `LLM_PROVIDERS` entry of a profile on this server. */
   provider(profile: ReplayProfile, name?: string): { name: string; baseUrl: string; models: string[]; kind?: string };
+  /** Base URL of the profile last chosen with `choose`: what an app serving several profiles in turn is given. */
+  chosenBaseUrl: string;
+  /** The profile that answers at `chosenBaseUrl` from now on. */
+  choose(profile: ReplayProfile): void;
   requests: ReplayRequest[];
   close(): Promise<void>;
 }
+
+/** The base path that the chosen profile answers on. */
+const CHOSEN = 'chosen';
 
 const lastUser = (body: ChatRequest): string => {
   for (let i = body.messages.length - 1; i >= 0; i -= 1) {
@@ -94,12 +102,14 @@ async function writeAll(res: http.ServerResponse, pieces: Array<string | Buffer>
 
 export async function startProviderReplay(): Promise<ReplayServer> {
   const requests: ReplayRequest[] = [];
+  let chosen: ReplayProfile | undefined;
   const server = http.createServer((req, res) => {
     const parts: Buffer[] = [];
     req.on('data', (part: Buffer) => parts.push(part));
     req.on('end', () => {
-      const [, name, , ...rest] = (req.url ?? '').split('/');
-      const profile = PROFILES.find((candidate) => candidate.name === name);
+      const [, base, , ...rest] = (req.url ?? '').split('/');
+      const profile = base === CHOSEN ? chosen : PROFILES.find((candidate) => candidate.name === base);
+      const name = profile?.name ?? base;
       const path = rest.join('/');
       const body = JSON.parse(Buffer.concat(parts).toString('utf8') || '{}') as ChatRequest;
       const record: ReplayRequest = { profile: name, path: path === 'embeddings' ? 'embeddings' : 'chat', body, status: 200 };
@@ -142,6 +152,8 @@ export async function startProviderReplay(): Promise<ReplayServer> {
   return {
     url,
     requests,
+    chosenBaseUrl: `${url}/${CHOSEN}/v1`,
+    choose: (profile) => void (chosen = profile),
     provider: (profile, name = profile.name) => ({
       name,
       baseUrl: `${url}/${profile.name}/v1`,

@@ -1,4 +1,5 @@
 import {
+  messageText,
   startOpenAICompatibleServer,
   type ChatRequest,
   type ChatResponder,
@@ -41,3 +42,15 @@ export async function startScriptedLLM(
     chatRequests: () => server.requests.flatMap((r) => (r.kind === 'chat' ? [r.body] : [])),
   };
 }
+
+/**
+ * A tool result as the tool gave it: the text inside the `<untrusted_data source="…">` envelope
+ * every tool result reaches the model in (an error result, never framed, as it is).
+ */
+export function unframed(text: string): string {
+  return /^<untrusted_data source="[^"]*">\n([\s\S]*)\n<\/untrusted_data>$/.exec(text)?.[1] ?? text;
+}
+
+/** The tool results of a chat request, out of their envelopes, in order. */
+export const toolResultTexts = (request: ChatRequest): string[] =>
+  request.messages.filter((m) => m.role === 'tool').map((m) => unframed(messageText(m)));

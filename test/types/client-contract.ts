@@ -9,7 +9,7 @@ import type { ApiRequestBody, ApiResponseBody } from '../../src/http/api-types';
 import type * as Sdk from '@switchboard/client';
 import type { TierLimits } from '../../config/tiers';
 import type { chatBodySchema } from '../../src/assistant/chat-service';
-import type { ChatEvent, TurnUsage } from '../../src/assistant/chat-events';
+import type { ChatEvent, TurnUsage } from '../../src/turns/turn-events';
 import type { NotesEvent } from '../../src/assistant/notes-events';
 import type { publicUser } from '../../src/auth/auth-service';
 import type { GenerationEvent, SequencedEvent } from '../../src/generation/events';
@@ -160,6 +160,8 @@ export function operationContract(): void {
   same<Same<Sdk.ChatResponse, ApiResponseBody<'embedChat'>>>();
   same<Same<Sdk.ChatSession, ApiResponseBody<'getChatSession'>['session']>>();
   same<Same<Sdk.ChatSession[], ApiResponseBody<'listChatSessions'>['sessions']>>();
+  same<Same<Sdk.CodingAgentView[], ApiResponseBody<'listCodingAgents'>['agents']>>();
+  same<Same<Sdk.Engagement, ApiResponseBody<'getUsageEngagement'>>>();
   same<Same<Sdk.Embedding, ApiResponseBody<'embedText'>>>();
   same<Same<Sdk.StartedRun, ApiResponseBody<'runAgent'>>>();
   same<Same<Sdk.JourneyReply, ApiResponseBody<'answerAgentJourney'>>>();

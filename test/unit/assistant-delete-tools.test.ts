@@ -1,4 +1,4 @@
-import { TOOLS_BY_NAME, type DeviceCall } from '../../src/assistant/tools';
+import { TOOLS_BY_NAME, type DeviceCall } from '../../src/turns/device-tools';
 
 /**
  * The assistant's delete tools: each asks the device to delete one row of its own table by the id

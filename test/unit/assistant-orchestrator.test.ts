@@ -1,9 +1,9 @@
 import { classifyIntent, toolsFor } from '../../src/assistant/orchestrator';
-import { dangerousToolPolicy } from '../../src/assistant/approvals';
-import { allowAllPolicy } from '../../src/assistant/tool-policy';
+import { dangerousToolPolicy } from '../../src/turns/approvals';
+import { allowAllPolicy } from '../../src/turns/tool-policy';
 import { loadConfig } from '../../config';
-import { ASSISTANT_TOOLS } from '../../src/assistant/tools';
-import { listText, describeTask, toEpochMs, ToolInputError } from '../../src/assistant/tool-format';
+import { ASSISTANT_TOOLS } from '../../src/turns/device-tools';
+import { listText, describeTask, toEpochMs, ToolInputError } from '../../src/turns/tool-format';
 
 describe('assistant orchestrator and tools', () => {
   test('the catalogue has the 23 assistant tools, split over four agents', () => {

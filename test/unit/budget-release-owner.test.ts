@@ -22,7 +22,7 @@ const RELEASE = /\breleaseUnused\b|\.releaseAll\(/;
 const ADMISSIONS = [
   'agents/agent-service.ts',
   'agents/journey.ts',
-  'assistant/budget-admission.ts',
+  'turns/budget-admission.ts',
   'assistant/session-lifecycle.ts',
   'flows/flow-executions.ts',
   'generation/generation-service.ts',

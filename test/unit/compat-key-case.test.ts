@@ -1,5 +1,15 @@
 import { createParser } from 'eventsource-parser';
-import { camelKey, isSnakeKey, snakeKey, toCamelKeys, toSnakeKeys, usesSnakeCase } from '../../src/http/compat/key-case';
+import {
+  camelKey,
+  isCamelKey,
+  isSnakeKey,
+  snakeKey,
+  toCamelKeys,
+  toSnakeKeys,
+  usesCamelCase,
+  usesSnakeCase,
+  withSnakeTwins,
+} from '../../src/http/compat/key-case';
 import { notesDialect } from '../../src/http/compat/notes-dialect';
 import { mapSource, parseSseText } from '../../src/http/compat/sse-dialect';
 import { formatSse, type SseMessage } from '../../src/http/sse';
@@ -90,6 +100,44 @@ describe('compatibility edge: key case', () => {
     expect(usesSnakeCase(undefined)).toBe(false);
     // A parsed query string has no prototype.
     expect(usesSnakeCase(Object.assign(Object.create(null), { agent_id: '1' }))).toBe(true);
+  });
+
+  test('a request speaks camelCase when any key outside the opaque fields is camelCase; one-word keys say neither', () => {
+    expect(isCamelKey('agentId')).toBe(true);
+    expect(isCamelKey('nextCursor')).toBe(true);
+    expect(isCamelKey('limit')).toBe(false);
+    expect(isCamelKey('agent_id')).toBe(false);
+    expect(usesCamelCase(Object.assign(Object.create(null), { agentId: '1', page: '1' }))).toBe(true);
+    expect(usesCamelCase(Object.assign(Object.create(null), { page: '1', limit: '5' }))).toBe(false);
+    expect(usesCamelCase({ name: 'a', context: { openFile: 'a' } })).toBe(false);
+    expect(usesCamelCase({ name: 'a', filter: { dateRange: {} } })).toBe(true);
+    expect(usesCamelCase(undefined)).toBe(false);
+  });
+
+  test('snake_case twins sit beside each camelCase key, with the same value, outside the opaque fields', () => {
+    const schema = { type: 'object', additionalProperties: false };
+    const answer = withSnakeTwins({
+      agents: [{ deviceId: 'laptop', filterConfig: { dateRange: { from: '2026-01-01' } }, configSchema: schema, name: 'n' }],
+      nextCursor: null,
+    });
+    expect(answer).toEqual({
+      agents: [
+        {
+          deviceId: 'laptop',
+          device_id: 'laptop',
+          filterConfig: { dateRange: { from: '2026-01-01' }, date_range: { from: '2026-01-01' } },
+          filter_config: { dateRange: { from: '2026-01-01' }, date_range: { from: '2026-01-01' } },
+          configSchema: schema,
+          config_schema: schema,
+          name: 'n',
+        },
+      ],
+      nextCursor: null,
+      next_cursor: null,
+    });
+    // A key already there in snake_case is not replaced by a twin.
+    expect(withSnakeTwins({ deviceId: 'a', device_id: 'b' })).toEqual({ deviceId: 'a', device_id: 'b' });
+    expect(withSnakeTwins('deviceId')).toBe('deviceId');
   });
 
   test('a value that is not a plain object (a date, a buffer) passes as it is', () => {

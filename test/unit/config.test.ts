@@ -5,7 +5,7 @@ import { ConfigError, loadConfig, productionModelRequired, QUEUE_NAMES, sharedDa
 import { Pricing } from '../../src/budget/pricing';
 import { envSchema } from '../../config/env';
 import { DEFAULT_PRICING } from '../../config/pricing';
-import { DEFAULT_TIER_LIMITS, mergeTierLimits } from '../../config/tiers';
+import { DEFAULT_TIER_LIMITS, mergeTierLimits, TIERS } from '../../config/tiers';
 
 /** The ConfigError loadConfig throws for `env`, or a failure when it does not throw one. */
 function configError(env: Record<string, string | undefined>): ConfigError {
@@ -57,7 +57,12 @@ describe('loadConfig defaults', () => {
     expect(config.broadcast).toEqual({ chunkSize: 10, chunkDelayMs: 50, concurrency: 8 });
     expect(config.generation).toMatchObject({ promptGuard: 'block', maxPromptChars: 8_000, concurrency: 4 });
     expect(config.queues).toEqual({ names: [...QUEUE_NAMES], explicit: false, lockMs: 30_000, leaseMs: 6_000, unconsumedMs: 30_000 });
-    expect(config.auth).toMatchObject({ jwtSecret: undefined, accessTokenTtlSeconds: 900, refreshTokenTtlDays: 30 });
+    expect(config.auth).toMatchObject({
+      jwtSecret: undefined,
+      accessTokenTtlSeconds: 900,
+      refreshTokenTtlDays: 30,
+      refreshReuseGraceSeconds: 5,
+    });
     expect(config.admin).toEqual({ user: undefined, password: undefined, userIds: [] });
   });
 
@@ -80,6 +85,10 @@ describe('loadConfig defaults', () => {
         concurrentGenerations: 1,
         maxBlocksPerGeneration: 200,
         maxEnabledAgents: 2,
+        maxKnowledgeFileBytes: 10 * 1024 * 1024,
+        maxKnowledgeDocuments: 200,
+        maxKnowledgeBases: 20,
+        minScheduleIntervalSeconds: 900,
         ...open,
       },
       pro: {
@@ -88,6 +97,10 @@ describe('loadConfig defaults', () => {
         concurrentGenerations: 4,
         maxBlocksPerGeneration: 200,
         maxEnabledAgents: 10,
+        maxKnowledgeFileBytes: 50 * 1024 * 1024,
+        maxKnowledgeDocuments: 2_000,
+        maxKnowledgeBases: 200,
+        minScheduleIntervalSeconds: 300,
         ...open,
       },
       enterprise: {
@@ -96,6 +109,10 @@ describe('loadConfig defaults', () => {
         concurrentGenerations: 16,
         maxBlocksPerGeneration: 200,
         maxEnabledAgents: Infinity,
+        maxKnowledgeFileBytes: Infinity,
+        maxKnowledgeDocuments: Infinity,
+        maxKnowledgeBases: Infinity,
+        minScheduleIntervalSeconds: 60,
         ...open,
       },
     });
@@ -210,18 +227,28 @@ describe('loadConfig roles and queues', () => {
     const error = configError({ WORKER_QUEUES: 'generation,emails,video' });
 
     expect(error.issues).toEqual([
-      'WORKER_QUEUES: unknown queue(s) emails, video; the queues are generation, broadcast, assistant, embeddings, connectors, agent-runs, flows, psa, webhooks',
+      'WORKER_QUEUES: unknown queue(s) emails, video; the queues are generation, broadcast, assistant, embeddings, connectors, agent-runs, flows, psa, webhooks, knowledge',
     ]);
     expect(error.message).toContain('WORKER_QUEUES');
   });
 });
 
 describe('loadConfig validation', () => {
-  test('given production without JWT_SECRET and OAUTH_ENCRYPTION_KEY, loadConfig refuses to start', () => {
-    expect(configError({ NODE_ENV: 'production' }).issues).toEqual([
-      'JWT_SECRET: required when NODE_ENV=production',
-      'OAUTH_ENCRYPTION_KEY: required when NODE_ENV=production',
+  test('given production with nothing else set, one refusal names every setting the start needs', () => {
+    const { issues } = configError({ NODE_ENV: 'production' });
+
+    expect(issues.map((issue) => issue.split(': required when')[0])).toEqual([
+      'JWT_SECRET',
+      'OAUTH_ENCRYPTION_KEY',
+      'REDIS_URL',
+      'OPENAI_BASE_URL / OPENAI_API_KEY (or LLM_PROVIDERS)',
     ]);
+  });
+
+  test('given production with a shared Redis but no secrets, the refusal names only the secrets', () => {
+    const { issues } = configError({ NODE_ENV: 'production', REDIS_URL: 'redis://redis:6379', LLM_DEMO: '1' });
+
+    expect(issues).toEqual(['JWT_SECRET: required when NODE_ENV=production', 'OAUTH_ENCRYPTION_KEY: required when NODE_ENV=production']);
   });
 
   test('given production with a 32-character JWT_SECRET and an encryption key, loadConfig accepts them', () => {
@@ -272,6 +299,8 @@ describe('loadConfig validation', () => {
     expect(error.issues.map((issue) => issue.split(':')[0]).sort()).toEqual([
       'JWT_SECRET',
       'OAUTH_ENCRYPTION_KEY',
+      'OPENAI_BASE_URL / OPENAI_API_KEY (or LLM_PROVIDERS)',
+      'REDIS_URL',
       'TIER_LIMITS',
       'WORKER_QUEUES',
     ]);
@@ -377,6 +406,25 @@ describe('tiers', () => {
     expect(tiers.free).toEqual({ ...DEFAULT_TIER_LIMITS.free, generationsPerMinute: 10 });
     expect(tiers.pro).toEqual(DEFAULT_TIER_LIMITS.pro);
     expect(tiers.enterprise).toEqual({ ...DEFAULT_TIER_LIMITS.enterprise, maxEnabledAgents: 50 });
+  });
+
+  test('webhook test sends and redeliveries have a per-minute limit per tier that TIER_LIMITS overrides', () => {
+    expect(Object.fromEntries(TIERS.map((tier) => [tier, loadConfig({}).usageLimits[tier].webhookSendsPerMinute]))).toEqual({
+      free: 10,
+      pro: 30,
+      enterprise: 120,
+    });
+    const { usageLimits } = loadConfig({ TIER_LIMITS: JSON.stringify({ free: { webhookSendsPerMinute: 2 } }) });
+    expect(usageLimits.free.webhookSendsPerMinute).toBe(2);
+    expect(() => loadConfig({ TIER_LIMITS: JSON.stringify({ free: { webhookSendsPerMinute: 0 } }) })).toThrow(
+      /TIER_LIMITS: free\.webhookSendsPerMinute/,
+    );
+  });
+
+  test("given WEBHOOK_DELIVERIES_KEPT, an endpoint's log keeps that many; the default is 1,000 and 0 is refused", () => {
+    expect(loadConfig({}).webhooks.deliveriesKept).toBe(1_000);
+    expect(loadConfig({ WEBHOOK_DELIVERIES_KEPT: '50' }).webhooks.deliveriesKept).toBe(50);
+    expect(() => loadConfig({ WEBHOOK_DELIVERIES_KEPT: '0' })).toThrow(/WEBHOOK_DELIVERIES_KEPT/);
   });
 
   test('given no override, every budget is unlimited (null) and every feature on', () => {
@@ -501,6 +549,13 @@ describe('LLM endpoint', () => {
       { name: 'ollama', baseURL: 'http://127.0.0.1:11434/v1', apiKey: 'not-set', models: ['a', 'b'], kind: 'openai', promptCache: false },
     ]);
     expect(llm.fallback).toEqual([{ provider: 'ollama', model: 'b' }]);
+  });
+
+  test('REFRESH_REUSE_GRACE_SECONDS: 0 turns the grace off; more than 60 or a fraction is refused', () => {
+    expect(loadConfig({ REFRESH_REUSE_GRACE_SECONDS: '0' }).auth.refreshReuseGraceSeconds).toBe(0);
+    expect(loadConfig({ REFRESH_REUSE_GRACE_SECONDS: '30' }).auth.refreshReuseGraceSeconds).toBe(30);
+    expect(() => loadConfig({ REFRESH_REUSE_GRACE_SECONDS: '61' })).toThrow(/REFRESH_REUSE_GRACE_SECONDS/);
+    expect(() => loadConfig({ REFRESH_REUSE_GRACE_SECONDS: '1.5' })).toThrow(/REFRESH_REUSE_GRACE_SECONDS/);
   });
 
   test('NOTES_MODEL names a configured model (provider:model or a model of the first provider); LLM_PROMPT_CACHE marks the short form', () => {

@@ -7,6 +7,8 @@ import { JOURNEY_SYSTEM_PROMPT, journeySystemPrompt } from '../../src/agents/jou
 import { TICKET_NOTE_SECTIONS, isTicketNotesRequest, writeTicketNotes } from '../../src/demo-model/ticket-notes';
 import { cosineSimilarity, embedText } from '../../src/demo-model/embeddings';
 import { demoResponder } from '../../src/demo-model/responder';
+import { errorFacts } from '../../src/demo-model/conversation';
+import { summariseToolResult } from '../../src/demo-model/tool-results';
 
 const tool = (name: string, properties: Record<string, unknown> = {}): ChatTool => ({
   type: 'function',
@@ -274,4 +276,32 @@ describe('embeddings', () => {
 
 test('plain requests get a text that says it is the demo model', () => {
   expect(demoResponder(request([user('Tell me a joke')])).text).toMatch(/demo model/);
+});
+
+describe('the demo model tells the user what failed, not what the model was told to do', () => {
+  test.each([
+    [
+      'a rejected approval',
+      'Error: the user rejected write_file; it was NOT run. Do not try it again; tell the user it was not done.',
+      'the user rejected write_file; it was NOT run.',
+    ],
+    [
+      'an approval that timed out',
+      'Error: write_file was NOT run: the user did not approve it in time. Tell the user it was not done and that they can ask again.',
+      'write_file was NOT run: the user did not approve it in time.',
+    ],
+    ['an error with no instruction', 'Error: the path .env is hidden', 'the path .env is hidden'],
+  ])('%s', (_name, error, said) => {
+    expect(errorFacts(error)).toBe(said);
+  });
+
+  test('a rejected call reaches the user as its facts in the demo model’s answer', () => {
+    const answer = summariseToolResult(
+      'delete_task',
+      {},
+      'Error: the user rejected delete_task; it was NOT run. Do not try it again; tell the user it was not done.',
+    );
+
+    expect(answer).toBe('The delete_task tool reported a problem: the user rejected delete_task; it was NOT run.');
+  });
 });

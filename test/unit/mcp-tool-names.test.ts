@@ -1,4 +1,4 @@
-import { isMcpToolName, mcpToolName, parseMcpToolName } from '../../src/mcp/tool-names';
+import { isMcpToolName, mcpToolName, parseMcpToolName } from '../../src/mcp/mcp-tool-names';
 
 /** MCP tools are `mcp__<server>__<tool>`: a server name holds no `__`, so a name splits one way only. */
 describe('MCP tool names', () => {

@@ -1,6 +1,6 @@
 import type { ChatTool } from '../../src/demo-model/openai-compatible-server';
 import { chatToolsTurn, pickToolCalls } from '../../src/demo-model/chat-tools';
-import { inOrderLimited } from '../../src/assistant/tool-loop';
+import { inOrderLimited } from '../../src/turns/tool-loop';
 
 const tool = (name: string, properties: Record<string, unknown> = {}): ChatTool => ({
   type: 'function',

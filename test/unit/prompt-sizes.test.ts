@@ -9,7 +9,9 @@ import {
   DEVICE_TOOL_BYTES,
   EXTRACTION_TOOL_SIZE,
   JOURNEY_FINISH_TOOL,
+  THREAD_BLOCK_TOOLS,
 } from '../../src/ai/prompt-sizes';
+import { BLOCK_TOOL_SPECS } from '../../src/ai/block-tools';
 import { toolDefinitionBytes } from '../../src/ai/model-tools';
 import { extractionTool } from '../../src/agents/extraction';
 import {
@@ -24,22 +26,15 @@ import { FLOW_NODE_SYSTEM } from '../../src/flows/definition';
 import { httpToolArgsSchema } from '../../src/flows/http-tool';
 import { httpToolDescription, httpToolPart, nodeToolsPart } from '../../src/flows/node-prompt';
 import { finishTool } from '../../src/agents/journey-runner';
-import { CODE_TOOLS } from '../../src/assistant/code-tools';
-import { codingToolsFor } from '../../src/assistant/coding-agents';
-import { PLAN_TOOL } from '../../src/assistant/coding-plan';
+import { CODE_TOOLS } from '../../src/coding/code-tools';
+import { codingToolsFor } from '../../src/coding/coding-agents';
+import { PLAN_TOOL } from '../../src/coding/coding-plan';
 import { withChatContext } from '../../src/assistant/chat-context';
 import { CODING_AGENT_NAMES, CODING_TOOLSET_NAMES, codingAgents } from '../../config/coding-agents';
 import { toolsFor } from '../../src/assistant/orchestrator';
-import { ASSISTANT_TOOLS, modelTools, TOOLS_BY_NAME } from '../../src/assistant/tools';
-import {
-  codingSystemPrompt,
-  codingTools,
-  routeCodingAgent,
-  TOOLSETS,
-  toolsetTools,
-  turnSystemPrompt,
-  turnToolsets,
-} from '../../src/assistant/turn-prompt';
+import { ASSISTANT_TOOLS, modelTools, TOOLS_BY_NAME } from '../../src/turns/device-tools';
+import { TOOLSETS, toolsetTools, turnSystemPrompt, turnToolsets } from '../../src/assistant/turn-prompt';
+import { codingSystemPrompt, codingTools, routeCodingAgent } from '../../src/coding/coding-routing';
 import { promptTokenBound, sumParts } from '../../src/budget/budget-door';
 
 const size = (texts: string[]) => ({ bytes: texts.reduce((sum, text) => sum + Buffer.byteLength(text, 'utf8'), 0), texts: texts.length });
@@ -59,6 +54,12 @@ describe('the fixed sizes of first model calls', () => {
 
   test.each(TOOLSETS)('the %s toolset’s tools (update ASSISTANT_TOOLSET_TOOLS in src/ai/prompt-sizes.ts when this fails)', (toolset) => {
     expect(size(promptTexts({ messages: [], tools: modelTools(toolsFor([toolset])) }))).toEqual(ASSISTANT_TOOLSET_TOOLS[toolset]);
+  });
+
+  test('a room thread’s canvas block tools (update THREAD_BLOCK_TOOLS in src/ai/prompt-sizes.ts when this fails)', () => {
+    expect({ bytes: BLOCK_TOOL_SPECS.reduce((sum, spec) => sum + toolDefinitionBytes(spec), 0), texts: BLOCK_TOOL_SPECS.length }).toEqual(
+      THREAD_BLOCK_TOOLS,
+    );
   });
 
   test('an assistant turn: the request’s count equals the worker’s first call, with a device or without, with history and context', () => {

@@ -28,7 +28,7 @@ const NOT_AN_END: Record<PublicStatusKind, readonly string[]> = {
   chat: [],
   notes: ['pending', 'generating'],
   flow: ['queued', 'running'],
-  agent: ['running', 'partial', 'waiting_device'],
+  agent: ['queued', 'running', 'partial', 'waiting_device'],
 };
 
 describe('the public status of each kind of run', () => {

@@ -18,13 +18,14 @@ describe('the queue catalog (src/producers/catalog.ts)', () => {
     expect(jobs).toEqual({
       generation: ['generate'],
       broadcast: ['broadcast-blocks'],
-      assistant: ['chat-turn', 'hitl-resume', 'hitl-timeout', 'ticket-notes', 'session-embedding', 'journey-turn', 'chatflow-turn'],
+      assistant: ['chat-turn', 'hitl-resume', 'waitpoint-deadline', 'ticket-notes', 'session-embedding', 'journey-turn', 'chatflow-turn'],
       embeddings: ['embed'],
       connectors: ['connector-fetch'],
       'agent-runs': ['agent-run'],
-      flows: ['node'],
+      flows: ['node', 'evaluation-advance', 'evaluation-score', 'trigger'],
       psa: ['push-notes'],
-      webhooks: ['deliver'],
+      webhooks: ['deliver', 'push'],
+      knowledge: ['ingest'],
     });
     const { generation, broadcast, assistant, embeddings, connectors } = QUEUE_CATALOG;
     const agentRuns = QUEUE_CATALOG['agent-runs'];
@@ -38,7 +39,7 @@ describe('the queue catalog (src/producers/catalog.ts)', () => {
     });
     expect(assistant.jobs['chat-turn'].options.attempts).toBe(1);
     expect(assistant.jobs['hitl-resume'].options.attempts).toBe(1);
-    expect(assistant.jobs['hitl-timeout'].options.attempts).toBe(3);
+    expect(assistant.jobs['waitpoint-deadline'].options.attempts).toBe(3);
     expect(assistant.jobs['ticket-notes'].options.attempts).toBe(1);
     expect(assistant.jobs['session-embedding'].options).toMatchObject({ attempts: 3, removeOnComplete: true });
     expect(assistant.jobs['journey-turn'].options).toMatchObject({ attempts: 1, removeOnComplete: { age: 3600 } });
@@ -59,7 +60,7 @@ describe('the queue catalog (src/producers/catalog.ts)', () => {
     expect(broadcast.jobs['broadcast-blocks'].jobId!({ generationId: uuid, canvasId: uuid })).toBe(`broadcast-${uuid}`);
     expect(assistant.jobs['chat-turn'].jobId!({ userId: uuid, sessionId: uuid, messageId: 'm', tools: 'device' })).toBe('m');
     expect(assistant.jobs['hitl-resume'].jobId!({ approvalId: 'a' })).toBe('hitl-resume-a');
-    expect(assistant.jobs['hitl-timeout'].jobId!({ approvalId: 'a' })).toBe('hitl-timeout-a');
+    expect(assistant.jobs['waitpoint-deadline'].jobId!({ waitpointId: 'w' })).toBe('waitpoint-deadline-w');
     expect(assistant.jobs['ticket-notes'].jobId!({ userId: uuid, sessionId: 's' })).toBe('notes-s');
     expect(assistant.jobs['session-embedding'].jobId!({ userId: uuid, sessionId: 's' })).toBe('session-embedding-s');
     expect(assistant.jobs['journey-turn'].jobId!({ userId: uuid, sessionId: 's', turn: 2 })).toBe('journey-s-2');
@@ -71,6 +72,10 @@ describe('the queue catalog (src/producers/catalog.ts)', () => {
     // One job per agentflow node, keyed by execution and node: a double dispatch queues it once.
     expect(QUEUE_CATALOG.flows.jobs.node.options).toMatchObject({ attempts: 3, backoff: { type: 'exponential', delay: 1_000 } });
     expect(QUEUE_CATALOG.flows.jobs.node.jobId!({ executionId: uuid, nodeId: 'n-1', userId: uuid, tier: 'free' })).toBe(`flow-${uuid}-n-1`);
+    // A trigger's fire is one job however many schedulers or replays enqueue it (no ':' in a BullMQ custom id).
+    expect(QUEUE_CATALOG.flows.jobs.trigger.jobId!({ triggerId: uuid, userId: uuid, fire: 'slot-1767225600000', input: {} })).toBe(
+      `trigger-${uuid}-slot-1767225600000`,
+    );
     // One job per claim of a PSA push: a claim queued twice runs once, a new claim is a new job.
     expect(QUEUE_CATALOG.psa.jobs['push-notes'].options).toMatchObject({ attempts: 4, backoff: { type: 'exponential', delay: 1_000 } });
     expect(QUEUE_CATALOG.psa.jobs['push-notes'].jobId!({ userId: uuid, sessionId: uuid, pushId: uuid })).toBe(`psa-push.${uuid}.${uuid}`);

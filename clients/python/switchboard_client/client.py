@@ -3,7 +3,7 @@
 """Sync (`Client`) and asyncio (`AsyncClient`) clients of the Switchboard API."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._transport import AsyncEventStream, EventStream, Transport
 
@@ -501,7 +501,7 @@ class ApprovalsApi:
         self._t = transport
 
     def approve_request(self, request_id: str) -> Dict[str, Any]:
-        """Approve a pending tool call
+        """Approve a pending tool call (a signed-in session only: an API key is 403 `person_required`)
 
         ``PUT /api/v1/hitl/requests/{id}/approve``.
 
@@ -510,7 +510,7 @@ class ApprovalsApi:
         return self._t.request("PUT", "/hitl/requests/{id}/approve", {"id": request_id}, {}, {}, None, False, False)
 
     def get_approval_request(self, request_id: str) -> Dict[str, Any]:
-        """An approval request (its requester only)
+        """An approval request (its requester, the member it is addressed to, or a member of its room thread)
 
         ``GET /api/v1/hitl/requests/{id}``.
 
@@ -526,7 +526,7 @@ class ApprovalsApi:
         return self._t.request("GET", "/hitl/requests", {}, {"status": status, "limit": limit, "cursor": cursor}, {}, None, False, False)
 
     def reject_request(self, request_id: str) -> Dict[str, Any]:
-        """Reject a pending tool call
+        """Reject a pending tool call (a signed-in session only: an API key is 403 `person_required`)
 
         ``PUT /api/v1/hitl/requests/{id}/reject``.
 
@@ -541,7 +541,7 @@ class AsyncApprovalsApi:
         self._t = transport
 
     async def approve_request(self, request_id: str) -> Dict[str, Any]:
-        """Approve a pending tool call
+        """Approve a pending tool call (a signed-in session only: an API key is 403 `person_required`)
 
         ``PUT /api/v1/hitl/requests/{id}/approve``.
 
@@ -550,7 +550,7 @@ class AsyncApprovalsApi:
         return await self._t.arequest("PUT", "/hitl/requests/{id}/approve", {"id": request_id}, {}, {}, None, False, False)
 
     async def get_approval_request(self, request_id: str) -> Dict[str, Any]:
-        """An approval request (its requester only)
+        """An approval request (its requester, the member it is addressed to, or a member of its room thread)
 
         ``GET /api/v1/hitl/requests/{id}``.
 
@@ -566,7 +566,7 @@ class AsyncApprovalsApi:
         return await self._t.arequest("GET", "/hitl/requests", {}, {"status": status, "limit": limit, "cursor": cursor}, {}, None, False, False)
 
     async def reject_request(self, request_id: str) -> Dict[str, Any]:
-        """Reject a pending tool call
+        """Reject a pending tool call (a signed-in session only: an API key is 403 `person_required`)
 
         ``PUT /api/v1/hitl/requests/{id}/reject``.
 
@@ -626,6 +626,15 @@ class AuthApi:
         """
         return self._t.request("GET", "/me", {}, {}, {}, None, False, False)
 
+    def list_allowed_mcp_clients(self) -> Dict[str, Any]:
+        """The OAuth clients the caller allowed to use /mcp as them, newest first
+
+        ``GET /api/v1/mcp-clients``.
+
+        One entry per consent on the consent page that is still valid. Needs a signed-in session: an API key or an OAuth token cannot list or revoke the clients (403).
+        """
+        return self._t.request("GET", "/mcp-clients", {}, {}, {}, None, False, False)
+
     def list_api_keys(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
         """The caller's API keys, newest first, in pages (never their secrets)
 
@@ -675,7 +684,7 @@ class AuthApi:
 
         ``POST /api/v1/auth/refresh`` (no token needed).
 
-        Refresh tokens rotate: each is single use, and presenting a used one revokes its whole family. With `X-Session-Cookie: 1` and no `refreshToken`, the session cookie is used and rotated (a refused one is cleared).
+        Refresh tokens rotate: each is single use, and presenting a used one revokes its whole family. One grace: the token rotated last, presented again within `REFRESH_REUSE_GRACE_SECONDS` (default 5) by the client it was issued to (same user agent and address), gets a new pair in its session, and the token issued in its place is retired (a session keeps one live refresh token). With `X-Session-Cookie: 1` and no `refreshToken`, the session cookie is used and rotated (a refused one is cleared).
 
         refresh_token: The refresh token; leave it out with `X-Session-Cookie: 1` to use the session cookie
         """
@@ -697,6 +706,15 @@ class AuthApi:
         result = self._t.request("POST", "/auth/register", {}, {}, {}, body, True, False)
         self._t.remember(result)
         return result
+
+    def revoke_allowed_mcp_client(self, grant_id: str) -> Dict[str, Any]:
+        """Revoke a client's access to /mcp at once, on every node
+
+        ``DELETE /api/v1/mcp-clients/{grantId}``.
+
+        Revokes every consent the caller gave to the client of this grant: its access and refresh tokens stop working, and its MCP requests in flight on any api node end with `session_revoked`. Another person's grant, or an unknown one, is 404. Needs a signed-in session: an API key or an OAuth token cannot list or revoke the clients (403).
+        """
+        return self._t.request("DELETE", "/mcp-clients/{grantId}", {"grantId": grant_id}, {}, {}, None, False, False)
 
     def revoke_api_key(self, id: str) -> Dict[str, Any]:
         """Revoke an API key at once, on every node (its open sockets are closed)
@@ -759,6 +777,15 @@ class AsyncAuthApi:
         """
         return await self._t.arequest("GET", "/me", {}, {}, {}, None, False, False)
 
+    async def list_allowed_mcp_clients(self) -> Dict[str, Any]:
+        """The OAuth clients the caller allowed to use /mcp as them, newest first
+
+        ``GET /api/v1/mcp-clients``.
+
+        One entry per consent on the consent page that is still valid. Needs a signed-in session: an API key or an OAuth token cannot list or revoke the clients (403).
+        """
+        return await self._t.arequest("GET", "/mcp-clients", {}, {}, {}, None, False, False)
+
     async def list_api_keys(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
         """The caller's API keys, newest first, in pages (never their secrets)
 
@@ -808,7 +835,7 @@ class AsyncAuthApi:
 
         ``POST /api/v1/auth/refresh`` (no token needed).
 
-        Refresh tokens rotate: each is single use, and presenting a used one revokes its whole family. With `X-Session-Cookie: 1` and no `refreshToken`, the session cookie is used and rotated (a refused one is cleared).
+        Refresh tokens rotate: each is single use, and presenting a used one revokes its whole family. One grace: the token rotated last, presented again within `REFRESH_REUSE_GRACE_SECONDS` (default 5) by the client it was issued to (same user agent and address), gets a new pair in its session, and the token issued in its place is retired (a session keeps one live refresh token). With `X-Session-Cookie: 1` and no `refreshToken`, the session cookie is used and rotated (a refused one is cleared).
 
         refresh_token: The refresh token; leave it out with `X-Session-Cookie: 1` to use the session cookie
         """
@@ -830,6 +857,15 @@ class AsyncAuthApi:
         result = await self._t.arequest("POST", "/auth/register", {}, {}, {}, body, True, False)
         self._t.remember(result)
         return result
+
+    async def revoke_allowed_mcp_client(self, grant_id: str) -> Dict[str, Any]:
+        """Revoke a client's access to /mcp at once, on every node
+
+        ``DELETE /api/v1/mcp-clients/{grantId}``.
+
+        Revokes every consent the caller gave to the client of this grant: its access and refresh tokens stop working, and its MCP requests in flight on any api node end with `session_revoked`. Another person's grant, or an unknown one, is 404. Needs a signed-in session: an API key or an OAuth token cannot list or revoke the clients (403).
+        """
+        return await self._t.arequest("DELETE", "/mcp-clients/{grantId}", {"grantId": grant_id}, {}, {}, None, False, False)
 
     async def revoke_api_key(self, id: str) -> Dict[str, Any]:
         """Revoke an API key at once, on every node (its open sockets are closed)
@@ -1193,14 +1229,15 @@ class ChatApi:
         """
         return self._t.request("POST", "/chat/sessions/{id}/cancel", {"id": session_id}, {}, {}, None, False, False)
 
-    def chat(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None, agent: Optional[str] = None) -> Dict[str, Any]:
+    def chat(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None, agent: Optional[str] = None, multitask: Optional[str] = None, files: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
         """One assistant turn, answered as JSON when it ends
 
         ``POST /api/v1/chat``.
 
-        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`). `context` (a JSON object of at most 8,000 characters) is kept on the session and given to the model on every turn of it; a later `context` replaces it, `{}` clears it. `agent` (`orchestrator`, `ask`, `coder`, `debug`, `architect`) makes it a coding turn on the project folder the device serves (docs/coding-agents.md).
+        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`). `context` (a JSON object of at most 8,000 characters) is kept on the session and given to the model on every turn of it; a later `context` replaces it, `{}` clears it. `agent` (`orchestrator`, `ask`, `coder`, `debug`, `architect`) makes it a coding turn on the project folder the device serves (docs/coding-agents.md). `files` (at most 4, each the AI SDK's `file` part with a base64 `data:` URL, together at most `KNOWLEDGE_MAX_FILE_BYTES`) go into the session's own knowledge base; the turn waits for them to be ingested (up to `KNOWLEDGE_CHAT_WAIT_MS`) and answers from them with citations. A file over the plan's size cap is 413 `file_too_large`, an empty or unsupported one 415 `unsupported_file`: nothing is written.
 
         context: What the user's app says about where the user is (open project, selected task, screen): a JSON object of at most 8000 characters, kept on the session and given to the model on every turn of it. A later request with `context` replaces it; `{}` clears it.
+        files: Files sent with the message (the AI SDK's `file` part, its `url` a base64 `data:` URL): ingested into the session's own knowledge base before the turn answers from them
         """
         body: Dict[str, Any] = {"message": message}
         if session_id is not None:
@@ -1215,14 +1252,19 @@ class ChatApi:
             body["context"] = context
         if agent is not None:
             body["agent"] = agent
+        if multitask is not None:
+            body["multitask"] = multitask
+        if files is not None:
+            body["files"] = files
         return self._t.request("POST", "/chat", {}, {}, {}, body, True, False)
 
-    def chat_stream(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None, agent: Optional[str] = None) -> EventStream:
+    def chat_stream(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None, agent: Optional[str] = None, multitask: Optional[str] = None, files: Optional[List[Dict[str, Any]]] = None) -> EventStream:
         """One assistant turn, streamed as server-sent events
 
         ``POST /api/v1/chat/stream``: server-sent events; iterate the answer.
 
         context: What the user's app says about where the user is (open project, selected task, screen): a JSON object of at most 8000 characters, kept on the session and given to the model on every turn of it. A later request with `context` replaces it; `{}` clears it.
+        files: Files sent with the message (the AI SDK's `file` part, its `url` a base64 `data:` URL): ingested into the session's own knowledge base before the turn answers from them
         """
         body: Dict[str, Any] = {"message": message}
         if session_id is not None:
@@ -1237,7 +1279,27 @@ class ChatApi:
             body["context"] = context
         if agent is not None:
             body["agent"] = agent
+        if multitask is not None:
+            body["multitask"] = multitask
+        if files is not None:
+            body["files"] = files
         return self._t.request("POST", "/chat/stream", {}, {}, {}, body, True, True)
+
+    def create_chat_session(self, title: Optional[str] = None, multitask: Optional[str] = None, canvas_id: Optional[str] = None) -> Dict[str, Any]:
+        """Start an empty chat session; with `canvasId`, a room thread of that canvas (editor)
+
+        ``POST /api/v1/chat/sessions``.
+
+        With `canvasId` the session is the canvas's room thread: every member reads it and follows its turns in the room, editors and owners post to it (`POST /chat` with its `sessionId`, or `POST /canvases/{id}/threads/{threadId}/messages`). A canvas you are not a member of is 404, a viewer 403.
+        """
+        body: Dict[str, Any] = {}
+        if title is not None:
+            body["title"] = title
+        if multitask is not None:
+            body["multitask"] = multitask
+        if canvas_id is not None:
+            body["canvasId"] = canvas_id
+        return self._t.request("POST", "/chat/sessions", {}, {}, {}, body, True, False)
 
     def delete_chat_session(self, session_id: str) -> None:
         """Delete a session and its history
@@ -1249,7 +1311,7 @@ class ChatApi:
         return self._t.request("DELETE", "/chat/sessions/{id}", {"id": session_id}, {}, {}, None, False, False)
 
     def get_chat_history(self, session_id: str, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
-        """A session's messages (its owner only), in pages from the newest back
+        """A session's messages (its owner only; a room thread's, any member of its canvas), in pages from the newest back
 
         ``GET /api/v1/chat/sessions/{id}/history``.
 
@@ -1260,7 +1322,7 @@ class ChatApi:
         return self._t.request("GET", "/chat/sessions/{id}/history", {"id": session_id}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
     def get_chat_session(self, session_id: str) -> Dict[str, Any]:
-        """One session (its owner only)
+        """One session (its owner only; a room thread, any member of its canvas)
 
         ``GET /api/v1/chat/sessions/{id}``.
 
@@ -1292,6 +1354,18 @@ class ChatApi:
             body["comment"] = comment
         return self._t.request("PUT", "/chat/sessions/{id}/messages/{messageId}/rating", {"id": session_id, "messageId": message_id}, {}, {}, body, True, False)
 
+    def set_chat_session_multitask(self, session_id: str, multitask: str) -> Dict[str, Any]:
+        """Choose what a message sent while a turn of the session runs does
+
+        ``PUT /api/v1/chat/sessions/{id}/multitask``.
+
+        A session runs one turn at a time. `enqueue` (the default): the message runs after the running turn and reads its answer; `reject`: it is refused with 409 `turn_in_progress` and nothing is written; `interrupt`: the running turn is cancelled and keeps what it said so far, then the message runs; `rollback`: the running turn is cancelled and its messages are removed, then the message runs. A chat request may name its own `multitask`, which wins over the session's.
+
+        session_id: Chat session id. A malformed id answers 404, like a missing one.
+        """
+        body: Dict[str, Any] = {"multitask": multitask}
+        return self._t.request("PUT", "/chat/sessions/{id}/multitask", {"id": session_id}, {}, {}, body, True, False)
+
     def set_chat_session_task_lane(self, session_id: str, lane: Any) -> Dict[str, Any]:
         """Keep the session's task lane (its questions, actions, answers and whether it is collapsed)
 
@@ -1321,14 +1395,15 @@ class AsyncChatApi:
         """
         return await self._t.arequest("POST", "/chat/sessions/{id}/cancel", {"id": session_id}, {}, {}, None, False, False)
 
-    async def chat(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None, agent: Optional[str] = None) -> Dict[str, Any]:
+    async def chat(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None, agent: Optional[str] = None, multitask: Optional[str] = None, files: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
         """One assistant turn, answered as JSON when it ends
 
         ``POST /api/v1/chat``.
 
-        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`). `context` (a JSON object of at most 8,000 characters) is kept on the session and given to the model on every turn of it; a later `context` replaces it, `{}` clears it. `agent` (`orchestrator`, `ask`, `coder`, `debug`, `architect`) makes it a coding turn on the project folder the device serves (docs/coding-agents.md).
+        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`). `context` (a JSON object of at most 8,000 characters) is kept on the session and given to the model on every turn of it; a later `context` replaces it, `{}` clears it. `agent` (`orchestrator`, `ask`, `coder`, `debug`, `architect`) makes it a coding turn on the project folder the device serves (docs/coding-agents.md). `files` (at most 4, each the AI SDK's `file` part with a base64 `data:` URL, together at most `KNOWLEDGE_MAX_FILE_BYTES`) go into the session's own knowledge base; the turn waits for them to be ingested (up to `KNOWLEDGE_CHAT_WAIT_MS`) and answers from them with citations. A file over the plan's size cap is 413 `file_too_large`, an empty or unsupported one 415 `unsupported_file`: nothing is written.
 
         context: What the user's app says about where the user is (open project, selected task, screen): a JSON object of at most 8000 characters, kept on the session and given to the model on every turn of it. A later request with `context` replaces it; `{}` clears it.
+        files: Files sent with the message (the AI SDK's `file` part, its `url` a base64 `data:` URL): ingested into the session's own knowledge base before the turn answers from them
         """
         body: Dict[str, Any] = {"message": message}
         if session_id is not None:
@@ -1343,14 +1418,19 @@ class AsyncChatApi:
             body["context"] = context
         if agent is not None:
             body["agent"] = agent
+        if multitask is not None:
+            body["multitask"] = multitask
+        if files is not None:
+            body["files"] = files
         return await self._t.arequest("POST", "/chat", {}, {}, {}, body, True, False)
 
-    def chat_stream(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None, agent: Optional[str] = None) -> AsyncEventStream:
+    def chat_stream(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None, agent: Optional[str] = None, multitask: Optional[str] = None, files: Optional[List[Dict[str, Any]]] = None) -> AsyncEventStream:
         """One assistant turn, streamed as server-sent events
 
         ``POST /api/v1/chat/stream``: server-sent events; iterate the answer.
 
         context: What the user's app says about where the user is (open project, selected task, screen): a JSON object of at most 8000 characters, kept on the session and given to the model on every turn of it. A later request with `context` replaces it; `{}` clears it.
+        files: Files sent with the message (the AI SDK's `file` part, its `url` a base64 `data:` URL): ingested into the session's own knowledge base before the turn answers from them
         """
         body: Dict[str, Any] = {"message": message}
         if session_id is not None:
@@ -1365,7 +1445,27 @@ class AsyncChatApi:
             body["context"] = context
         if agent is not None:
             body["agent"] = agent
+        if multitask is not None:
+            body["multitask"] = multitask
+        if files is not None:
+            body["files"] = files
         return self._t.astream("POST", "/chat/stream", {}, {}, {}, body, True, True)
+
+    async def create_chat_session(self, title: Optional[str] = None, multitask: Optional[str] = None, canvas_id: Optional[str] = None) -> Dict[str, Any]:
+        """Start an empty chat session; with `canvasId`, a room thread of that canvas (editor)
+
+        ``POST /api/v1/chat/sessions``.
+
+        With `canvasId` the session is the canvas's room thread: every member reads it and follows its turns in the room, editors and owners post to it (`POST /chat` with its `sessionId`, or `POST /canvases/{id}/threads/{threadId}/messages`). A canvas you are not a member of is 404, a viewer 403.
+        """
+        body: Dict[str, Any] = {}
+        if title is not None:
+            body["title"] = title
+        if multitask is not None:
+            body["multitask"] = multitask
+        if canvas_id is not None:
+            body["canvasId"] = canvas_id
+        return await self._t.arequest("POST", "/chat/sessions", {}, {}, {}, body, True, False)
 
     async def delete_chat_session(self, session_id: str) -> None:
         """Delete a session and its history
@@ -1377,7 +1477,7 @@ class AsyncChatApi:
         return await self._t.arequest("DELETE", "/chat/sessions/{id}", {"id": session_id}, {}, {}, None, False, False)
 
     async def get_chat_history(self, session_id: str, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
-        """A session's messages (its owner only), in pages from the newest back
+        """A session's messages (its owner only; a room thread's, any member of its canvas), in pages from the newest back
 
         ``GET /api/v1/chat/sessions/{id}/history``.
 
@@ -1388,7 +1488,7 @@ class AsyncChatApi:
         return await self._t.arequest("GET", "/chat/sessions/{id}/history", {"id": session_id}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
     async def get_chat_session(self, session_id: str) -> Dict[str, Any]:
-        """One session (its owner only)
+        """One session (its owner only; a room thread, any member of its canvas)
 
         ``GET /api/v1/chat/sessions/{id}``.
 
@@ -1420,6 +1520,18 @@ class AsyncChatApi:
             body["comment"] = comment
         return await self._t.arequest("PUT", "/chat/sessions/{id}/messages/{messageId}/rating", {"id": session_id, "messageId": message_id}, {}, {}, body, True, False)
 
+    async def set_chat_session_multitask(self, session_id: str, multitask: str) -> Dict[str, Any]:
+        """Choose what a message sent while a turn of the session runs does
+
+        ``PUT /api/v1/chat/sessions/{id}/multitask``.
+
+        A session runs one turn at a time. `enqueue` (the default): the message runs after the running turn and reads its answer; `reject`: it is refused with 409 `turn_in_progress` and nothing is written; `interrupt`: the running turn is cancelled and keeps what it said so far, then the message runs; `rollback`: the running turn is cancelled and its messages are removed, then the message runs. A chat request may name its own `multitask`, which wins over the session's.
+
+        session_id: Chat session id. A malformed id answers 404, like a missing one.
+        """
+        body: Dict[str, Any] = {"multitask": multitask}
+        return await self._t.arequest("PUT", "/chat/sessions/{id}/multitask", {"id": session_id}, {}, {}, body, True, False)
+
     async def set_chat_session_task_lane(self, session_id: str, lane: Any) -> Dict[str, Any]:
         """Keep the session's task lane (its questions, actions, answers and whether it is collapsed)
 
@@ -1431,6 +1543,36 @@ class AsyncChatApi:
         """
         body: Dict[str, Any] = {"lane": lane}
         return await self._t.arequest("PUT", "/chat/sessions/{id}/task-lane", {"id": session_id}, {}, {}, body, True, False)
+
+class CodingApi:
+    """operations tagged `coding`."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    def list_coding_agents(self) -> Dict[str, Any]:
+        """The coding agents: prompt, tools and model of each, as this deployment runs them
+
+        ``GET /api/v1/coding/agents``.
+
+        The five agents (`orchestrator`, `ask`, `coder`, `debug`, `architect`) with the built-in defaults and the operator’s `CODING_AGENTS` overrides applied. `model` is the model a turn of the agent calls (a request’s own `config` model wins over it); an agent configured with a model the deployment does not serve gets the default. Any signed-in user or API key (scope read) may list them.
+        """
+        return self._t.request("GET", "/coding/agents", {}, {}, {}, None, False, False)
+
+class AsyncCodingApi:
+    """asyncio: operations tagged `coding`."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    async def list_coding_agents(self) -> Dict[str, Any]:
+        """The coding agents: prompt, tools and model of each, as this deployment runs them
+
+        ``GET /api/v1/coding/agents``.
+
+        The five agents (`orchestrator`, `ask`, `coder`, `debug`, `architect`) with the built-in defaults and the operator’s `CODING_AGENTS` overrides applied. `model` is the model a turn of the agent calls (a request’s own `config` model wins over it); an agent configured with a model the deployment does not serve gets the default. Any signed-in user or API key (scope read) may list them.
+        """
+        return await self._t.arequest("GET", "/coding/agents", {}, {}, {}, None, False, False)
 
 class DevicesApi:
     """operations tagged `devices`."""
@@ -1508,6 +1650,260 @@ class AsyncDevicesApi:
         """
         return await self._t.arequest("POST", "/devices/{deviceId}/changes/{changeId}/undo", {"deviceId": device_id, "changeId": change_id}, {}, {}, None, False, False)
 
+class EvaluationsApi:
+    """operations tagged `evaluations`."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    def cancel_evaluation(self, evaluation_id: str) -> Dict[str, Any]:
+        """Stop an evaluation: rows not started never run, running executions are cancelled
+
+        ``POST /api/v1/evaluations/{id}/cancel``.
+
+        While running: 202, and the rows not finished become `cancelled`. Once ended: 409 `not_running`.
+
+        evaluation_id: Evaluation id. A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("POST", "/evaluations/{id}/cancel", {"id": evaluation_id}, {}, {}, None, False, False)
+
+    def compare_evaluation_versions(self, evaluation_id: str) -> Dict[str, Any]:
+        """The versions side by side: mean score (overall and per scorer), cost, and latency p50/p95
+
+        ``GET /api/v1/evaluations/{id}/comparison``.
+
+        Figures cover the rows finished so far (read it again while the evaluation runs). `best` names the version with the highest mean score, the lowest cost per finished row and the lowest p95 latency (null while none has one).
+
+        evaluation_id: Evaluation id. A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("GET", "/evaluations/{id}/comparison", {"id": evaluation_id}, {}, {}, None, False, False)
+
+    def create_evaluation(self, flow_id: str, dataset_id: str, versions: List[int], scorers: List[Any], concurrency: Optional[int] = None) -> Dict[str, Any]:
+        """Run a dataset against one or several versions of an agentflow, and score every answer
+
+        ``POST /api/v1/evaluations``.
+
+        Each (version, row) pair is a normal flow execution on the `flows` queue, in a background lane: its jobs wait behind every user's own executions, and at most `concurrency` of the evaluation's executions run at once. Each execution's first model call is reserved against the caller's budget like any other, and so is each LLM judge call. Scorers: `exact` (the answer equals `expected`: text trimmed, JSON by value), `contains` (the answer contains `value` or `expected`), `regex` (`pattern`, `flags` of `imsu`), `json_schema` (the answer, as JSON, validates), each 1 or 0; `llm_judge` (a `rubric`, an optional `model`): the judge model answers a score from 0 to 1 and a reason. A pattern or schema that runs longer than 100 ms on an answer scores it 0. Refused before anything is saved: a flow, dataset or version the caller lacks (404), a chatflow (409 `not_an_agentflow`), a pattern that does not compile or a schema Ajv refuses, a judge model not served (400 naming `scorers.<i>.<field>`), rows lacking an input a version reads (400 `missing_input`, `details: [{row, version, missing}]`), `EVAL_MAX_RUNNING` evaluations already running (429 `too_many_evaluations`). A plan without flows is 403 `tier_forbidden`.
+
+        flow_id: An agentflow of the caller
+        dataset_id: A dataset of the caller
+        versions: The saved versions of the flow to run the dataset against (each row is run once per version)
+        scorers: How each answer is scored; an answer’s score is the mean of its scorers’ (each 0 to 1)
+        concurrency: Executions of this evaluation running at once (default 2, at most `EVAL_MAX_CONCURRENCY`)
+        """
+        body: Dict[str, Any] = {"flowId": flow_id, "datasetId": dataset_id, "versions": versions, "scorers": scorers}
+        if concurrency is not None:
+            body["concurrency"] = concurrency
+        return self._t.request("POST", "/evaluations", {}, {}, {}, body, True, False)
+
+    def create_evaluation_dataset(self, name: str, rows: Optional[List[Dict[str, Any]]] = None, csv: Optional[str] = None) -> Dict[str, Any]:
+        """Upload a dataset: rows of inputs and expected outputs, as JSON rows or CSV
+
+        ``POST /api/v1/evaluations/datasets``.
+
+        Exactly one of `rows` (`[{input: {…}, expected?}]`) and `csv` (a header line, then one line per row: the `expected` column is the expected output, every other column an input key). More than `EVAL_MAX_ROWS` rows or `EVAL_MAX_DATASET_BYTES` characters is 413 `dataset_too_large`; a malformed CSV is 400 naming its line. Nothing is saved on any refusal. A plan without flows is 403 `tier_forbidden`.
+
+        rows: The rows as JSON
+        csv: The rows as CSV text: a header line, then one line per row. The `expected` column is the expected output; every other column is an input key (its values are text).
+        """
+        body: Dict[str, Any] = {"name": name}
+        if rows is not None:
+            body["rows"] = rows
+        if csv is not None:
+            body["csv"] = csv
+        return self._t.request("POST", "/evaluations/datasets", {}, {}, {}, body, True, False)
+
+    def create_evaluation_dataset_from_executions(self, name: str, flow_id: str, version: Optional[int] = None, limit: Optional[int] = None) -> Dict[str, Any]:
+        """Make a dataset from a flow's past completed executions (their inputs; their outputs as the expected outputs)
+
+        ``POST /api/v1/evaluations/datasets/from-executions``.
+
+        The newest `limit` completed executions of the caller's flow (of `version` only, when given), oldest first. A flow without one is 409 `no_executions`. A plan without flows is 403 `tier_forbidden`.
+
+        version: Only executions of this version (default: any)
+        limit: The newest completed executions taken (at most the deployment's row cap)
+        """
+        body: Dict[str, Any] = {"name": name, "flowId": flow_id}
+        if version is not None:
+            body["version"] = version
+        if limit is not None:
+            body["limit"] = limit
+        return self._t.request("POST", "/evaluations/datasets/from-executions", {}, {}, {}, body, True, False)
+
+    def delete_evaluation_dataset(self, dataset_id: str) -> None:
+        """Delete a dataset with the evaluations that ran it
+
+        ``DELETE /api/v1/evaluations/datasets/{id}``.
+
+        dataset_id: Dataset id. A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("DELETE", "/evaluations/datasets/{id}", {"id": dataset_id}, {}, {}, None, False, False)
+
+    def get_evaluation(self, evaluation_id: str) -> Dict[str, Any]:
+        """An evaluation with every result (each row of each version: its status, output, scores, usage and latency)
+
+        ``GET /api/v1/evaluations/{id}``.
+
+        evaluation_id: Evaluation id. A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("GET", "/evaluations/{id}", {"id": evaluation_id}, {}, {}, None, False, False)
+
+    def get_evaluation_dataset(self, dataset_id: str, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """A dataset with one page of its rows, in order
+
+        ``GET /api/v1/evaluations/datasets/{id}``.
+
+        `?limit` 1–200 rows (default 50); pass `nextCursor` as `?cursor` for the next rows (null after the last).
+
+        dataset_id: Dataset id. A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("GET", "/evaluations/datasets/{id}", {"id": dataset_id}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
+    def list_evaluation_datasets(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """The caller's datasets, newest first, in pages
+
+        ``GET /api/v1/evaluations/datasets``.
+
+        `?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older ones (null on the last page).
+        """
+        return self._t.request("GET", "/evaluations/datasets", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
+    def list_evaluations(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """The caller's evaluations, newest first, in pages
+
+        ``GET /api/v1/evaluations``.
+
+        `?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older ones (null on the last page).
+        """
+        return self._t.request("GET", "/evaluations", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
+class AsyncEvaluationsApi:
+    """asyncio: operations tagged `evaluations`."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    async def cancel_evaluation(self, evaluation_id: str) -> Dict[str, Any]:
+        """Stop an evaluation: rows not started never run, running executions are cancelled
+
+        ``POST /api/v1/evaluations/{id}/cancel``.
+
+        While running: 202, and the rows not finished become `cancelled`. Once ended: 409 `not_running`.
+
+        evaluation_id: Evaluation id. A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("POST", "/evaluations/{id}/cancel", {"id": evaluation_id}, {}, {}, None, False, False)
+
+    async def compare_evaluation_versions(self, evaluation_id: str) -> Dict[str, Any]:
+        """The versions side by side: mean score (overall and per scorer), cost, and latency p50/p95
+
+        ``GET /api/v1/evaluations/{id}/comparison``.
+
+        Figures cover the rows finished so far (read it again while the evaluation runs). `best` names the version with the highest mean score, the lowest cost per finished row and the lowest p95 latency (null while none has one).
+
+        evaluation_id: Evaluation id. A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("GET", "/evaluations/{id}/comparison", {"id": evaluation_id}, {}, {}, None, False, False)
+
+    async def create_evaluation(self, flow_id: str, dataset_id: str, versions: List[int], scorers: List[Any], concurrency: Optional[int] = None) -> Dict[str, Any]:
+        """Run a dataset against one or several versions of an agentflow, and score every answer
+
+        ``POST /api/v1/evaluations``.
+
+        Each (version, row) pair is a normal flow execution on the `flows` queue, in a background lane: its jobs wait behind every user's own executions, and at most `concurrency` of the evaluation's executions run at once. Each execution's first model call is reserved against the caller's budget like any other, and so is each LLM judge call. Scorers: `exact` (the answer equals `expected`: text trimmed, JSON by value), `contains` (the answer contains `value` or `expected`), `regex` (`pattern`, `flags` of `imsu`), `json_schema` (the answer, as JSON, validates), each 1 or 0; `llm_judge` (a `rubric`, an optional `model`): the judge model answers a score from 0 to 1 and a reason. A pattern or schema that runs longer than 100 ms on an answer scores it 0. Refused before anything is saved: a flow, dataset or version the caller lacks (404), a chatflow (409 `not_an_agentflow`), a pattern that does not compile or a schema Ajv refuses, a judge model not served (400 naming `scorers.<i>.<field>`), rows lacking an input a version reads (400 `missing_input`, `details: [{row, version, missing}]`), `EVAL_MAX_RUNNING` evaluations already running (429 `too_many_evaluations`). A plan without flows is 403 `tier_forbidden`.
+
+        flow_id: An agentflow of the caller
+        dataset_id: A dataset of the caller
+        versions: The saved versions of the flow to run the dataset against (each row is run once per version)
+        scorers: How each answer is scored; an answer’s score is the mean of its scorers’ (each 0 to 1)
+        concurrency: Executions of this evaluation running at once (default 2, at most `EVAL_MAX_CONCURRENCY`)
+        """
+        body: Dict[str, Any] = {"flowId": flow_id, "datasetId": dataset_id, "versions": versions, "scorers": scorers}
+        if concurrency is not None:
+            body["concurrency"] = concurrency
+        return await self._t.arequest("POST", "/evaluations", {}, {}, {}, body, True, False)
+
+    async def create_evaluation_dataset(self, name: str, rows: Optional[List[Dict[str, Any]]] = None, csv: Optional[str] = None) -> Dict[str, Any]:
+        """Upload a dataset: rows of inputs and expected outputs, as JSON rows or CSV
+
+        ``POST /api/v1/evaluations/datasets``.
+
+        Exactly one of `rows` (`[{input: {…}, expected?}]`) and `csv` (a header line, then one line per row: the `expected` column is the expected output, every other column an input key). More than `EVAL_MAX_ROWS` rows or `EVAL_MAX_DATASET_BYTES` characters is 413 `dataset_too_large`; a malformed CSV is 400 naming its line. Nothing is saved on any refusal. A plan without flows is 403 `tier_forbidden`.
+
+        rows: The rows as JSON
+        csv: The rows as CSV text: a header line, then one line per row. The `expected` column is the expected output; every other column is an input key (its values are text).
+        """
+        body: Dict[str, Any] = {"name": name}
+        if rows is not None:
+            body["rows"] = rows
+        if csv is not None:
+            body["csv"] = csv
+        return await self._t.arequest("POST", "/evaluations/datasets", {}, {}, {}, body, True, False)
+
+    async def create_evaluation_dataset_from_executions(self, name: str, flow_id: str, version: Optional[int] = None, limit: Optional[int] = None) -> Dict[str, Any]:
+        """Make a dataset from a flow's past completed executions (their inputs; their outputs as the expected outputs)
+
+        ``POST /api/v1/evaluations/datasets/from-executions``.
+
+        The newest `limit` completed executions of the caller's flow (of `version` only, when given), oldest first. A flow without one is 409 `no_executions`. A plan without flows is 403 `tier_forbidden`.
+
+        version: Only executions of this version (default: any)
+        limit: The newest completed executions taken (at most the deployment's row cap)
+        """
+        body: Dict[str, Any] = {"name": name, "flowId": flow_id}
+        if version is not None:
+            body["version"] = version
+        if limit is not None:
+            body["limit"] = limit
+        return await self._t.arequest("POST", "/evaluations/datasets/from-executions", {}, {}, {}, body, True, False)
+
+    async def delete_evaluation_dataset(self, dataset_id: str) -> None:
+        """Delete a dataset with the evaluations that ran it
+
+        ``DELETE /api/v1/evaluations/datasets/{id}``.
+
+        dataset_id: Dataset id. A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("DELETE", "/evaluations/datasets/{id}", {"id": dataset_id}, {}, {}, None, False, False)
+
+    async def get_evaluation(self, evaluation_id: str) -> Dict[str, Any]:
+        """An evaluation with every result (each row of each version: its status, output, scores, usage and latency)
+
+        ``GET /api/v1/evaluations/{id}``.
+
+        evaluation_id: Evaluation id. A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("GET", "/evaluations/{id}", {"id": evaluation_id}, {}, {}, None, False, False)
+
+    async def get_evaluation_dataset(self, dataset_id: str, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """A dataset with one page of its rows, in order
+
+        ``GET /api/v1/evaluations/datasets/{id}``.
+
+        `?limit` 1–200 rows (default 50); pass `nextCursor` as `?cursor` for the next rows (null after the last).
+
+        dataset_id: Dataset id. A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("GET", "/evaluations/datasets/{id}", {"id": dataset_id}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
+    async def list_evaluation_datasets(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """The caller's datasets, newest first, in pages
+
+        ``GET /api/v1/evaluations/datasets``.
+
+        `?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older ones (null on the last page).
+        """
+        return await self._t.arequest("GET", "/evaluations/datasets", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
+    async def list_evaluations(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """The caller's evaluations, newest first, in pages
+
+        ``GET /api/v1/evaluations``.
+
+        `?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older ones (null on the last page).
+        """
+        return await self._t.arequest("GET", "/evaluations", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
 class FlowsApi:
     """operations tagged `flows`."""
 
@@ -1559,7 +1955,7 @@ class FlowsApi:
 
         ``POST /api/v1/flows``.
 
-        A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. A node may list `tools` (up to 20): device tools, run on the flow's `deviceId` (a device of its owner; required when a node lists one), and names of the flow's `httpTools: [{name, description, method: GET|POST, url}]`, whose URLs must be on one of its `allowedOrigins` (up to 20 each). Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Creating a flow on a plan without flows is 403 `tier_forbidden`, and so is saving or running a flow whose `model` is a local provider (`ollama`, `lmstudio`, `vllm`) on a plan without local models.
+        A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. A node may have a `type` besides `prompt` (the default): `condition {branches: [{name, when, to: [id]}], else?: [id]}` (expressions such as `input.score >= 50 and not (nodes.a.output.flag == true)`), `router {prompt, branches: [{name, description?, to}]}` (the model picks a branch), `foreach {items: "input.<key>" | "nodes.<id>.output…", prompt with {{item}} and {{index}}, concurrency? (1-10, default 3)}`, `loop {prompt with {{loop.previous}} and {{loop.iteration}}, maxIterations (1-20, required), until?}` and `subflow {flowId, version?, input: {key: template}}` (another agentflow of the owner run as a child execution). Nodes no taken branch leads to end `skipped`. The graph must stay acyclic (a loop repeats inside its node); a node depending on a condition or router must be one of its targets; a foreach over a value the definition shows is not a list, and a subflow missing inputs its flow reads, are refused. A node may list `tools` (up to 20): device tools, run on the flow's `deviceId` (a device of its owner; required when a node lists one), and names of the flow's `httpTools: [{name, description, method: GET|POST, url}]`, whose URLs must be on one of its `allowedOrigins` (up to 20 each). Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Creating a flow on a plan without flows is 403 `tier_forbidden`, and so is saving or running a flow whose `model` is a local provider (`ollama`, `lmstudio`, `vllm`) on a plan without local models.
 
         definition: An agentflow definition for `type: 'agentflow'`, a chatflow definition for `type: 'chatflow'`
         """
@@ -1580,6 +1976,17 @@ class FlowsApi:
             body["version"] = version
         return self._t.request("POST", "/flows/{id}/embeds", {"id": flow_id}, {}, {}, body, True, False)
 
+    def create_flow_trigger(self, flow_id: str, body: Any) -> Dict[str, Any]:
+        """Add a schedule, webhook or connector trigger to an agentflow
+
+        ``POST /api/v1/flows/{id}/triggers``.
+
+        A trigger starts the agentflow unattended, running its published version as its owner. `schedule`: a five-field `cron` in an IANA `timezone` (default UTC), fired once per slot however many schedulers run; `catchUp` says what happens to slots missed while no scheduler ran: `skip` (default) or `run_once` (one run for the latest); `input` is every run's input and must hold each `{{input.<key>}}` the prompts read (400 `missing_input`). A cron that fires more often than the plan allows is 403 `schedule_too_frequent` (`details.limit: "minScheduleIntervalSeconds"`). `webhook`: the answer holds the signing `secret`, shown once; deliveries are POSTed to its `url` signed per Standard Webhooks, and the JSON body is the input. `connector`: a cloud agent of the caller (`agentId`); each of its runs that fetches mail fires the trigger with `{agentId, runId, provider, items}`. Any trigger may set `concurrency: {key?, limit}` (at most `limit` of its executions queued or running per value of `key`, a template such as `{{input.customerId}}`; a fire past it waits). Webhook and connector triggers may set `debounceSeconds` (fires that close together run once, after the last, with its input) and `rateLimit: {limit, perSeconds}` (a delivery past it is 429 `trigger_rate_limited`). A flow holds at most 20 triggers (409 `too_many_triggers`); a chatflow none (409 `not_an_agentflow`).
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("POST", "/flows/{id}/triggers", {"id": flow_id}, {}, {}, body, True, False)
+
     def delete_flow(self, flow_id: str) -> None:
         """Delete a flow with its executions
 
@@ -1598,6 +2005,16 @@ class FlowsApi:
         embed_id: Embed id. A malformed id answers 404, like a missing one.
         """
         return self._t.request("DELETE", "/flows/{id}/embeds/{embedId}", {"id": flow_id, "embedId": embed_id}, {}, {}, None, False, False)
+
+    def delete_flow_trigger(self, flow_id: str, trigger_id: str) -> None:
+        """Delete a trigger (a webhook URL stops working at once: 404)
+
+        ``DELETE /api/v1/flows/{id}/triggers/{triggerId}``.
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        trigger_id: Trigger id. A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("DELETE", "/flows/{id}/triggers/{triggerId}", {"id": flow_id, "triggerId": trigger_id}, {}, {}, None, False, False)
 
     def delete_http_credential(self, name: str) -> None:
         """Delete a credential: HTTP tools naming it fail their calls from then on
@@ -1657,7 +2074,7 @@ class FlowsApi:
 
         ``POST /api/v1/flows/{id}/execute/stream``: server-sent events; iterate the answer.
 
-        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. It runs the published version, or the saved `version` given (404 when the flow lacks it), and keeps running that version whatever is published meanwhile. Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
+        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. It runs the published version, or the saved `version` given (404 when the flow lacks it), and keeps running that version whatever is published meanwhile. Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, `node_skipped {nodeId}` (no branch taken leads to it), `item_completed {nodeId, index, output}` (one element of a foreach or iteration of a loop), `subflow_started {nodeId, childExecutionId}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
@@ -1677,6 +2094,17 @@ class FlowsApi:
         """
         return self._t.request("GET", "/flows/{id}", {"id": flow_id}, {}, {}, None, False, False)
 
+    def get_flow_chat_history(self, flow_id: str, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """The caller's chat history with a chatflow: the messages of all its sessions, in pages from the newest back
+
+        ``GET /api/v1/flows/{id}/chat/history``.
+
+        Every session of the caller's with the flow (their own chats, and their embeds' visitors', which the owner may read) in one history: each message names its `sessionId`, and `sessions` holds those sessions. `?limit` 1–200 (default 200), `?cursor` the previous page's `nextCursor` (null when the page reaches the first message); each page reads oldest → newest. Another user's flow is 404, an agentflow 409 `not_a_chatflow`; a foreign cursor is 400 `invalid_cursor`.
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("GET", "/flows/{id}/chat/history", {"id": flow_id}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
     def get_flow_execution(self, flow_id: str, execution_id: str) -> Dict[str, Any]:
         """An execution with the status, output, error, attempts, usage and timings of each node
 
@@ -1686,6 +2114,16 @@ class FlowsApi:
         execution_id: Execution id. A malformed id answers 404, like a missing one.
         """
         return self._t.request("GET", "/flows/{id}/executions/{executionId}", {"id": flow_id, "executionId": execution_id}, {}, {}, None, False, False)
+
+    def get_flow_trigger(self, flow_id: str, trigger_id: str) -> Dict[str, Any]:
+        """A trigger, with its next run and what its last fire did
+
+        ``GET /api/v1/flows/{id}/triggers/{triggerId}``.
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        trigger_id: Trigger id. A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("GET", "/flows/{id}/triggers/{triggerId}", {"id": flow_id, "triggerId": trigger_id}, {}, {}, None, False, False)
 
     def get_flow_version(self, flow_id: str, version: int) -> Dict[str, Any]:
         """One saved version of a flow, with its definition
@@ -1716,6 +2154,15 @@ class FlowsApi:
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
         return self._t.request("GET", "/flows/{id}/executions", {"id": flow_id}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
+    def list_flow_triggers(self, flow_id: str) -> Dict[str, Any]:
+        """An agentflow's triggers, newest first, each schedule with its next run
+
+        ``GET /api/v1/flows/{id}/triggers``.
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("GET", "/flows/{id}/triggers", {"id": flow_id}, {}, {}, None, False, False)
 
     def list_flow_versions(self, flow_id: str, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
         """A flow's saved versions, newest first, in pages
@@ -1763,29 +2210,44 @@ class FlowsApi:
         """
         return self._t.request("POST", "/flows/{id}/versions/{version}/publish", {"id": flow_id, "version": version}, {}, {}, None, False, False)
 
-    def put_http_credential(self, name: str, scheme: str, secret: str, header_name: Optional[str] = None) -> Dict[str, Any]:
+    def put_http_credential(self, name: str, scheme: str, secret: str, origins: List[str], header_name: Optional[str] = None) -> Dict[str, Any]:
         """Create or replace a credential for HTTP tools (the secret is stored sealed and never shown again)
 
         ``PUT /api/v1/http-credentials/{name}``.
 
-        A flow's HTTP tool sends it with every call when its definition names it (`httpTools: [{…, credential: "<name>"}]`). `bearer` sends `Authorization: Bearer <secret>`, `basic` the `user:password` secret as `Authorization: Basic`, `header` the secret in `headerName` (not a header Switchboard sets itself: Host, Content-Type, Proxy-Authorization …). The secret is visible ASCII, at most 4,096 characters. Whatever the service answers has the secret blanked out before the model reads it. At most 100 per user (409 `too_many_credentials`).
+        A flow's HTTP tool sends it with every call when its definition names it (`httpTools: [{…, credential: "<name>"}]`). `bearer` sends `Authorization: Bearer <secret>`, `basic` the `user:password` secret as `Authorization: Basic`, `header` the secret in `headerName` (not a header Switchboard sets itself: Host, Content-Type, Proxy-Authorization …). The secret is visible ASCII, at most 4,096 characters. It is sent only to the `origins` given here: a flow whose tool naming it has a URL on another origin is 400 on save, and its calls send nothing. Changing the origins is this same request, so it takes the secret again. Whatever the service answers has the secret blanked out before the model reads it. At most 100 per user (409 `too_many_credentials`).
 
         name: The credential name: lowercase letters, digits and _, starting with a letter (1-64). Any other value answers 404.
         scheme: `bearer`: `Authorization: Bearer <secret>`; `basic`: the secret is `user:password`, sent as `Authorization: Basic …`; `header`: `<headerName>: <secret>`
         secret: Stored sealed; never answered again
+        origins: The only origins the secret is ever sent to, exact (`https://api.example.com`, no `*`): a flow whose tool naming it calls another is refused. Changing them takes the secret again.
         header_name: With `scheme: header`: the header to send the secret in, e.g. `X-Api-Key`
         """
-        body: Dict[str, Any] = {"scheme": scheme, "secret": secret}
+        body: Dict[str, Any] = {"scheme": scheme, "secret": secret, "origins": origins}
         if header_name is not None:
             body["headerName"] = header_name
         return self._t.request("PUT", "/http-credentials/{name}", {"name": name}, {}, {}, body, True, False)
+
+    def receive_flow_webhook(self, trigger_id: str, webhook_id: Optional[str] = None, webhook_timestamp: Optional[str] = None, webhook_signature: Optional[str] = None) -> Dict[str, Any]:
+        """Run an agentflow from a signed webhook (the JSON body is the flow's input)
+
+        ``POST /api/v1/hooks/{triggerId}`` (no token needed).
+
+        Signed per Standard Webhooks with the trigger's secret: `webhook-signature` holds `v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<body>">` (the key is the base64 after `whsec_`). A missing header or a signature that does not verify is 401 `invalid_signature`, a timestamp more than 300 s from now 401 `timestamp_out_of_tolerance`; nothing runs. The body (empty, or a JSON object of input keys, at most 32,000 characters) becomes the input (400 otherwise). A `webhook-id` already received is 409 `webhook_replayed`; a disabled trigger 409 `trigger_disabled`; past its `rateLimit` 429 `trigger_rate_limited` with Retry-After. Accepted: 202, and the execution starts on a worker (see the trigger's `lastExecutionId`, or the flow's executions).
+
+        trigger_id: The webhook trigger id (from its `url`). A malformed id answers 404.
+        webhook_id: The delivery id: the same id is run once
+        webhook_timestamp: Unix seconds when it was signed
+        webhook_signature: Space-separated `v1,<signature>` entries
+        """
+        return self._t.request("POST", "/hooks/{triggerId}", {"triggerId": trigger_id}, {}, {"webhook-id": webhook_id, "webhook-timestamp": webhook_timestamp, "webhook-signature": webhook_signature}, None, False, False)
 
     def stream_flow_execution_events(self, flow_id: str, execution_id: str, last_event_id: Optional[str] = None, last_event_id_header: Optional[str] = None) -> EventStream:
         """An execution's events (SSE): replayed from the start or after `Last-Event-ID`, then live until the end
 
         ``GET /api/v1/flows/{id}/executions/{executionId}/events``: server-sent events; iterate the answer.
 
-        Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. A finished execution replays what exists and closes.
+        Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, `node_skipped {nodeId}` (no branch taken leads to it), `item_completed {nodeId, index, output}` (one element of a foreach or iteration of a loop), `subflow_started {nodeId, childExecutionId}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. A finished execution replays what exists and closes.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         execution_id: Execution id. A malformed id answers 404, like a missing one.
@@ -1798,7 +2260,7 @@ class FlowsApi:
 
         ``PATCH /api/v1/flows/{id}``.
 
-        At least one of `name`, `definition`. A `definition` is saved as the next version (versions are never changed) and published at once, unless `publish: false` keeps it as a draft (`latestVersion` moves, what runs does not). A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. A node may list `tools` (up to 20): device tools, run on the flow's `deviceId` (a device of its owner; required when a node lists one), and names of the flow's `httpTools: [{name, description, method: GET|POST, url}]`, whose URLs must be on one of its `allowedOrigins` (up to 20 each). Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Creating a flow on a plan without flows is 403 `tier_forbidden`, and so is saving or running a flow whose `model` is a local provider (`ollama`, `lmstudio`, `vllm`) on a plan without local models. Executions already started and existing embeds keep the version they have.
+        At least one of `name`, `definition`. A `definition` is saved as the next version (versions are never changed) and published at once, unless `publish: false` keeps it as a draft (`latestVersion` moves, what runs does not). A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. A node may have a `type` besides `prompt` (the default): `condition {branches: [{name, when, to: [id]}], else?: [id]}` (expressions such as `input.score >= 50 and not (nodes.a.output.flag == true)`), `router {prompt, branches: [{name, description?, to}]}` (the model picks a branch), `foreach {items: "input.<key>" | "nodes.<id>.output…", prompt with {{item}} and {{index}}, concurrency? (1-10, default 3)}`, `loop {prompt with {{loop.previous}} and {{loop.iteration}}, maxIterations (1-20, required), until?}` and `subflow {flowId, version?, input: {key: template}}` (another agentflow of the owner run as a child execution). Nodes no taken branch leads to end `skipped`. The graph must stay acyclic (a loop repeats inside its node); a node depending on a condition or router must be one of its targets; a foreach over a value the definition shows is not a list, and a subflow missing inputs its flow reads, are refused. A node may list `tools` (up to 20): device tools, run on the flow's `deviceId` (a device of its owner; required when a node lists one), and names of the flow's `httpTools: [{name, description, method: GET|POST, url}]`, whose URLs must be on one of its `allowedOrigins` (up to 20 each). Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Creating a flow on a plan without flows is 403 `tier_forbidden`, and so is saving or running a flow whose `model` is a local provider (`ollama`, `lmstudio`, `vllm`) on a plan without local models. Executions already started and existing embeds keep the version they have.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         definition: An agentflow definition for `type: 'agentflow'`, a chatflow definition for `type: 'chatflow'`
@@ -1826,6 +2288,40 @@ class FlowsApi:
         if version is not None:
             body["version"] = version
         return self._t.request("PATCH", "/flows/{id}/embeds/{embedId}", {"id": flow_id, "embedId": embed_id}, {}, {}, body, True, False)
+
+    def update_flow_trigger(self, flow_id: str, trigger_id: str, name: Optional[str] = None, enabled: Optional[bool] = None, cron: Optional[str] = None, timezone: Optional[str] = None, catch_up: Optional[str] = None, input: Optional[Dict[str, Any]] = None, debounce_seconds: Any = None, concurrency: Any = None, rate_limit: Any = None) -> Dict[str, Any]:
+        """Rename, enable or disable a trigger, or change its schedule or settings
+
+        ``PATCH /api/v1/flows/{id}/triggers/{triggerId}``.
+
+        At least one field. A schedule's `cron`, `timezone`, `catchUp` and `input` (checked as when created); `concurrency`, `debounceSeconds`, `rateLimit` (null clears one). The type and a connector's agent never change. A schedule's next run is computed again from now.
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        trigger_id: Trigger id. A malformed id answers 404, like a missing one.
+        debounce_seconds: Fires within this many seconds of each other run once, after the last, with its input
+        concurrency: At most `limit` executions of this trigger queued or running at once per key value; a fire past it waits
+        rate_limit: At most `limit` fires per `perSeconds`; one past it is refused (a webhook 429) or skipped (a schedule slot)
+        """
+        body: Dict[str, Any] = {}
+        if name is not None:
+            body["name"] = name
+        if enabled is not None:
+            body["enabled"] = enabled
+        if cron is not None:
+            body["cron"] = cron
+        if timezone is not None:
+            body["timezone"] = timezone
+        if catch_up is not None:
+            body["catchUp"] = catch_up
+        if input is not None:
+            body["input"] = input
+        if debounce_seconds is not None:
+            body["debounceSeconds"] = debounce_seconds
+        if concurrency is not None:
+            body["concurrency"] = concurrency
+        if rate_limit is not None:
+            body["rateLimit"] = rate_limit
+        return self._t.request("PATCH", "/flows/{id}/triggers/{triggerId}", {"id": flow_id, "triggerId": trigger_id}, {}, {}, body, True, False)
 
     # short names of the operations above
     chat = chat_with_flow
@@ -1886,7 +2382,7 @@ class AsyncFlowsApi:
 
         ``POST /api/v1/flows``.
 
-        A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. A node may list `tools` (up to 20): device tools, run on the flow's `deviceId` (a device of its owner; required when a node lists one), and names of the flow's `httpTools: [{name, description, method: GET|POST, url}]`, whose URLs must be on one of its `allowedOrigins` (up to 20 each). Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Creating a flow on a plan without flows is 403 `tier_forbidden`, and so is saving or running a flow whose `model` is a local provider (`ollama`, `lmstudio`, `vllm`) on a plan without local models.
+        A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. A node may have a `type` besides `prompt` (the default): `condition {branches: [{name, when, to: [id]}], else?: [id]}` (expressions such as `input.score >= 50 and not (nodes.a.output.flag == true)`), `router {prompt, branches: [{name, description?, to}]}` (the model picks a branch), `foreach {items: "input.<key>" | "nodes.<id>.output…", prompt with {{item}} and {{index}}, concurrency? (1-10, default 3)}`, `loop {prompt with {{loop.previous}} and {{loop.iteration}}, maxIterations (1-20, required), until?}` and `subflow {flowId, version?, input: {key: template}}` (another agentflow of the owner run as a child execution). Nodes no taken branch leads to end `skipped`. The graph must stay acyclic (a loop repeats inside its node); a node depending on a condition or router must be one of its targets; a foreach over a value the definition shows is not a list, and a subflow missing inputs its flow reads, are refused. A node may list `tools` (up to 20): device tools, run on the flow's `deviceId` (a device of its owner; required when a node lists one), and names of the flow's `httpTools: [{name, description, method: GET|POST, url}]`, whose URLs must be on one of its `allowedOrigins` (up to 20 each). Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Creating a flow on a plan without flows is 403 `tier_forbidden`, and so is saving or running a flow whose `model` is a local provider (`ollama`, `lmstudio`, `vllm`) on a plan without local models.
 
         definition: An agentflow definition for `type: 'agentflow'`, a chatflow definition for `type: 'chatflow'`
         """
@@ -1907,6 +2403,17 @@ class AsyncFlowsApi:
             body["version"] = version
         return await self._t.arequest("POST", "/flows/{id}/embeds", {"id": flow_id}, {}, {}, body, True, False)
 
+    async def create_flow_trigger(self, flow_id: str, body: Any) -> Dict[str, Any]:
+        """Add a schedule, webhook or connector trigger to an agentflow
+
+        ``POST /api/v1/flows/{id}/triggers``.
+
+        A trigger starts the agentflow unattended, running its published version as its owner. `schedule`: a five-field `cron` in an IANA `timezone` (default UTC), fired once per slot however many schedulers run; `catchUp` says what happens to slots missed while no scheduler ran: `skip` (default) or `run_once` (one run for the latest); `input` is every run's input and must hold each `{{input.<key>}}` the prompts read (400 `missing_input`). A cron that fires more often than the plan allows is 403 `schedule_too_frequent` (`details.limit: "minScheduleIntervalSeconds"`). `webhook`: the answer holds the signing `secret`, shown once; deliveries are POSTed to its `url` signed per Standard Webhooks, and the JSON body is the input. `connector`: a cloud agent of the caller (`agentId`); each of its runs that fetches mail fires the trigger with `{agentId, runId, provider, items}`. Any trigger may set `concurrency: {key?, limit}` (at most `limit` of its executions queued or running per value of `key`, a template such as `{{input.customerId}}`; a fire past it waits). Webhook and connector triggers may set `debounceSeconds` (fires that close together run once, after the last, with its input) and `rateLimit: {limit, perSeconds}` (a delivery past it is 429 `trigger_rate_limited`). A flow holds at most 20 triggers (409 `too_many_triggers`); a chatflow none (409 `not_an_agentflow`).
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("POST", "/flows/{id}/triggers", {"id": flow_id}, {}, {}, body, True, False)
+
     async def delete_flow(self, flow_id: str) -> None:
         """Delete a flow with its executions
 
@@ -1925,6 +2432,16 @@ class AsyncFlowsApi:
         embed_id: Embed id. A malformed id answers 404, like a missing one.
         """
         return await self._t.arequest("DELETE", "/flows/{id}/embeds/{embedId}", {"id": flow_id, "embedId": embed_id}, {}, {}, None, False, False)
+
+    async def delete_flow_trigger(self, flow_id: str, trigger_id: str) -> None:
+        """Delete a trigger (a webhook URL stops working at once: 404)
+
+        ``DELETE /api/v1/flows/{id}/triggers/{triggerId}``.
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        trigger_id: Trigger id. A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("DELETE", "/flows/{id}/triggers/{triggerId}", {"id": flow_id, "triggerId": trigger_id}, {}, {}, None, False, False)
 
     async def delete_http_credential(self, name: str) -> None:
         """Delete a credential: HTTP tools naming it fail their calls from then on
@@ -1984,7 +2501,7 @@ class AsyncFlowsApi:
 
         ``POST /api/v1/flows/{id}/execute/stream``: server-sent events; iterate the answer.
 
-        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. It runs the published version, or the saved `version` given (404 when the flow lacks it), and keeps running that version whatever is published meanwhile. Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
+        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. It runs the published version, or the saved `version` given (404 when the flow lacks it), and keeps running that version whatever is published meanwhile. Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, `node_skipped {nodeId}` (no branch taken leads to it), `item_completed {nodeId, index, output}` (one element of a foreach or iteration of a loop), `subflow_started {nodeId, childExecutionId}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
@@ -2004,6 +2521,17 @@ class AsyncFlowsApi:
         """
         return await self._t.arequest("GET", "/flows/{id}", {"id": flow_id}, {}, {}, None, False, False)
 
+    async def get_flow_chat_history(self, flow_id: str, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """The caller's chat history with a chatflow: the messages of all its sessions, in pages from the newest back
+
+        ``GET /api/v1/flows/{id}/chat/history``.
+
+        Every session of the caller's with the flow (their own chats, and their embeds' visitors', which the owner may read) in one history: each message names its `sessionId`, and `sessions` holds those sessions. `?limit` 1–200 (default 200), `?cursor` the previous page's `nextCursor` (null when the page reaches the first message); each page reads oldest → newest. Another user's flow is 404, an agentflow 409 `not_a_chatflow`; a foreign cursor is 400 `invalid_cursor`.
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("GET", "/flows/{id}/chat/history", {"id": flow_id}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
     async def get_flow_execution(self, flow_id: str, execution_id: str) -> Dict[str, Any]:
         """An execution with the status, output, error, attempts, usage and timings of each node
 
@@ -2013,6 +2541,16 @@ class AsyncFlowsApi:
         execution_id: Execution id. A malformed id answers 404, like a missing one.
         """
         return await self._t.arequest("GET", "/flows/{id}/executions/{executionId}", {"id": flow_id, "executionId": execution_id}, {}, {}, None, False, False)
+
+    async def get_flow_trigger(self, flow_id: str, trigger_id: str) -> Dict[str, Any]:
+        """A trigger, with its next run and what its last fire did
+
+        ``GET /api/v1/flows/{id}/triggers/{triggerId}``.
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        trigger_id: Trigger id. A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("GET", "/flows/{id}/triggers/{triggerId}", {"id": flow_id, "triggerId": trigger_id}, {}, {}, None, False, False)
 
     async def get_flow_version(self, flow_id: str, version: int) -> Dict[str, Any]:
         """One saved version of a flow, with its definition
@@ -2043,6 +2581,15 @@ class AsyncFlowsApi:
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
         return await self._t.arequest("GET", "/flows/{id}/executions", {"id": flow_id}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
+    async def list_flow_triggers(self, flow_id: str) -> Dict[str, Any]:
+        """An agentflow's triggers, newest first, each schedule with its next run
+
+        ``GET /api/v1/flows/{id}/triggers``.
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("GET", "/flows/{id}/triggers", {"id": flow_id}, {}, {}, None, False, False)
 
     async def list_flow_versions(self, flow_id: str, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
         """A flow's saved versions, newest first, in pages
@@ -2090,29 +2637,44 @@ class AsyncFlowsApi:
         """
         return await self._t.arequest("POST", "/flows/{id}/versions/{version}/publish", {"id": flow_id, "version": version}, {}, {}, None, False, False)
 
-    async def put_http_credential(self, name: str, scheme: str, secret: str, header_name: Optional[str] = None) -> Dict[str, Any]:
+    async def put_http_credential(self, name: str, scheme: str, secret: str, origins: List[str], header_name: Optional[str] = None) -> Dict[str, Any]:
         """Create or replace a credential for HTTP tools (the secret is stored sealed and never shown again)
 
         ``PUT /api/v1/http-credentials/{name}``.
 
-        A flow's HTTP tool sends it with every call when its definition names it (`httpTools: [{…, credential: "<name>"}]`). `bearer` sends `Authorization: Bearer <secret>`, `basic` the `user:password` secret as `Authorization: Basic`, `header` the secret in `headerName` (not a header Switchboard sets itself: Host, Content-Type, Proxy-Authorization …). The secret is visible ASCII, at most 4,096 characters. Whatever the service answers has the secret blanked out before the model reads it. At most 100 per user (409 `too_many_credentials`).
+        A flow's HTTP tool sends it with every call when its definition names it (`httpTools: [{…, credential: "<name>"}]`). `bearer` sends `Authorization: Bearer <secret>`, `basic` the `user:password` secret as `Authorization: Basic`, `header` the secret in `headerName` (not a header Switchboard sets itself: Host, Content-Type, Proxy-Authorization …). The secret is visible ASCII, at most 4,096 characters. It is sent only to the `origins` given here: a flow whose tool naming it has a URL on another origin is 400 on save, and its calls send nothing. Changing the origins is this same request, so it takes the secret again. Whatever the service answers has the secret blanked out before the model reads it. At most 100 per user (409 `too_many_credentials`).
 
         name: The credential name: lowercase letters, digits and _, starting with a letter (1-64). Any other value answers 404.
         scheme: `bearer`: `Authorization: Bearer <secret>`; `basic`: the secret is `user:password`, sent as `Authorization: Basic …`; `header`: `<headerName>: <secret>`
         secret: Stored sealed; never answered again
+        origins: The only origins the secret is ever sent to, exact (`https://api.example.com`, no `*`): a flow whose tool naming it calls another is refused. Changing them takes the secret again.
         header_name: With `scheme: header`: the header to send the secret in, e.g. `X-Api-Key`
         """
-        body: Dict[str, Any] = {"scheme": scheme, "secret": secret}
+        body: Dict[str, Any] = {"scheme": scheme, "secret": secret, "origins": origins}
         if header_name is not None:
             body["headerName"] = header_name
         return await self._t.arequest("PUT", "/http-credentials/{name}", {"name": name}, {}, {}, body, True, False)
+
+    async def receive_flow_webhook(self, trigger_id: str, webhook_id: Optional[str] = None, webhook_timestamp: Optional[str] = None, webhook_signature: Optional[str] = None) -> Dict[str, Any]:
+        """Run an agentflow from a signed webhook (the JSON body is the flow's input)
+
+        ``POST /api/v1/hooks/{triggerId}`` (no token needed).
+
+        Signed per Standard Webhooks with the trigger's secret: `webhook-signature` holds `v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<body>">` (the key is the base64 after `whsec_`). A missing header or a signature that does not verify is 401 `invalid_signature`, a timestamp more than 300 s from now 401 `timestamp_out_of_tolerance`; nothing runs. The body (empty, or a JSON object of input keys, at most 32,000 characters) becomes the input (400 otherwise). A `webhook-id` already received is 409 `webhook_replayed`; a disabled trigger 409 `trigger_disabled`; past its `rateLimit` 429 `trigger_rate_limited` with Retry-After. Accepted: 202, and the execution starts on a worker (see the trigger's `lastExecutionId`, or the flow's executions).
+
+        trigger_id: The webhook trigger id (from its `url`). A malformed id answers 404.
+        webhook_id: The delivery id: the same id is run once
+        webhook_timestamp: Unix seconds when it was signed
+        webhook_signature: Space-separated `v1,<signature>` entries
+        """
+        return await self._t.arequest("POST", "/hooks/{triggerId}", {"triggerId": trigger_id}, {}, {"webhook-id": webhook_id, "webhook-timestamp": webhook_timestamp, "webhook-signature": webhook_signature}, None, False, False)
 
     def stream_flow_execution_events(self, flow_id: str, execution_id: str, last_event_id: Optional[str] = None, last_event_id_header: Optional[str] = None) -> AsyncEventStream:
         """An execution's events (SSE): replayed from the start or after `Last-Event-ID`, then live until the end
 
         ``GET /api/v1/flows/{id}/executions/{executionId}/events``: server-sent events; iterate the answer.
 
-        Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. A finished execution replays what exists and closes.
+        Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, `node_skipped {nodeId}` (no branch taken leads to it), `item_completed {nodeId, index, output}` (one element of a foreach or iteration of a loop), `subflow_started {nodeId, childExecutionId}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. A finished execution replays what exists and closes.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         execution_id: Execution id. A malformed id answers 404, like a missing one.
@@ -2125,7 +2687,7 @@ class AsyncFlowsApi:
 
         ``PATCH /api/v1/flows/{id}``.
 
-        At least one of `name`, `definition`. A `definition` is saved as the next version (versions are never changed) and published at once, unless `publish: false` keeps it as a draft (`latestVersion` moves, what runs does not). A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. A node may list `tools` (up to 20): device tools, run on the flow's `deviceId` (a device of its owner; required when a node lists one), and names of the flow's `httpTools: [{name, description, method: GET|POST, url}]`, whose URLs must be on one of its `allowedOrigins` (up to 20 each). Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Creating a flow on a plan without flows is 403 `tier_forbidden`, and so is saving or running a flow whose `model` is a local provider (`ollama`, `lmstudio`, `vllm`) on a plan without local models. Executions already started and existing embeds keep the version they have.
+        At least one of `name`, `definition`. A `definition` is saved as the next version (versions are never changed) and published at once, unless `publish: false` keeps it as a draft (`latestVersion` moves, what runs does not). A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. A node may have a `type` besides `prompt` (the default): `condition {branches: [{name, when, to: [id]}], else?: [id]}` (expressions such as `input.score >= 50 and not (nodes.a.output.flag == true)`), `router {prompt, branches: [{name, description?, to}]}` (the model picks a branch), `foreach {items: "input.<key>" | "nodes.<id>.output…", prompt with {{item}} and {{index}}, concurrency? (1-10, default 3)}`, `loop {prompt with {{loop.previous}} and {{loop.iteration}}, maxIterations (1-20, required), until?}` and `subflow {flowId, version?, input: {key: template}}` (another agentflow of the owner run as a child execution). Nodes no taken branch leads to end `skipped`. The graph must stay acyclic (a loop repeats inside its node); a node depending on a condition or router must be one of its targets; a foreach over a value the definition shows is not a list, and a subflow missing inputs its flow reads, are refused. A node may list `tools` (up to 20): device tools, run on the flow's `deviceId` (a device of its owner; required when a node lists one), and names of the flow's `httpTools: [{name, description, method: GET|POST, url}]`, whose URLs must be on one of its `allowedOrigins` (up to 20 each). Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Creating a flow on a plan without flows is 403 `tier_forbidden`, and so is saving or running a flow whose `model` is a local provider (`ollama`, `lmstudio`, `vllm`) on a plan without local models. Executions already started and existing embeds keep the version they have.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         definition: An agentflow definition for `type: 'agentflow'`, a chatflow definition for `type: 'chatflow'`
@@ -2153,6 +2715,40 @@ class AsyncFlowsApi:
         if version is not None:
             body["version"] = version
         return await self._t.arequest("PATCH", "/flows/{id}/embeds/{embedId}", {"id": flow_id, "embedId": embed_id}, {}, {}, body, True, False)
+
+    async def update_flow_trigger(self, flow_id: str, trigger_id: str, name: Optional[str] = None, enabled: Optional[bool] = None, cron: Optional[str] = None, timezone: Optional[str] = None, catch_up: Optional[str] = None, input: Optional[Dict[str, Any]] = None, debounce_seconds: Any = None, concurrency: Any = None, rate_limit: Any = None) -> Dict[str, Any]:
+        """Rename, enable or disable a trigger, or change its schedule or settings
+
+        ``PATCH /api/v1/flows/{id}/triggers/{triggerId}``.
+
+        At least one field. A schedule's `cron`, `timezone`, `catchUp` and `input` (checked as when created); `concurrency`, `debounceSeconds`, `rateLimit` (null clears one). The type and a connector's agent never change. A schedule's next run is computed again from now.
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        trigger_id: Trigger id. A malformed id answers 404, like a missing one.
+        debounce_seconds: Fires within this many seconds of each other run once, after the last, with its input
+        concurrency: At most `limit` executions of this trigger queued or running at once per key value; a fire past it waits
+        rate_limit: At most `limit` fires per `perSeconds`; one past it is refused (a webhook 429) or skipped (a schedule slot)
+        """
+        body: Dict[str, Any] = {}
+        if name is not None:
+            body["name"] = name
+        if enabled is not None:
+            body["enabled"] = enabled
+        if cron is not None:
+            body["cron"] = cron
+        if timezone is not None:
+            body["timezone"] = timezone
+        if catch_up is not None:
+            body["catchUp"] = catch_up
+        if input is not None:
+            body["input"] = input
+        if debounce_seconds is not None:
+            body["debounceSeconds"] = debounce_seconds
+        if concurrency is not None:
+            body["concurrency"] = concurrency
+        if rate_limit is not None:
+            body["rateLimit"] = rate_limit
+        return await self._t.arequest("PATCH", "/flows/{id}/triggers/{triggerId}", {"id": flow_id, "triggerId": trigger_id}, {}, {}, body, True, False)
 
     # short names of the operations above
     chat = chat_with_flow
@@ -2332,11 +2928,303 @@ class AsyncGenerationsApi:
             body["askIfEdited"] = ask_if_edited
         return await self._t.arequest("POST", "/canvases/{id}/ai/generations/{generationId}/undo", {"id": canvas_id, "generationId": generation_id}, {}, {}, body, True, False)
 
+class KnowledgeApi:
+    """operations tagged `knowledge`."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    def add_knowledge_url(self, base_id: str, url: str, name: Optional[str] = None) -> Dict[str, Any]:
+        """Add a web page or a file on the web; fetched by a worker under the SSRF rules
+
+        ``POST /api/v1/knowledge/bases/{id}/urls``.
+
+        A URL to a loopback, private or link-local address (as written, or as its name resolves when fetched) fails the document with the reason, unless its origin is in `KNOWLEDGE_PRIVATE_ORIGINS`.
+
+        url: An http(s) page or file; private addresses are refused
+        """
+        body: Dict[str, Any] = {"url": url}
+        if name is not None:
+            body["name"] = name
+        return self._t.request("POST", "/knowledge/bases/{id}/urls", {"id": base_id}, {}, {}, body, True, False)
+
+    def create_knowledge_base(self, name: str, description: Optional[str] = None) -> Dict[str, Any]:
+        """Create a knowledge base (its owner alone writes it; members of the canvases it is shared with read it)
+
+        ``POST /api/v1/knowledge/bases``.
+
+        Past the plan's `maxKnowledgeBases` (a chat session's own base is not counted): 403 `tier_limit`, nothing written.
+        """
+        body: Dict[str, Any] = {"name": name}
+        if description is not None:
+            body["description"] = description
+        return self._t.request("POST", "/knowledge/bases", {}, {}, {}, body, True, False)
+
+    def delete_knowledge_base(self, base_id: str) -> None:
+        """Delete a knowledge base with its documents and chunks (its owner)
+
+        ``DELETE /api/v1/knowledge/bases/{id}``.
+        """
+        return self._t.request("DELETE", "/knowledge/bases/{id}", {"id": base_id}, {}, {}, None, False, False)
+
+    def delete_knowledge_document(self, document_id: str) -> None:
+        """Delete a document with its chunks; an ingestion still running stores nothing more
+
+        ``DELETE /api/v1/knowledge/documents/{id}``.
+        """
+        return self._t.request("DELETE", "/knowledge/documents/{id}", {"id": document_id}, {}, {}, None, False, False)
+
+    def get_knowledge_base(self, base_id: str) -> Dict[str, Any]:
+        """One knowledge base the caller reads, with its documents and their ingestion status
+
+        ``GET /api/v1/knowledge/bases/{id}``.
+        """
+        return self._t.request("GET", "/knowledge/bases/{id}", {"id": base_id}, {}, {}, None, False, False)
+
+    def get_knowledge_document(self, document_id: str) -> Dict[str, Any]:
+        """One document the caller reads: its ingestion status, the reason when it failed, its chunk count
+
+        ``GET /api/v1/knowledge/documents/{id}``.
+        """
+        return self._t.request("GET", "/knowledge/documents/{id}", {"id": document_id}, {}, {}, None, False, False)
+
+    def list_knowledge_bases(self) -> Dict[str, Any]:
+        """The knowledge bases the caller reads, newest first: their own (chat sessions' included) and those shared with their canvases
+
+        ``GET /api/v1/knowledge/bases``.
+        """
+        return self._t.request("GET", "/knowledge/bases", {}, {}, {}, None, False, False)
+
+    def list_knowledge_chunks(self, document_id: str) -> Dict[str, Any]:
+        """A document's searched chunks, in order (a preview of what retrieval sees)
+
+        ``GET /api/v1/knowledge/documents/{id}/chunks``.
+        """
+        return self._t.request("GET", "/knowledge/documents/{id}/chunks", {"id": document_id}, {}, {}, None, False, False)
+
+    def reingest_knowledge_document(self, document_id: str) -> Dict[str, Any]:
+        """Ingest a ready or failed document again; its chunks are replaced in one step when the new ones are ready
+
+        ``POST /api/v1/knowledge/documents/{id}/reingest``.
+        """
+        return self._t.request("POST", "/knowledge/documents/{id}/reingest", {"id": document_id}, {}, {}, None, False, False)
+
+    def search_knowledge(self, query: str, base_ids: Optional[List[str]] = None, document_ids: Optional[List[str]] = None, media_types: Optional[List[str]] = None, metadata: Optional[Dict[str, Any]] = None, limit: Optional[int] = None) -> Dict[str, Any]:
+        """Hybrid search of the ready chunks the caller reads (their bases and those shared with their canvases): vectors and full text fused by reciprocal rank, with filters
+
+        ``POST /api/v1/knowledge/search``.
+
+        base_ids: Only these bases (default: every base of the caller)
+        media_types: Only documents of these types (`application/pdf`, `text/markdown`, …)
+        metadata: Only documents whose metadata holds every pair
+        """
+        body: Dict[str, Any] = {"query": query}
+        if base_ids is not None:
+            body["baseIds"] = base_ids
+        if document_ids is not None:
+            body["documentIds"] = document_ids
+        if media_types is not None:
+            body["mediaTypes"] = media_types
+        if metadata is not None:
+            body["metadata"] = metadata
+        if limit is not None:
+            body["limit"] = limit
+        return self._t.request("POST", "/knowledge/search", {}, {}, {}, body, True, False)
+
+    def share_knowledge_base(self, base_id: str, canvas_id: str) -> Dict[str, Any]:
+        """Share the caller's base with a canvas they own or edit: its members read and search it
+
+        ``PUT /api/v1/knowledge/bases/{id}/canvases/{canvasId}``.
+
+        The canvas's members (any role) list, read and search the base for as long as they are members and its owner may still edit the canvas; only its owner changes it. A canvas the caller is not a member of is 404, a viewer 403; a chat session's own base is 409 `session_base`. Sharing again changes nothing.
+        """
+        return self._t.request("PUT", "/knowledge/bases/{id}/canvases/{canvasId}", {"id": base_id, "canvasId": canvas_id}, {}, {}, None, False, False)
+
+    def stream_knowledge_document(self, document_id: str) -> EventStream:
+        """A document's ingestion progress, live, to ready or failed
+
+        ``GET /api/v1/knowledge/documents/{id}/events``: server-sent events; iterate the answer.
+        """
+        return self._t.request("GET", "/knowledge/documents/{id}/events", {"id": document_id}, {}, {}, None, False, True)
+
+    def unshare_knowledge_base(self, base_id: str, canvas_id: str) -> None:
+        """Stop sharing the caller's base with a canvas; its members read nothing of it from then on
+
+        ``DELETE /api/v1/knowledge/bases/{id}/canvases/{canvasId}``.
+        """
+        return self._t.request("DELETE", "/knowledge/bases/{id}/canvases/{canvasId}", {"id": base_id, "canvasId": canvas_id}, {}, {}, None, False, False)
+
+    def upload_knowledge_documents(self, base_id: str, files: Sequence[Union[Tuple[str, bytes], Tuple[str, bytes, str]]]) -> Dict[str, Any]:
+        """Upload files (multipart/form-data, any field name): PDF, DOCX, HTML, Markdown, CSV or text
+
+        ``POST /api/v1/knowledge/bases/{id}/documents``.
+
+        A file over the plan's size cap (`maxKnowledgeFileBytes`, at most `KNOWLEDGE_MAX_FILE_BYTES`) is 413 `file_too_large` naming it, and nothing of the request is stored; more than `KNOWLEDGE_MAX_FILES` files is 413 `too_many_files`; a base past the plan's documents (`maxKnowledgeDocuments`, at most `KNOWLEDGE_MAX_DOCUMENTS`) is 409 `knowledge_base_full`, nothing stored. Otherwise each file becomes a document. Its type is sniffed from its bytes, not its name: a supported file is `queued` and ingested on the `knowledge` queue; an empty or unsupported file is `failed` at once with the reason, and nothing of it is stored. Only the base's owner uploads (403 to a canvas member it is shared with).
+
+        files: The files, one part each (the field name is free; its filename names the document)
+        """
+        return self._t.request("POST", "/knowledge/bases/{id}/documents", {"id": base_id}, {}, {}, None, False, False, files=files)
+
+class AsyncKnowledgeApi:
+    """asyncio: operations tagged `knowledge`."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    async def add_knowledge_url(self, base_id: str, url: str, name: Optional[str] = None) -> Dict[str, Any]:
+        """Add a web page or a file on the web; fetched by a worker under the SSRF rules
+
+        ``POST /api/v1/knowledge/bases/{id}/urls``.
+
+        A URL to a loopback, private or link-local address (as written, or as its name resolves when fetched) fails the document with the reason, unless its origin is in `KNOWLEDGE_PRIVATE_ORIGINS`.
+
+        url: An http(s) page or file; private addresses are refused
+        """
+        body: Dict[str, Any] = {"url": url}
+        if name is not None:
+            body["name"] = name
+        return await self._t.arequest("POST", "/knowledge/bases/{id}/urls", {"id": base_id}, {}, {}, body, True, False)
+
+    async def create_knowledge_base(self, name: str, description: Optional[str] = None) -> Dict[str, Any]:
+        """Create a knowledge base (its owner alone writes it; members of the canvases it is shared with read it)
+
+        ``POST /api/v1/knowledge/bases``.
+
+        Past the plan's `maxKnowledgeBases` (a chat session's own base is not counted): 403 `tier_limit`, nothing written.
+        """
+        body: Dict[str, Any] = {"name": name}
+        if description is not None:
+            body["description"] = description
+        return await self._t.arequest("POST", "/knowledge/bases", {}, {}, {}, body, True, False)
+
+    async def delete_knowledge_base(self, base_id: str) -> None:
+        """Delete a knowledge base with its documents and chunks (its owner)
+
+        ``DELETE /api/v1/knowledge/bases/{id}``.
+        """
+        return await self._t.arequest("DELETE", "/knowledge/bases/{id}", {"id": base_id}, {}, {}, None, False, False)
+
+    async def delete_knowledge_document(self, document_id: str) -> None:
+        """Delete a document with its chunks; an ingestion still running stores nothing more
+
+        ``DELETE /api/v1/knowledge/documents/{id}``.
+        """
+        return await self._t.arequest("DELETE", "/knowledge/documents/{id}", {"id": document_id}, {}, {}, None, False, False)
+
+    async def get_knowledge_base(self, base_id: str) -> Dict[str, Any]:
+        """One knowledge base the caller reads, with its documents and their ingestion status
+
+        ``GET /api/v1/knowledge/bases/{id}``.
+        """
+        return await self._t.arequest("GET", "/knowledge/bases/{id}", {"id": base_id}, {}, {}, None, False, False)
+
+    async def get_knowledge_document(self, document_id: str) -> Dict[str, Any]:
+        """One document the caller reads: its ingestion status, the reason when it failed, its chunk count
+
+        ``GET /api/v1/knowledge/documents/{id}``.
+        """
+        return await self._t.arequest("GET", "/knowledge/documents/{id}", {"id": document_id}, {}, {}, None, False, False)
+
+    async def list_knowledge_bases(self) -> Dict[str, Any]:
+        """The knowledge bases the caller reads, newest first: their own (chat sessions' included) and those shared with their canvases
+
+        ``GET /api/v1/knowledge/bases``.
+        """
+        return await self._t.arequest("GET", "/knowledge/bases", {}, {}, {}, None, False, False)
+
+    async def list_knowledge_chunks(self, document_id: str) -> Dict[str, Any]:
+        """A document's searched chunks, in order (a preview of what retrieval sees)
+
+        ``GET /api/v1/knowledge/documents/{id}/chunks``.
+        """
+        return await self._t.arequest("GET", "/knowledge/documents/{id}/chunks", {"id": document_id}, {}, {}, None, False, False)
+
+    async def reingest_knowledge_document(self, document_id: str) -> Dict[str, Any]:
+        """Ingest a ready or failed document again; its chunks are replaced in one step when the new ones are ready
+
+        ``POST /api/v1/knowledge/documents/{id}/reingest``.
+        """
+        return await self._t.arequest("POST", "/knowledge/documents/{id}/reingest", {"id": document_id}, {}, {}, None, False, False)
+
+    async def search_knowledge(self, query: str, base_ids: Optional[List[str]] = None, document_ids: Optional[List[str]] = None, media_types: Optional[List[str]] = None, metadata: Optional[Dict[str, Any]] = None, limit: Optional[int] = None) -> Dict[str, Any]:
+        """Hybrid search of the ready chunks the caller reads (their bases and those shared with their canvases): vectors and full text fused by reciprocal rank, with filters
+
+        ``POST /api/v1/knowledge/search``.
+
+        base_ids: Only these bases (default: every base of the caller)
+        media_types: Only documents of these types (`application/pdf`, `text/markdown`, …)
+        metadata: Only documents whose metadata holds every pair
+        """
+        body: Dict[str, Any] = {"query": query}
+        if base_ids is not None:
+            body["baseIds"] = base_ids
+        if document_ids is not None:
+            body["documentIds"] = document_ids
+        if media_types is not None:
+            body["mediaTypes"] = media_types
+        if metadata is not None:
+            body["metadata"] = metadata
+        if limit is not None:
+            body["limit"] = limit
+        return await self._t.arequest("POST", "/knowledge/search", {}, {}, {}, body, True, False)
+
+    async def share_knowledge_base(self, base_id: str, canvas_id: str) -> Dict[str, Any]:
+        """Share the caller's base with a canvas they own or edit: its members read and search it
+
+        ``PUT /api/v1/knowledge/bases/{id}/canvases/{canvasId}``.
+
+        The canvas's members (any role) list, read and search the base for as long as they are members and its owner may still edit the canvas; only its owner changes it. A canvas the caller is not a member of is 404, a viewer 403; a chat session's own base is 409 `session_base`. Sharing again changes nothing.
+        """
+        return await self._t.arequest("PUT", "/knowledge/bases/{id}/canvases/{canvasId}", {"id": base_id, "canvasId": canvas_id}, {}, {}, None, False, False)
+
+    def stream_knowledge_document(self, document_id: str) -> AsyncEventStream:
+        """A document's ingestion progress, live, to ready or failed
+
+        ``GET /api/v1/knowledge/documents/{id}/events``: server-sent events; iterate the answer.
+        """
+        return self._t.astream("GET", "/knowledge/documents/{id}/events", {"id": document_id}, {}, {}, None, False, True)
+
+    async def unshare_knowledge_base(self, base_id: str, canvas_id: str) -> None:
+        """Stop sharing the caller's base with a canvas; its members read nothing of it from then on
+
+        ``DELETE /api/v1/knowledge/bases/{id}/canvases/{canvasId}``.
+        """
+        return await self._t.arequest("DELETE", "/knowledge/bases/{id}/canvases/{canvasId}", {"id": base_id, "canvasId": canvas_id}, {}, {}, None, False, False)
+
+    async def upload_knowledge_documents(self, base_id: str, files: Sequence[Union[Tuple[str, bytes], Tuple[str, bytes, str]]]) -> Dict[str, Any]:
+        """Upload files (multipart/form-data, any field name): PDF, DOCX, HTML, Markdown, CSV or text
+
+        ``POST /api/v1/knowledge/bases/{id}/documents``.
+
+        A file over the plan's size cap (`maxKnowledgeFileBytes`, at most `KNOWLEDGE_MAX_FILE_BYTES`) is 413 `file_too_large` naming it, and nothing of the request is stored; more than `KNOWLEDGE_MAX_FILES` files is 413 `too_many_files`; a base past the plan's documents (`maxKnowledgeDocuments`, at most `KNOWLEDGE_MAX_DOCUMENTS`) is 409 `knowledge_base_full`, nothing stored. Otherwise each file becomes a document. Its type is sniffed from its bytes, not its name: a supported file is `queued` and ingested on the `knowledge` queue; an empty or unsupported file is `failed` at once with the reason, and nothing of it is stored. Only the base's owner uploads (403 to a canvas member it is shared with).
+
+        files: The files, one part each (the field name is free; its filename names the document)
+        """
+        return await self._t.arequest("POST", "/knowledge/bases/{id}/documents", {"id": base_id}, {}, {}, None, False, False, files=files)
+
 class McpApi:
     """operations tagged `mcp`."""
 
     def __init__(self, transport: Transport) -> None:
         self._t = transport
+
+    def approve_mcp_server_tools(self, id: str) -> Dict[str, Any]:
+        """Approve your MCP server’s tools as it lists them now (a signed-in person only): their definitions are pinned and offered
+
+        ``POST /api/v1/mcp-servers/{id}/tools/approve``.
+
+        Each allowed tool as the server lists it now, against the definition pinned when the server was registered or its tools were approved. A tool whose definition changed since (a "rug pull") or whose description is flagged is not offered to any model until the owner approves it; a new plain tool is pinned by the listing that first sees it. 503 `mcp_unreachable` when the server does not answer. 403 with an API key: approving needs a signed-in session.
+        """
+        return self._t.request("POST", "/mcp-servers/{id}/tools/approve", {"id": id}, {}, {}, None, False, False)
+
+    def approve_shared_mcp_server_tools(self, id: str) -> Dict[str, Any]:
+        """Approve a shared MCP server’s tools as it lists them now (admins only, a signed-in session)
+
+        ``POST /api/v1/admin/mcp-servers/{id}/tools/approve``.
+
+        Each allowed tool as the server lists it now, against the definition pinned when the server was registered or its tools were approved. A tool whose definition changed since (a "rug pull") or whose description is flagged is not offered to any model until the owner approves it; a new plain tool is pinned by the listing that first sees it. 503 `mcp_unreachable` when the server does not answer.
+        """
+        return self._t.request("POST", "/admin/mcp-servers/{id}/tools/approve", {"id": id}, {}, {}, None, False, False)
 
     def delete_mcp_server(self, id: str) -> None:
         """Delete an MCP server: its tools are no longer offered (a node naming one is told it does not exist)
@@ -2352,6 +3240,15 @@ class McpApi:
         """
         return self._t.request("DELETE", "/admin/mcp-servers/{id}", {"id": id}, {}, {}, None, False, False)
 
+    def list_mcp_server_tools(self, id: str) -> Dict[str, Any]:
+        """Your MCP server’s allowed tools as it lists them now: pinned, new or changed, and flagged descriptions
+
+        ``GET /api/v1/mcp-servers/{id}/tools``.
+
+        Each allowed tool as the server lists it now, against the definition pinned when the server was registered or its tools were approved. A tool whose definition changed since (a "rug pull") or whose description is flagged is not offered to any model until the owner approves it; a new plain tool is pinned by the listing that first sees it. 503 `mcp_unreachable` when the server does not answer.
+        """
+        return self._t.request("GET", "/mcp-servers/{id}/tools", {"id": id}, {}, {}, None, False, False)
+
     def list_mcp_servers(self) -> Dict[str, Any]:
         """Your MCP servers, newest first (at most 50)
 
@@ -2366,12 +3263,30 @@ class McpApi:
         """
         return self._t.request("GET", "/admin/mcp-servers", {}, {}, {}, None, False, False)
 
+    def mcp_o_auth_callback(self, code: Optional[str] = None, state: Optional[str] = None, error: Optional[str] = None, iss: Optional[str] = None) -> Dict[str, Any]:
+        """Where an MCP server’s authorization server sends the browser back after a sign-in
+
+        ``GET /api/v1/mcp-oauth/callback`` (no token needed).
+
+        Needs `code` and the `state` of a sign-in started in this browser (its binding cookie) within 10 minutes, once; anything else is 400 `invalid_state` and changes nothing. A declined consent is 400 `oauth_denied`; a code the server refuses 400 `invalid_grant`; a server that does not answer 503 `oauth_server_unavailable`. The answer names the server, never a token. A browser that navigated here (its `Accept` prefers `text/html`) goes back to the console: 303 to `/#/flows?mcpSignedIn=<name>`, or `/#/flows?mcpOAuthError=<code>`.
+        """
+        return self._t.request("GET", "/mcp-oauth/callback", {}, {"code": code, "state": state, "error": error, "iss": iss}, {}, None, False, False)
+
+    def mcp_o_auth_client_metadata(self) -> Dict[str, Any]:
+        """Switchboard’s OAuth Client ID Metadata Document, for the MCP servers it signs in to
+
+        ``GET /api/v1/mcp-oauth/client-metadata.json`` (no token needed).
+
+        When this deployment’s public URL is HTTPS, this document’s URL is Switchboard’s client id at authorization servers that accept client metadata documents; elsewhere Switchboard registers itself dynamically.
+        """
+        return self._t.request("GET", "/mcp-oauth/client-metadata.json", {}, {}, {}, None, False, False)
+
     def register_mcp_server(self, name: str, url: str, allowed_tools: List[str], auth_header: Optional[Dict[str, Any]] = None, safe_tools: Optional[List[str]] = None) -> Dict[str, Any]:
         """Register an MCP server (Streamable HTTP) whose allowed tools your flows and assistant may call
 
         ``POST /api/v1/mcp-servers``.
 
-        Name its tools in an agentflow node as `mcp__<name>__<tool>`. A URL at a private address (or resolving to one) is 400 unless the operator allowed its origin (`FLOW_HTTP_PRIVATE_ORIGINS`); a `safeTools` entry not in `allowedTools` is 400; a name you already use is 409 `name_taken`. The `authHeader` value is sealed at rest and never returned nor logged.
+        Name its tools in an agentflow node as `mcp__<name>__<tool>`. A URL at a private address (or resolving to one) is 400 unless the operator allowed its origin (`FLOW_HTTP_PRIVATE_ORIGINS`); a `safeTools` entry not in `allowedTools` is 400; a name you already use is 409 `name_taken`. The `authHeader` value is sealed at rest and never returned nor logged. A server registered without `authHeader` that answers 401 with a Bearer `WWW-Authenticate` challenge wants OAuth: its authorization is discovered first (400 `oauth_unsupported` when it cannot be used, nothing stored) and your sign-in starts (`signIn.authorizationUrl`; open it in this browser: a cookie binds the sign-in to it).
 
         name: How tools name the server: `mcp__<name>__<tool>`
         url: The Streamable HTTP endpoint, e.g. https://tools.example.com/mcp
@@ -2406,11 +3321,38 @@ class McpApi:
             body["safeTools"] = safe_tools
         return self._t.request("POST", "/admin/mcp-servers", {}, {}, {}, body, True, False)
 
+    def sign_in_mcp_server(self, id: str) -> Dict[str, Any]:
+        """Start (again) your OAuth sign-in to an MCP server that wants one: open the `authorizationUrl` in this browser
+
+        ``POST /api/v1/mcp-servers/{id}/oauth/authorize``.
+
+        For your own servers and the shared ones: each user signs in with their own account, and only their own calls use their tokens. The authorization server sends the browser back to `GET /mcp-oauth/callback` within 10 minutes; a cookie binds the sign-in to this browser. Tokens of an earlier sign-in stay in use until this one completes. 404 for no such server, 409 `oauth_not_used` for one without sign-in, 400 `oauth_unsupported` when its authorization cannot be used; a `read` API key is 403.
+        """
+        return self._t.request("POST", "/mcp-servers/{id}/oauth/authorize", {"id": id}, {}, {}, None, False, False)
+
 class AsyncMcpApi:
     """asyncio: operations tagged `mcp`."""
 
     def __init__(self, transport: Transport) -> None:
         self._t = transport
+
+    async def approve_mcp_server_tools(self, id: str) -> Dict[str, Any]:
+        """Approve your MCP server’s tools as it lists them now (a signed-in person only): their definitions are pinned and offered
+
+        ``POST /api/v1/mcp-servers/{id}/tools/approve``.
+
+        Each allowed tool as the server lists it now, against the definition pinned when the server was registered or its tools were approved. A tool whose definition changed since (a "rug pull") or whose description is flagged is not offered to any model until the owner approves it; a new plain tool is pinned by the listing that first sees it. 503 `mcp_unreachable` when the server does not answer. 403 with an API key: approving needs a signed-in session.
+        """
+        return await self._t.arequest("POST", "/mcp-servers/{id}/tools/approve", {"id": id}, {}, {}, None, False, False)
+
+    async def approve_shared_mcp_server_tools(self, id: str) -> Dict[str, Any]:
+        """Approve a shared MCP server’s tools as it lists them now (admins only, a signed-in session)
+
+        ``POST /api/v1/admin/mcp-servers/{id}/tools/approve``.
+
+        Each allowed tool as the server lists it now, against the definition pinned when the server was registered or its tools were approved. A tool whose definition changed since (a "rug pull") or whose description is flagged is not offered to any model until the owner approves it; a new plain tool is pinned by the listing that first sees it. 503 `mcp_unreachable` when the server does not answer.
+        """
+        return await self._t.arequest("POST", "/admin/mcp-servers/{id}/tools/approve", {"id": id}, {}, {}, None, False, False)
 
     async def delete_mcp_server(self, id: str) -> None:
         """Delete an MCP server: its tools are no longer offered (a node naming one is told it does not exist)
@@ -2426,6 +3368,15 @@ class AsyncMcpApi:
         """
         return await self._t.arequest("DELETE", "/admin/mcp-servers/{id}", {"id": id}, {}, {}, None, False, False)
 
+    async def list_mcp_server_tools(self, id: str) -> Dict[str, Any]:
+        """Your MCP server’s allowed tools as it lists them now: pinned, new or changed, and flagged descriptions
+
+        ``GET /api/v1/mcp-servers/{id}/tools``.
+
+        Each allowed tool as the server lists it now, against the definition pinned when the server was registered or its tools were approved. A tool whose definition changed since (a "rug pull") or whose description is flagged is not offered to any model until the owner approves it; a new plain tool is pinned by the listing that first sees it. 503 `mcp_unreachable` when the server does not answer.
+        """
+        return await self._t.arequest("GET", "/mcp-servers/{id}/tools", {"id": id}, {}, {}, None, False, False)
+
     async def list_mcp_servers(self) -> Dict[str, Any]:
         """Your MCP servers, newest first (at most 50)
 
@@ -2440,12 +3391,30 @@ class AsyncMcpApi:
         """
         return await self._t.arequest("GET", "/admin/mcp-servers", {}, {}, {}, None, False, False)
 
+    async def mcp_o_auth_callback(self, code: Optional[str] = None, state: Optional[str] = None, error: Optional[str] = None, iss: Optional[str] = None) -> Dict[str, Any]:
+        """Where an MCP server’s authorization server sends the browser back after a sign-in
+
+        ``GET /api/v1/mcp-oauth/callback`` (no token needed).
+
+        Needs `code` and the `state` of a sign-in started in this browser (its binding cookie) within 10 minutes, once; anything else is 400 `invalid_state` and changes nothing. A declined consent is 400 `oauth_denied`; a code the server refuses 400 `invalid_grant`; a server that does not answer 503 `oauth_server_unavailable`. The answer names the server, never a token. A browser that navigated here (its `Accept` prefers `text/html`) goes back to the console: 303 to `/#/flows?mcpSignedIn=<name>`, or `/#/flows?mcpOAuthError=<code>`.
+        """
+        return await self._t.arequest("GET", "/mcp-oauth/callback", {}, {"code": code, "state": state, "error": error, "iss": iss}, {}, None, False, False)
+
+    async def mcp_o_auth_client_metadata(self) -> Dict[str, Any]:
+        """Switchboard’s OAuth Client ID Metadata Document, for the MCP servers it signs in to
+
+        ``GET /api/v1/mcp-oauth/client-metadata.json`` (no token needed).
+
+        When this deployment’s public URL is HTTPS, this document’s URL is Switchboard’s client id at authorization servers that accept client metadata documents; elsewhere Switchboard registers itself dynamically.
+        """
+        return await self._t.arequest("GET", "/mcp-oauth/client-metadata.json", {}, {}, {}, None, False, False)
+
     async def register_mcp_server(self, name: str, url: str, allowed_tools: List[str], auth_header: Optional[Dict[str, Any]] = None, safe_tools: Optional[List[str]] = None) -> Dict[str, Any]:
         """Register an MCP server (Streamable HTTP) whose allowed tools your flows and assistant may call
 
         ``POST /api/v1/mcp-servers``.
 
-        Name its tools in an agentflow node as `mcp__<name>__<tool>`. A URL at a private address (or resolving to one) is 400 unless the operator allowed its origin (`FLOW_HTTP_PRIVATE_ORIGINS`); a `safeTools` entry not in `allowedTools` is 400; a name you already use is 409 `name_taken`. The `authHeader` value is sealed at rest and never returned nor logged.
+        Name its tools in an agentflow node as `mcp__<name>__<tool>`. A URL at a private address (or resolving to one) is 400 unless the operator allowed its origin (`FLOW_HTTP_PRIVATE_ORIGINS`); a `safeTools` entry not in `allowedTools` is 400; a name you already use is 409 `name_taken`. The `authHeader` value is sealed at rest and never returned nor logged. A server registered without `authHeader` that answers 401 with a Bearer `WWW-Authenticate` challenge wants OAuth: its authorization is discovered first (400 `oauth_unsupported` when it cannot be used, nothing stored) and your sign-in starts (`signIn.authorizationUrl`; open it in this browser: a cookie binds the sign-in to it).
 
         name: How tools name the server: `mcp__<name>__<tool>`
         url: The Streamable HTTP endpoint, e.g. https://tools.example.com/mcp
@@ -2479,6 +3448,15 @@ class AsyncMcpApi:
         if safe_tools is not None:
             body["safeTools"] = safe_tools
         return await self._t.arequest("POST", "/admin/mcp-servers", {}, {}, {}, body, True, False)
+
+    async def sign_in_mcp_server(self, id: str) -> Dict[str, Any]:
+        """Start (again) your OAuth sign-in to an MCP server that wants one: open the `authorizationUrl` in this browser
+
+        ``POST /api/v1/mcp-servers/{id}/oauth/authorize``.
+
+        For your own servers and the shared ones: each user signs in with their own account, and only their own calls use their tokens. The authorization server sends the browser back to `GET /mcp-oauth/callback` within 10 minutes; a cookie binds the sign-in to this browser. Tokens of an earlier sign-in stay in use until this one completes. 404 for no such server, 409 `oauth_not_used` for one without sign-in, 400 `oauth_unsupported` when its authorization cannot be used; a `read` API key is 403.
+        """
+        return await self._t.arequest("POST", "/mcp-servers/{id}/oauth/authorize", {"id": id}, {}, {}, None, False, False)
 
 class OauthApi:
     """operations tagged `oauth`."""
@@ -2617,6 +3595,15 @@ class OperationsApi:
         """
         return self._t.request("GET", "/usage/budget", {}, {}, {}, None, False, False)
 
+    def get_usage_engagement(self, from_: Optional[str] = None, to: Optional[str] = None, all: Optional[str] = None) -> Dict[str, Any]:
+        """Satisfaction rate from answer ratings, messages per session and daily active users
+
+        ``GET /api/v1/usage/engagement``.
+
+        Between `from` and `to` (UTC days, both included; default the last 30 days; at most 367 days): the answers rated up and down (by when they were rated) and the satisfaction rate up / (up + down); the user and assistant messages sent and the sessions they were in (messages per session); the users who sent a message on each day (daily active users) and their average over the range. The caller's own sessions; `all=true` everyone's (admins only, 403 otherwise). Sessions a chatflow's public widget started count in the ratings only.
+        """
+        return self._t.request("GET", "/usage/engagement", {}, {"from": from_, "to": to, "all": all}, {}, None, False, False)
+
     def get_user_plan(self, user_id: str) -> Dict[str, Any]:
         """A user's tier, limit overrides and the limits in effect
 
@@ -2721,6 +3708,15 @@ class AsyncOperationsApi:
         """
         return await self._t.arequest("GET", "/usage/budget", {}, {}, {}, None, False, False)
 
+    async def get_usage_engagement(self, from_: Optional[str] = None, to: Optional[str] = None, all: Optional[str] = None) -> Dict[str, Any]:
+        """Satisfaction rate from answer ratings, messages per session and daily active users
+
+        ``GET /api/v1/usage/engagement``.
+
+        Between `from` and `to` (UTC days, both included; default the last 30 days; at most 367 days): the answers rated up and down (by when they were rated) and the satisfaction rate up / (up + down); the user and assistant messages sent and the sessions they were in (messages per session); the users who sent a message on each day (daily active users) and their average over the range. The caller's own sessions; `all=true` everyone's (admins only, 403 otherwise). Sessions a chatflow's public widget started count in the ratings only.
+        """
+        return await self._t.arequest("GET", "/usage/engagement", {}, {"from": from_, "to": to, "all": all}, {}, None, False, False)
+
     async def get_user_plan(self, user_id: str) -> Dict[str, Any]:
         """A user's tier, limit overrides and the limits in effect
 
@@ -2798,16 +3794,21 @@ class SessionsApi:
         """
         return self._t.request("DELETE", "/psa/connection", {}, {}, {}, None, False, False)
 
-    def escalate_chat_session(self, session_id: str, reason: Optional[str] = None) -> Dict[str, Any]:
-        """Mark a session escalated, keeping the reason (≤ 2,000 characters) as `escalationReason`
+    def escalate_chat_session(self, session_id: str, reason: Optional[str] = None, psa_ticket_id: Any = None) -> Dict[str, Any]:
+        """Escalate a session, keeping the reason (≤ 2,000 characters) as `escalationReason`; its ticket notes are written in the background
 
         ``POST /api/v1/chat/sessions/{id}/escalate``.
 
+        The session is handed on: its ticket notes are written and pushed to the PSA as on resolve (the same ticket rules and answer), as an internal note that is not flagged as the resolution. Resolves and escalates share one limit of 15 a minute.
+
         session_id: Chat session id. A malformed id answers 404, like a missing one.
+        psa_ticket_id: The PSA ticket the notes are pushed to (kept on the session)
         """
         body: Dict[str, Any] = {}
         if reason is not None:
             body["reason"] = reason
+        if psa_ticket_id is not None:
+            body["psaTicketId"] = psa_ticket_id
         return self._t.request("POST", "/chat/sessions/{id}/escalate", {"id": session_id}, {}, {}, body, True, False)
 
     def find_similar_sessions(self, q: str, limit: Optional[int] = None) -> Dict[str, Any]:
@@ -2850,7 +3851,7 @@ class SessionsApi:
 
         ``POST /api/v1/chat/sessions/{id}/resolve``.
 
-        Answers at once with `documentation: null`; the notes stream at `…/documentation/stream`. With a PSA connected (`PUT /psa/connection`) the notes are then pushed to ticket `psaTicketId` (or the one given before): `psaPushStatus` is `pending_retry` until they are `sent` (or `failed`, with `psaPushError`), as `GET /chat/sessions/:id` shows; `no_psa` without a connection. Notes already sent to the same ticket are not sent again.
+        Answers at once with `documentation: null`; the notes stream at `…/documentation/stream`. With a PSA connected (`PUT /psa/connection`) the notes are then pushed to ticket `psaTicketId` (else the one given before, else `psa_ticket_id` or `psaTicketId` of the session's `context`): `psaPushStatus` is `pending_retry` until they are `sent` (or `failed`, with `psaPushError`), as `GET /chat/sessions/:id` shows; `no_psa` without a connection. Notes already sent to the same ticket are not sent again.
 
         session_id: Chat session id. A malformed id answers 404, like a missing one.
         psa_ticket_id: The PSA ticket the notes are pushed to (kept on the session)
@@ -2893,16 +3894,21 @@ class AsyncSessionsApi:
         """
         return await self._t.arequest("DELETE", "/psa/connection", {}, {}, {}, None, False, False)
 
-    async def escalate_chat_session(self, session_id: str, reason: Optional[str] = None) -> Dict[str, Any]:
-        """Mark a session escalated, keeping the reason (≤ 2,000 characters) as `escalationReason`
+    async def escalate_chat_session(self, session_id: str, reason: Optional[str] = None, psa_ticket_id: Any = None) -> Dict[str, Any]:
+        """Escalate a session, keeping the reason (≤ 2,000 characters) as `escalationReason`; its ticket notes are written in the background
 
         ``POST /api/v1/chat/sessions/{id}/escalate``.
 
+        The session is handed on: its ticket notes are written and pushed to the PSA as on resolve (the same ticket rules and answer), as an internal note that is not flagged as the resolution. Resolves and escalates share one limit of 15 a minute.
+
         session_id: Chat session id. A malformed id answers 404, like a missing one.
+        psa_ticket_id: The PSA ticket the notes are pushed to (kept on the session)
         """
         body: Dict[str, Any] = {}
         if reason is not None:
             body["reason"] = reason
+        if psa_ticket_id is not None:
+            body["psaTicketId"] = psa_ticket_id
         return await self._t.arequest("POST", "/chat/sessions/{id}/escalate", {"id": session_id}, {}, {}, body, True, False)
 
     async def find_similar_sessions(self, q: str, limit: Optional[int] = None) -> Dict[str, Any]:
@@ -2945,7 +3951,7 @@ class AsyncSessionsApi:
 
         ``POST /api/v1/chat/sessions/{id}/resolve``.
 
-        Answers at once with `documentation: null`; the notes stream at `…/documentation/stream`. With a PSA connected (`PUT /psa/connection`) the notes are then pushed to ticket `psaTicketId` (or the one given before): `psaPushStatus` is `pending_retry` until they are `sent` (or `failed`, with `psaPushError`), as `GET /chat/sessions/:id` shows; `no_psa` without a connection. Notes already sent to the same ticket are not sent again.
+        Answers at once with `documentation: null`; the notes stream at `…/documentation/stream`. With a PSA connected (`PUT /psa/connection`) the notes are then pushed to ticket `psaTicketId` (else the one given before, else `psa_ticket_id` or `psaTicketId` of the session's `context`): `psaPushStatus` is `pending_retry` until they are `sent` (or `failed`, with `psaPushError`), as `GET /chat/sessions/:id` shows; `no_psa` without a connection. Notes already sent to the same ticket are not sent again.
 
         session_id: Chat session id. A malformed id answers 404, like a missing one.
         psa_ticket_id: The PSA ticket the notes are pushed to (kept on the session)
@@ -2994,6 +4000,246 @@ class AsyncStorageApi:
         body: Dict[str, Any] = {"text": text}
         return await self._t.arequest("POST", "/storage/vectors/embed", {}, {}, {}, body, True, False)
 
+class ThreadsApi:
+    """operations tagged `threads`."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    def create_thread(self, canvas_id: str, title: Optional[str] = None, multitask: Optional[str] = None) -> Dict[str, Any]:
+        """Start a room thread of the canvas (editor): the assistant in the canvas's room, for every member
+
+        ``POST /api/v1/canvases/{id}/threads``.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        """
+        body: Dict[str, Any] = {}
+        if title is not None:
+            body["title"] = title
+        if multitask is not None:
+            body["multitask"] = multitask
+        return self._t.request("POST", "/canvases/{id}/threads", {"id": canvas_id}, {}, {}, body, True, False)
+
+    def follow_thread_events(self, canvas_id: str, thread_id: str, last_event_id: Optional[str] = None, last_event_id_header: Optional[str] = None) -> EventStream:
+        """Follow a room thread's events over SSE (any member; resumes after `Last-Event-ID`)
+
+        ``GET /api/v1/canvases/{id}/threads/{threadId}/events``: server-sent events; iterate the answer.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        thread_id: Thread id (a chat session bound to the canvas). A malformed id answers 404, like a missing one.
+        last_event_id_header: Resume after this event id (a room seq)
+        """
+        return self._t.request("GET", "/canvases/{id}/threads/{threadId}/events", {"id": canvas_id, "threadId": thread_id}, {"lastEventId": last_event_id}, {"Last-Event-ID": last_event_id_header}, None, False, True)
+
+    def get_thread(self, canvas_id: str, thread_id: str) -> Dict[str, Any]:
+        """A room thread (any member), your role, and its turns that have not ended
+
+        ``GET /api/v1/canvases/{id}/threads/{threadId}``.
+
+        Its messages are `GET /chat/sessions/{threadId}/history` (each user message with `authorId` and `authorName`). `openTurns` are the turns queued or running now; `canvas:sync {afterSeq: roomSeq - 1}` (or the thread's SSE feed) replays each from its start.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        thread_id: Thread id (a chat session bound to the canvas). A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("GET", "/canvases/{id}/threads/{threadId}", {"id": canvas_id, "threadId": thread_id}, {}, {}, None, False, False)
+
+    def lend_thread_device(self, canvas_id: str, thread_id: str, device_id: str) -> Dict[str, Any]:
+        """Lend one of your devices to a room thread (editor): its turns may ask to run tools on it, and you are asked
+
+        ``PUT /api/v1/canvases/{id}/threads/{threadId}/devices/{deviceId}``.
+
+        A message to the thread may then name it (`deviceId`). A turn of another member that wants to run a tool on it waits for your approval, whatever the thread's policy; your own turns use it as your private chat does. 409 `device_id_taken` when another member lent a device of that id. Heard as `thread_event {type: device_lent}`.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        thread_id: Thread id (a chat session bound to the canvas). A malformed id answers 404, like a missing one.
+        device_id: The device id (as the device says it in its hello)
+        """
+        return self._t.request("PUT", "/canvases/{id}/threads/{threadId}/devices/{deviceId}", {"id": canvas_id, "threadId": thread_id, "deviceId": device_id}, {}, {}, None, False, False)
+
+    def list_thread_devices(self, canvas_id: str, thread_id: str) -> Dict[str, Any]:
+        """The devices lent to a room thread (any member)
+
+        ``GET /api/v1/canvases/{id}/threads/{threadId}/devices``.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        thread_id: Thread id (a chat session bound to the canvas). A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("GET", "/canvases/{id}/threads/{threadId}/devices", {"id": canvas_id, "threadId": thread_id}, {}, {}, None, False, False)
+
+    def list_threads(self, canvas_id: str, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """The canvas's room threads (any member), most recently active first
+
+        ``GET /api/v1/canvases/{id}/threads``.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("GET", "/canvases/{id}/threads", {"id": canvas_id}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
+    def post_thread_message(self, canvas_id: str, thread_id: str, message: str, multitask: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """Post a message to a room thread (editor): its turn runs in the thread's lane, billed to you, live in the room
+
+        ``POST /api/v1/canvases/{id}/threads/{threadId}/messages``.
+
+        Answered 202 once the message is stored and its turn queued; the answer reaches every member as the room's `thread_event`s. `multitask` (else the thread's): `enqueue` runs it after the turns before it, `reject` refuses it with 409 `turn_in_progress` while one runs, `interrupt` stops the running turn (keeping its words). `deviceId` names a device lent to the thread (409 `device_not_lent` otherwise, `device_offline` when it is not connected): the turn may run its tools there, each call of a turn not its owner's asked of its owner. A viewer is 403, a non-member 404 (nothing written); your budget spent is 429 `budget_exceeded`, past your chat limit or the flood limits (per member of the thread, per thread) 429 `rate_limited`.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        thread_id: Thread id (a chat session bound to the canvas). A malformed id answers 404, like a missing one.
+        """
+        body: Dict[str, Any] = {"message": message}
+        if multitask is not None:
+            body["multitask"] = multitask
+        if device_id is not None:
+            body["deviceId"] = device_id
+        if config is not None:
+            body["config"] = config
+        return self._t.request("POST", "/canvases/{id}/threads/{threadId}/messages", {"id": canvas_id, "threadId": thread_id}, {}, {}, body, True, False)
+
+    def set_thread_approval_policy(self, canvas_id: str, thread_id: str, policy: str, quorum: Optional[int] = None) -> Dict[str, Any]:
+        """Set who decides the approvals of a room thread's turns (editor)
+
+        ``PUT /api/v1/canvases/{id}/threads/{threadId}/approvals``.
+
+        `requester` (the default: the member whose message asked), `any_editor` (any editor or owner), `canvas_owner`, or `quorum` with `quorum` N (1 to the number of editors and owners): N editors approve, the first reject of one of them rejects, each member votes once. The first decision that satisfies the policy wins, once; a request pending now follows the new policy. A call on a device another member lent to the thread is always its owner's to decide. Viewers and the thread's members hear it as `thread_event {type: approval_policy}`.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        thread_id: Thread id (a chat session bound to the canvas). A malformed id answers 404, like a missing one.
+        """
+        body: Dict[str, Any] = {"policy": policy}
+        if quorum is not None:
+            body["quorum"] = quorum
+        return self._t.request("PUT", "/canvases/{id}/threads/{threadId}/approvals", {"id": canvas_id, "threadId": thread_id}, {}, {}, body, True, False)
+
+    def withdraw_thread_device(self, canvas_id: str, thread_id: str, device_id: str) -> None:
+        """Take your device back from a room thread: no turn of the thread runs a tool on it any more
+
+        ``DELETE /api/v1/canvases/{id}/threads/{threadId}/devices/{deviceId}``.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        thread_id: Thread id (a chat session bound to the canvas). A malformed id answers 404, like a missing one.
+        device_id: The device id (as the device says it in its hello)
+        """
+        return self._t.request("DELETE", "/canvases/{id}/threads/{threadId}/devices/{deviceId}", {"id": canvas_id, "threadId": thread_id, "deviceId": device_id}, {}, {}, None, False, False)
+
+class AsyncThreadsApi:
+    """asyncio: operations tagged `threads`."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    async def create_thread(self, canvas_id: str, title: Optional[str] = None, multitask: Optional[str] = None) -> Dict[str, Any]:
+        """Start a room thread of the canvas (editor): the assistant in the canvas's room, for every member
+
+        ``POST /api/v1/canvases/{id}/threads``.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        """
+        body: Dict[str, Any] = {}
+        if title is not None:
+            body["title"] = title
+        if multitask is not None:
+            body["multitask"] = multitask
+        return await self._t.arequest("POST", "/canvases/{id}/threads", {"id": canvas_id}, {}, {}, body, True, False)
+
+    def follow_thread_events(self, canvas_id: str, thread_id: str, last_event_id: Optional[str] = None, last_event_id_header: Optional[str] = None) -> AsyncEventStream:
+        """Follow a room thread's events over SSE (any member; resumes after `Last-Event-ID`)
+
+        ``GET /api/v1/canvases/{id}/threads/{threadId}/events``: server-sent events; iterate the answer.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        thread_id: Thread id (a chat session bound to the canvas). A malformed id answers 404, like a missing one.
+        last_event_id_header: Resume after this event id (a room seq)
+        """
+        return self._t.astream("GET", "/canvases/{id}/threads/{threadId}/events", {"id": canvas_id, "threadId": thread_id}, {"lastEventId": last_event_id}, {"Last-Event-ID": last_event_id_header}, None, False, True)
+
+    async def get_thread(self, canvas_id: str, thread_id: str) -> Dict[str, Any]:
+        """A room thread (any member), your role, and its turns that have not ended
+
+        ``GET /api/v1/canvases/{id}/threads/{threadId}``.
+
+        Its messages are `GET /chat/sessions/{threadId}/history` (each user message with `authorId` and `authorName`). `openTurns` are the turns queued or running now; `canvas:sync {afterSeq: roomSeq - 1}` (or the thread's SSE feed) replays each from its start.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        thread_id: Thread id (a chat session bound to the canvas). A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("GET", "/canvases/{id}/threads/{threadId}", {"id": canvas_id, "threadId": thread_id}, {}, {}, None, False, False)
+
+    async def lend_thread_device(self, canvas_id: str, thread_id: str, device_id: str) -> Dict[str, Any]:
+        """Lend one of your devices to a room thread (editor): its turns may ask to run tools on it, and you are asked
+
+        ``PUT /api/v1/canvases/{id}/threads/{threadId}/devices/{deviceId}``.
+
+        A message to the thread may then name it (`deviceId`). A turn of another member that wants to run a tool on it waits for your approval, whatever the thread's policy; your own turns use it as your private chat does. 409 `device_id_taken` when another member lent a device of that id. Heard as `thread_event {type: device_lent}`.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        thread_id: Thread id (a chat session bound to the canvas). A malformed id answers 404, like a missing one.
+        device_id: The device id (as the device says it in its hello)
+        """
+        return await self._t.arequest("PUT", "/canvases/{id}/threads/{threadId}/devices/{deviceId}", {"id": canvas_id, "threadId": thread_id, "deviceId": device_id}, {}, {}, None, False, False)
+
+    async def list_thread_devices(self, canvas_id: str, thread_id: str) -> Dict[str, Any]:
+        """The devices lent to a room thread (any member)
+
+        ``GET /api/v1/canvases/{id}/threads/{threadId}/devices``.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        thread_id: Thread id (a chat session bound to the canvas). A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("GET", "/canvases/{id}/threads/{threadId}/devices", {"id": canvas_id, "threadId": thread_id}, {}, {}, None, False, False)
+
+    async def list_threads(self, canvas_id: str, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """The canvas's room threads (any member), most recently active first
+
+        ``GET /api/v1/canvases/{id}/threads``.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("GET", "/canvases/{id}/threads", {"id": canvas_id}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
+    async def post_thread_message(self, canvas_id: str, thread_id: str, message: str, multitask: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """Post a message to a room thread (editor): its turn runs in the thread's lane, billed to you, live in the room
+
+        ``POST /api/v1/canvases/{id}/threads/{threadId}/messages``.
+
+        Answered 202 once the message is stored and its turn queued; the answer reaches every member as the room's `thread_event`s. `multitask` (else the thread's): `enqueue` runs it after the turns before it, `reject` refuses it with 409 `turn_in_progress` while one runs, `interrupt` stops the running turn (keeping its words). `deviceId` names a device lent to the thread (409 `device_not_lent` otherwise, `device_offline` when it is not connected): the turn may run its tools there, each call of a turn not its owner's asked of its owner. A viewer is 403, a non-member 404 (nothing written); your budget spent is 429 `budget_exceeded`, past your chat limit or the flood limits (per member of the thread, per thread) 429 `rate_limited`.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        thread_id: Thread id (a chat session bound to the canvas). A malformed id answers 404, like a missing one.
+        """
+        body: Dict[str, Any] = {"message": message}
+        if multitask is not None:
+            body["multitask"] = multitask
+        if device_id is not None:
+            body["deviceId"] = device_id
+        if config is not None:
+            body["config"] = config
+        return await self._t.arequest("POST", "/canvases/{id}/threads/{threadId}/messages", {"id": canvas_id, "threadId": thread_id}, {}, {}, body, True, False)
+
+    async def set_thread_approval_policy(self, canvas_id: str, thread_id: str, policy: str, quorum: Optional[int] = None) -> Dict[str, Any]:
+        """Set who decides the approvals of a room thread's turns (editor)
+
+        ``PUT /api/v1/canvases/{id}/threads/{threadId}/approvals``.
+
+        `requester` (the default: the member whose message asked), `any_editor` (any editor or owner), `canvas_owner`, or `quorum` with `quorum` N (1 to the number of editors and owners): N editors approve, the first reject of one of them rejects, each member votes once. The first decision that satisfies the policy wins, once; a request pending now follows the new policy. A call on a device another member lent to the thread is always its owner's to decide. Viewers and the thread's members hear it as `thread_event {type: approval_policy}`.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        thread_id: Thread id (a chat session bound to the canvas). A malformed id answers 404, like a missing one.
+        """
+        body: Dict[str, Any] = {"policy": policy}
+        if quorum is not None:
+            body["quorum"] = quorum
+        return await self._t.arequest("PUT", "/canvases/{id}/threads/{threadId}/approvals", {"id": canvas_id, "threadId": thread_id}, {}, {}, body, True, False)
+
+    async def withdraw_thread_device(self, canvas_id: str, thread_id: str, device_id: str) -> None:
+        """Take your device back from a room thread: no turn of the thread runs a tool on it any more
+
+        ``DELETE /api/v1/canvases/{id}/threads/{threadId}/devices/{deviceId}``.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        thread_id: Thread id (a chat session bound to the canvas). A malformed id answers 404, like a missing one.
+        device_id: The device id (as the device says it in its hello)
+        """
+        return await self._t.arequest("DELETE", "/canvases/{id}/threads/{threadId}/devices/{deviceId}", {"id": canvas_id, "threadId": thread_id, "deviceId": device_id}, {}, {}, None, False, False)
+
 class WebhooksApi:
     """operations tagged `webhooks`."""
 
@@ -3032,9 +4278,11 @@ class WebhooksApi:
         return self._t.request("GET", "/webhooks/{id}", {"id": webhook_id}, {}, {}, None, False, False)
 
     def list_webhook_deliveries(self, webhook_id: str, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
-        """An endpoint's delivery log, newest first, in pages: status, attempts, the receiver's last status code
+        """An endpoint's delivery log, newest first, in pages: status, and every attempt with its status code or error and time
 
         ``GET /api/v1/webhooks/{id}/deliveries``.
+
+        The log keeps the newest `WEBHOOK_DELIVERIES_KEPT` deliveries of the endpoint (default 1,000): older finished ones are deleted as new ones are written; one still being attempted stays until it ends.
         """
         return self._t.request("GET", "/webhooks/{id}/deliveries", {"id": webhook_id}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
@@ -3050,7 +4298,7 @@ class WebhooksApi:
 
         ``POST /api/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver``.
 
-        A delivery still being attempted is 409.
+        A delivery still being attempted is 409. Test sends and redeliveries together are limited per user by the tier (`webhookSendsPerMinute`): past it, 429 `rate_limited` with `Retry-After`, and nothing is sent.
         """
         return self._t.request("POST", "/webhooks/{id}/deliveries/{deliveryId}/redeliver", {"id": webhook_id, "deliveryId": delivery_id}, {}, {}, None, False, False)
 
@@ -3058,6 +4306,8 @@ class WebhooksApi:
         """Queue a `webhook.test` message to the endpoint (to check a receiver and its signature check)
 
         ``POST /api/v1/webhooks/{id}/test``.
+
+        Test sends and redeliveries together are limited per user by the tier (`webhookSendsPerMinute`): past it, 429 `rate_limited` with `Retry-After`, and no delivery is written or sent.
         """
         return self._t.request("POST", "/webhooks/{id}/test", {"id": webhook_id}, {}, {}, None, False, False)
 
@@ -3099,9 +4349,11 @@ class AsyncWebhooksApi:
         return await self._t.arequest("GET", "/webhooks/{id}", {"id": webhook_id}, {}, {}, None, False, False)
 
     async def list_webhook_deliveries(self, webhook_id: str, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
-        """An endpoint's delivery log, newest first, in pages: status, attempts, the receiver's last status code
+        """An endpoint's delivery log, newest first, in pages: status, and every attempt with its status code or error and time
 
         ``GET /api/v1/webhooks/{id}/deliveries``.
+
+        The log keeps the newest `WEBHOOK_DELIVERIES_KEPT` deliveries of the endpoint (default 1,000): older finished ones are deleted as new ones are written; one still being attempted stays until it ends.
         """
         return await self._t.arequest("GET", "/webhooks/{id}/deliveries", {"id": webhook_id}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
@@ -3117,7 +4369,7 @@ class AsyncWebhooksApi:
 
         ``POST /api/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver``.
 
-        A delivery still being attempted is 409.
+        A delivery still being attempted is 409. Test sends and redeliveries together are limited per user by the tier (`webhookSendsPerMinute`): past it, 429 `rate_limited` with `Retry-After`, and nothing is sent.
         """
         return await self._t.arequest("POST", "/webhooks/{id}/deliveries/{deliveryId}/redeliver", {"id": webhook_id, "deliveryId": delivery_id}, {}, {}, None, False, False)
 
@@ -3125,6 +4377,8 @@ class AsyncWebhooksApi:
         """Queue a `webhook.test` message to the endpoint (to check a receiver and its signature check)
 
         ``POST /api/v1/webhooks/{id}/test``.
+
+        Test sends and redeliveries together are limited per user by the tier (`webhookSendsPerMinute`): past it, 429 `rate_limited` with `Retry-After`, and no delivery is written or sent.
         """
         return await self._t.arequest("POST", "/webhooks/{id}/test", {"id": webhook_id}, {}, {}, None, False, False)
 
@@ -3143,14 +4397,18 @@ class Client:
         self.blocks = BlocksApi(self._transport)
         self.canvases = CanvasesApi(self._transport)
         self.chat = ChatApi(self._transport)
+        self.coding = CodingApi(self._transport)
         self.devices = DevicesApi(self._transport)
+        self.evaluations = EvaluationsApi(self._transport)
         self.flows = FlowsApi(self._transport)
         self.generations = GenerationsApi(self._transport)
+        self.knowledge = KnowledgeApi(self._transport)
         self.mcp = McpApi(self._transport)
         self.oauth = OauthApi(self._transport)
         self.operations = OperationsApi(self._transport)
         self.sessions = SessionsApi(self._transport)
         self.storage = StorageApi(self._transport)
+        self.threads = ThreadsApi(self._transport)
         self.webhooks = WebhooksApi(self._transport)
 
     @property
@@ -3187,14 +4445,18 @@ class AsyncClient:
         self.blocks = AsyncBlocksApi(self._transport)
         self.canvases = AsyncCanvasesApi(self._transport)
         self.chat = AsyncChatApi(self._transport)
+        self.coding = AsyncCodingApi(self._transport)
         self.devices = AsyncDevicesApi(self._transport)
+        self.evaluations = AsyncEvaluationsApi(self._transport)
         self.flows = AsyncFlowsApi(self._transport)
         self.generations = AsyncGenerationsApi(self._transport)
+        self.knowledge = AsyncKnowledgeApi(self._transport)
         self.mcp = AsyncMcpApi(self._transport)
         self.oauth = AsyncOauthApi(self._transport)
         self.operations = AsyncOperationsApi(self._transport)
         self.sessions = AsyncSessionsApi(self._transport)
         self.storage = AsyncStorageApi(self._transport)
+        self.threads = AsyncThreadsApi(self._transport)
         self.webhooks = AsyncWebhooksApi(self._transport)
 
     @property

@@ -104,6 +104,12 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       undoChange: (deviceId: string, changeId: string) => post<T.UndoneChange>(`/devices/${seg(deviceId)}/changes/${seg(changeId)}/undo`),
     },
 
+    /** The coding agents as the deployment runs them (read-only). */
+    coding: {
+      /** The five agents with prompt, tools and model, the operator's overrides applied. */
+      agents: () => get<{ agents: T.CodingAgentView[] }>('/coding/agents'),
+    },
+
     /** API keys for programs (`createSwitchboardClient({ baseUrl, apiKey })`); managed with a signed-in session only. */
     apiKeys: {
       /** 201; `secret` is shown this once. */
@@ -114,13 +120,37 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       revoke: (keyId: string) => http.json<{ apiKey: T.ApiKey }>('DELETE', `/api-keys/${seg(keyId)}`),
     },
 
+    /**
+     * The OAuth clients (Claude, ChatGPT, an IDE…) you allowed to use `/mcp`: list them, and revoke one,
+     * which ends its access on every node. A signed-in session only, not an API key.
+     */
+    mcpClients: {
+      list: () => get<{ clients: T.AllowedMcpClient[] }>('/mcp-clients'),
+      /** Revokes every consent you gave that client; answers what was revoked. */
+      revoke: (grantId: string) => http.json<{ revoked: T.AllowedMcpClient[] }>('DELETE', `/mcp-clients/${seg(grantId)}`),
+    },
+
     /** MCP servers whose allowed tools your agentflow nodes may call as `mcp__<name>__<tool>` (docs/mcp.md). */
     mcpServers: {
       /** 201; the auth header's value is stored sealed and never returned. */
-      register: (body: T.RegisterMcpServerRequest) => post<{ mcpServer: T.McpServer }>('/mcp-servers', body),
+      /** With `signIn` when the server wants OAuth: open its `authorizationUrl` in the browser. */
+      register: (body: T.RegisterMcpServerRequest) => post<{ mcpServer: T.McpServer; signIn?: T.McpSignIn }>('/mcp-servers', body),
       /** Newest first (at most 50). */
       list: () => get<{ mcpServers: T.McpServer[] }>('/mcp-servers'),
       delete: (serverId: string) => del(`/mcp-servers/${seg(serverId)}`),
+      /** The allowed tools as the server lists them now: pinned, new or changed, with flagged descriptions. */
+      tools: (serverId: string) => get<{ tools: T.McpToolStatus[] }>(`/mcp-servers/${seg(serverId)}/tools`),
+      /** Pins the tools as listed now, changed and flagged ones included (a signed-in session, not an API key). */
+      approveTools: (serverId: string) => post<{ tools: T.McpToolStatus[] }>(`/mcp-servers/${seg(serverId)}/tools/approve`),
+      /** Starts (again) your OAuth sign-in to a server that wants one (yours or a shared one). */
+      signIn: (serverId: string) => post<{ signIn: T.McpSignIn }>(`/mcp-servers/${seg(serverId)}/oauth/authorize`),
+      /** Where the authorization server sends the browser back: the query it carried (needs the browser's binding cookie). */
+      oauthCallback: (query: { code?: string; state?: string; error?: string; iss?: string }) =>
+        http.json<{ signedIn: true; mcpServerId: string; name: string }>('GET', `/mcp-oauth/callback${queryString(query)}`, {
+          auth: false,
+        }),
+      /** Switchboard's OAuth Client ID Metadata Document. */
+      clientMetadata: () => http.json<Record<string, unknown>>('GET', '/mcp-oauth/client-metadata.json', { auth: false }),
     },
 
     /** Webhooks out: signed POSTs when your runs end or wait for an approval (docs/webhooks.md). */
@@ -261,6 +291,36 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         get<{ audit: T.AuditRow[]; nextCursor: string | null }>(`${canvas(canvasId)}/audit${pageQuery(page)}`),
     },
 
+    /**
+     * Room threads: a canvas's chat sessions, read by every member and posted to by its editors and
+     * owners. Follow one live over the `/canvas` socket with `followThread` (from `./room-thread`), or
+     * over SSE with `events`.
+     */
+    threads: {
+      /** A new thread of the canvas (editor; a viewer is 403, a non-member 404). */
+      create: (canvasId: string, body: T.CreateThreadRequest = {}) => post<{ thread: T.ChatSession }>(`${canvas(canvasId)}/threads`, body),
+      /** The canvas's threads, most recently active first (any member). */
+      list: (canvasId: string, page: { limit?: number; cursor?: string } = {}) =>
+        get<{ threads: T.ChatSession[]; nextCursor: string | null }>(`${canvas(canvasId)}/threads${pageQuery(page)}`),
+      /** The thread, your role, and its turns that have not ended (`openTurns`, each with the room seq it starts at). */
+      get: (canvasId: string, threadId: string) => get<T.ThreadView>(`${canvas(canvasId)}/threads/${seg(threadId)}`),
+      /** Posts a message (editor): 202 once stored and its turn queued, billed to you; the answer reaches every member as `thread_event`s. */
+      post: (canvasId: string, threadId: string, body: T.ThreadMessageRequest) =>
+        post<{ threadId: string; messageId: string }>(`${canvas(canvasId)}/threads/${seg(threadId)}/messages`, body),
+      /**
+       * The thread's room events over SSE: `ready`, then its `thread_event`s in seq order; without
+       * `lastEventId` from the first turn that has not ended. Reconnects and resumes like `canvases.feed`.
+       */
+      events: (canvasId: string, threadId: string, opts: EventStreamOptions = {}): EventStream<CanvasFeedEvent> =>
+        new EventStream(
+          canvasFeedSource((lastEventId, signal) => {
+            const headers: Record<string, string> = { accept: 'text/event-stream' };
+            if (lastEventId) headers['last-event-id'] = lastEventId;
+            return http.send('GET', `${canvas(canvasId)}/threads/${seg(threadId)}/events`, { signal, headers });
+          }),
+          opts,
+        ),
+    },
     chat: {
       /** One assistant turn, answered when done. */
       send: (body: T.ChatRequest) => post<T.ChatResponse>('/chat', body),
@@ -272,6 +332,8 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
        * 409 `not_running` when no turn runs.
        */
       cancel: (sessionId: string) => post<T.ChatCancelResult>(`/chat/sessions/${seg(sessionId)}/cancel`),
+      /** An empty session; with `canvasId`, a room thread of that canvas (editor), as `threads.create`. */
+      createSession: (body: T.CreateThreadRequest & { canvasId?: string } = {}) => post<{ session: T.ChatSession }>('/chat/sessions', body),
       /**
        * One page of the conversation (`limit` ≤ 200, default 200): the latest messages, oldest → newest; pass
        * `nextCursor` back as `cursor` for the messages before them (null once the page reaches the first).
@@ -310,12 +372,17 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         http.json<{ sessionId: string; pendingTaskLane: T.TaskLane | null }>('PUT', `/chat/sessions/${seg(sessionId)}/task-lane`, {
           body: { lane },
         }),
+      /** Keeps the session's multitask strategy: what a message sent while one of its turns runs does. */
+      setMultitask: (sessionId: string, multitask: T.Multitask) =>
+        http.json<{ sessionId: string; multitask: T.Multitask }>('PUT', `/chat/sessions/${seg(sessionId)}/multitask`, {
+          body: { multitask },
+        }),
       /** Rates an assistant answer (a message of the session's history) thumbs up or down; rating again replaces it. */
       rateAnswer: (sessionId: string, messageId: string, body: { rating: 'up' | 'down'; comment?: string }) =>
         http.json<T.AnswerRatingResult>('PUT', `/chat/sessions/${seg(sessionId)}/messages/${seg(messageId)}/rating`, { body }),
-      /** Hands the session to a human; `reason` is kept on the session (`escalationReason`). */
-      escalate: (sessionId: string, body: { reason?: string } = {}) =>
-        post<{ sessionId: string; status: 'escalated' }>(`/chat/sessions/${seg(sessionId)}/escalate`, body),
+      /** Hands the session to a human; `reason` is kept on the session (`escalationReason`); its notes are written and pushed to the PSA as on resolve. */
+      escalate: (sessionId: string, body: { reason?: string; psaTicketId?: string | number } = {}) =>
+        post<T.EscalateResponse>(`/chat/sessions/${seg(sessionId)}/escalate`, body),
       pause: (sessionId: string) => post<{ sessionId: string; status: 'paused' }>(`/chat/sessions/${seg(sessionId)}/pause`, {}),
       documentation: (sessionId: string) => get<T.SessionDocumentation>(`/chat/sessions/${seg(sessionId)}/documentation`),
       /** The caller's resolved sessions most like `q` (a problem in words), best first; `limit` ≤ 20, default 5. */
@@ -416,6 +483,9 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       /** One chatflow turn as `text_chunk`s then `final` (or `error`, `cancelled`). Not resumable. */
       chatStream: (flowId: string, body: T.FlowChatRequest, opts: ChatStreamOptions = {}): EventStream<T.ChatEvent> =>
         chatTurn(`${flow(flowId)}/chat/stream`, body, opts),
+      /** The messages of all your sessions with a chatflow (your embeds' visitors' too), one page from the newest back (`limit` ≤ 200, default 200). */
+      chatHistory: (flowId: string, page: { limit?: number; cursor?: string } = {}) =>
+        get<T.FlowChatHistory>(`${flow(flowId)}/chat/history${pageQuery(page)}`),
       versions: {
         /** A flow's saved versions, newest first, one page (`limit` ≤ 200, default 50); no definitions. */
         list: (flowId: string, page: { limit?: number; cursor?: string } = {}) =>
@@ -435,6 +505,115 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
           patch<{ embed: T.FlowEmbed }>(`${flow(flowId)}/embeds/${seg(embedId)}`, body),
         delete: (flowId: string, embedId: string) => del(`${flow(flowId)}/embeds/${seg(embedId)}`),
       },
+      /** Triggers that run an agentflow unattended: schedules, signed inbound webhooks, a cloud agent's fetched mail. */
+      triggers: {
+        /** Adds a trigger; a webhook's answer holds its `secret` (`whsec_…`), shown this once. */
+        create: (flowId: string, body: T.CreateFlowTriggerRequest) => post<T.CreatedFlowTrigger>(`${flow(flowId)}/triggers`, body),
+        /** The flow's triggers, each schedule with its `nextRunAt`. */
+        list: (flowId: string) => get<{ triggers: T.FlowTrigger[] }>(`${flow(flowId)}/triggers`),
+        get: (flowId: string, triggerId: string) => get<{ trigger: T.FlowTrigger }>(`${flow(flowId)}/triggers/${seg(triggerId)}`),
+        /** Renames, enables or disables it, or changes its schedule or settings (`null` clears a setting). */
+        update: (flowId: string, triggerId: string, body: T.UpdateFlowTriggerRequest) =>
+          patch<{ trigger: T.FlowTrigger }>(`${flow(flowId)}/triggers/${seg(triggerId)}`, body),
+        delete: (flowId: string, triggerId: string) => del(`${flow(flowId)}/triggers/${seg(triggerId)}`),
+        /**
+         * Sends one delivery to a webhook trigger, signed with its secret the Standard Webhooks way
+         * (no token needed): `input` becomes the flow's input. Reuse `id` to retry the same delivery.
+         */
+        deliver: async (triggerId: string, secret: string, input: Record<string, unknown>, id = `msg_${randomId()}`) => {
+          const timestamp = Math.floor(Date.now() / 1000);
+          const signature = await signWebhook(secret, id, timestamp, JSON.stringify(input));
+          return http.json<T.FlowWebhookAccepted>('POST', `/hooks/${seg(triggerId)}`, {
+            body: input,
+            auth: false,
+            headers: { 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signature },
+          });
+        },
+      },
+    },
+
+    /** Evaluations: datasets run through flow versions, each answer scored, the versions compared. Only the owner sees them. */
+    evaluations: {
+      datasets: {
+        /** Exactly one of `rows` and `csv` (a header of input keys and an `expected` column). */
+        upload: (body: { name: string; rows?: Array<{ input: Record<string, unknown>; expected?: unknown }>; csv?: string }) =>
+          post<{ dataset: T.EvaluationDataset }>('/evaluations/datasets', body),
+        /** From a flow's newest completed executions (their outputs become the expected outputs). */
+        fromExecutions: (body: { name: string; flowId: string; version?: number; limit?: number }) =>
+          post<{ dataset: T.EvaluationDataset }>('/evaluations/datasets/from-executions', body),
+        list: (page: { limit?: number; cursor?: string } = {}) =>
+          get<{ datasets: T.EvaluationDataset[]; nextCursor: string | null }>(`/evaluations/datasets${pageQuery(page)}`),
+        /** The dataset with one page of its rows. */
+        get: (datasetId: string, page: { limit?: number; cursor?: string } = {}) =>
+          get<{ dataset: T.EvaluationDataset; rows: T.EvaluationDatasetRow[]; nextCursor: string | null }>(
+            `/evaluations/datasets/${seg(datasetId)}${pageQuery(page)}`,
+          ),
+        delete: (datasetId: string) => del(`/evaluations/datasets/${seg(datasetId)}`),
+      },
+      create: (body: T.CreateEvaluationRequest) => post<{ evaluation: T.Evaluation }>('/evaluations', body),
+      list: (page: { limit?: number; cursor?: string } = {}) =>
+        get<{ evaluations: T.Evaluation[]; nextCursor: string | null }>(`/evaluations${pageQuery(page)}`),
+      /** The evaluation with every result. */
+      get: (evaluationId: string) => get<{ evaluation: T.Evaluation; results: T.EvaluationResult[] }>(`/evaluations/${seg(evaluationId)}`),
+      compare: (evaluationId: string) => get<T.EvaluationComparison>(`/evaluations/${seg(evaluationId)}/comparison`),
+      cancel: (evaluationId: string) => post<{ evaluationId: string; status: 'cancelled' }>(`/evaluations/${seg(evaluationId)}/cancel`),
+    },
+
+    /**
+     * Knowledge bases: documents in (uploads, URLs), their ingestion's progress, chunks and hybrid
+     * search. Only the owner changes a base; members of the canvases it is shared with read it.
+     */
+    knowledge: {
+      bases: {
+        create: (body: { name: string; description?: string }) => post<{ base: T.KnowledgeBase }>('/knowledge/bases', body),
+        list: () => get<{ bases: T.KnowledgeBase[] }>('/knowledge/bases'),
+        /** A base with its documents. */
+        get: (baseId: string) => get<{ base: T.KnowledgeBase; documents: T.KnowledgeDocument[] }>(`/knowledge/bases/${seg(baseId)}`),
+        /** Deletes a base with its documents and chunks. */
+        delete: (baseId: string) => del(`/knowledge/bases/${seg(baseId)}`),
+      },
+      /** Uploads files (multipart): each becomes a document, `queued`, or `failed` at once with the reason. */
+      upload: (baseId: string, files: T.KnowledgeFile[]) => {
+        const form = new FormData();
+        for (const file of files)
+          form.append(
+            'file',
+            file.data instanceof Blob ? file.data : new Blob([file.data as Uint8Array<ArrayBuffer>], { type: file.type }),
+            file.name,
+          );
+        return post<{ documents: T.KnowledgeDocument[] }>(`/knowledge/bases/${seg(baseId)}/documents`, form);
+      },
+      /** Adds a web page or a file on the web (private addresses are refused). */
+      addUrl: (baseId: string, body: { url: string; name?: string }) =>
+        post<{ document: T.KnowledgeDocument }>(`/knowledge/bases/${seg(baseId)}/urls`, body),
+      document: (documentId: string) => get<{ document: T.KnowledgeDocument }>(`/knowledge/documents/${seg(documentId)}`),
+      /** The chunks retrieval searches, in order. */
+      chunks: (documentId: string) => get<{ chunks: T.KnowledgeChunk[] }>(`/knowledge/documents/${seg(documentId)}/chunks`),
+      /** An ingestion's progress, live: where the document stands, each step, to `ready` or `failed`. */
+      progress: (documentId: string, opts: Pick<EventStreamOptions, 'signal'> = {}): EventStream<T.KnowledgeProgress> =>
+        new EventStream<T.KnowledgeProgress>(
+          {
+            resumable: false,
+            retryable: () => false,
+            open: (_lastEventId, signal) =>
+              http.send('GET', `/knowledge/documents/${seg(documentId)}/events`, { signal, headers: { accept: 'text/event-stream' } }),
+            decode: (message) => {
+              const value = JSON.parse(message.data) as T.KnowledgeProgress;
+              return { kind: 'event', value, terminal: value.status === 'ready' || value.status === 'failed' };
+            },
+          },
+          opts,
+        ),
+      /** Ingests a document again; its current chunks stay searchable until the new ones are ready. */
+      reingest: (documentId: string) => post<{ document: T.KnowledgeDocument }>(`/knowledge/documents/${seg(documentId)}/reingest`),
+      deleteDocument: (documentId: string) => del(`/knowledge/documents/${seg(documentId)}`),
+      /** Hybrid search (vectors and full text, fused by rank) over your documents and those shared with your canvases. */
+      search: (body: T.KnowledgeSearchRequest) => post<{ hits: T.KnowledgeHit[] }>('/knowledge/search', body),
+      /** Shares your base with a canvas you own or edit: its members read and search it. */
+      share: (baseId: string, canvasId: string) =>
+        put<{ base: T.KnowledgeBase }>(`/knowledge/bases/${seg(baseId)}/canvases/${seg(canvasId)}`),
+      /** Stops sharing your base with a canvas. */
+      unshare: (baseId: string, canvasId: string) => del(`/knowledge/bases/${seg(baseId)}/canvases/${seg(canvasId)}`),
     },
 
     /** Secrets agentflow HTTP tools send, by name (`httpTools[].credential`); stored sealed, never answered. */
@@ -532,14 +711,20 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         ),
       /** The caller's tier and, per window (UTC hour, UTC month), limits, usage so far and when the window resets. */
       budget: () => get<T.BudgetResponse>('/usage/budget'),
+      /** Satisfaction rate from answer ratings, messages per session and daily active users (`from`..`to`; `all` for admins). */
+      engagement: (query: T.UsageQuery = {}) =>
+        get<T.Engagement>(
+          `/usage/engagement${queryString({ from: query.from, to: query.to, all: query.all === undefined ? undefined : String(query.all) })}`,
+        ),
     },
 
     admin: {
       /** MCP servers shared with every user (an admin's own session). */
       mcpServers: {
-        register: (body: T.RegisterMcpServerRequest) => post<{ mcpServer: T.McpServer }>('/admin/mcp-servers', body),
+        register: (body: T.RegisterMcpServerRequest) => post<{ mcpServer: T.McpServer; signIn?: T.McpSignIn }>('/admin/mcp-servers', body),
         list: () => get<{ mcpServers: T.McpServer[] }>('/admin/mcp-servers'),
         delete: (serverId: string) => del(`/admin/mcp-servers/${seg(serverId)}`),
+        approveTools: (serverId: string) => post<{ tools: T.McpToolStatus[] }>(`/admin/mcp-servers/${seg(serverId)}/tools/approve`),
       },
       /** The audit trail, newest first: who did what, from which address, user agent or device (an admin's token). */
       audit: (query: T.AuditQuery = {}) =>
@@ -723,4 +908,18 @@ function notesChunkText(data: string): string {
     // Not JSON: bare markdown.
   }
   return data;
+}
+
+/** A random delivery id. */
+function randomId(): string {
+  return globalThis.crypto.randomUUID();
+}
+
+/** `v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">` under the key the `whsec_` secret encodes (WebCrypto: browsers and Node). */
+async function signWebhook(secret: string, id: string, timestamp: number, body: string): Promise<string> {
+  const encoded = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret;
+  const keyBytes = Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
+  const key = await globalThis.crypto.subtle.importKey('raw', keyBytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const mac = new Uint8Array(await globalThis.crypto.subtle.sign('HMAC', key, new TextEncoder().encode(`${id}.${timestamp}.${body}`)));
+  return `v1,${btoa(String.fromCharCode(...mac))}`;
 }

@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { commandRisks, describeCommandRisks } from './command-risk';
+
+export { COMMAND_RISKS, commandRisks, describeCommandRisks, type CommandRisk, type CommandRiskKind } from './command-risk';
 
 /**
  * The project actions of the `/device` protocol: the coding assistant's file and command tools,
@@ -75,10 +78,8 @@ export const projectFileSchema = pathRule(false);
 export const projectFolderSchema = pathRule(true);
 
 /**
- * Commands never run, whatever the approval: privilege changes, disk and system control, a fork
- * bomb, piping a download into a shell, removing the root, home or parent folder. Matched on the
- * whole command line, case-insensitively. Approval is the guard for everything else: a command runs
- * as the user who runs the device, so this list catches the obvious disasters, it is no sandbox.
+ * The old deny list, matched on the whole command line: it still refuses a command that the shell
+ * words reader (./command-risk) cannot read, so that nothing it refused runs for being unreadable.
  */
 export const DENIED_COMMANDS: readonly RegExp[] = [
   /(^|[\s;&|(])(sudo|su|doas|pkexec)(\s|$)/i,
@@ -95,9 +96,21 @@ export const DENIED_COMMANDS: readonly RegExp[] = [
   /(^|[\s;&|(])git\s+push\s+[^;&|]*(--force|-f)(\s|$)/i,
 ];
 
-/** The deny-list rule `command` breaks, or null. */
+/**
+ * Why `command` is refused whatever the approval, or null. Refused: what runs as superuser, shuts
+ * the machine down, formats or overwrites a disk, is a fork bomb, pipes a download into a shell,
+ * deletes the root, home or parent folder, changes the root folder's owner or permissions, or
+ * force-pushes or rewrites a remote branch, however it is spelled (read from its shell words:
+ * ./command-risk). A command that cannot be read is checked against {@link DENIED_COMMANDS};
+ * `extra` (a device's own rules) is matched on the whole line. Approval is the guard for
+ * everything else: a command runs as the user who runs the device, so this is no sandbox.
+ */
 export function deniedCommand(command: string, extra: readonly RegExp[] = []): string | null {
-  const rule = [...DENIED_COMMANDS, ...extra].find((pattern) => pattern.test(command));
+  const risks = commandRisks(command);
+  const denied = risks.find((risk) => risk.denied);
+  if (denied) return `the command is on the deny list: ${describeCommandRisks([denied])}`;
+  const rules = risks.some((risk) => risk.kind === 'unreadable') ? [...DENIED_COMMANDS, ...extra] : extra;
+  const rule = rules.find((pattern) => pattern.test(command));
   return rule ? `the command is on the deny list (${rule.source})` : null;
 }
 

@@ -43,6 +43,11 @@ export interface DeviceConnectOptions extends SocketConnectOptions {
   project?: ProjectServer;
   /** Local agents this device runs (sent in `device_hello`). */
   agentIds?: string[];
+  /**
+   * Receive the answer messages of every chat turn that runs on this device, not only of the turns
+   * this connection started (sent in `device_hello`). Default false.
+   */
+  allTurns?: boolean;
   /** Reads the files of an `agent_run`; without it runs complete at once with an error. */
   readAgentFiles?: ReadAgentFiles;
   /** Told of every valid call and the ack sent. */

@@ -22,8 +22,12 @@ export interface DeviceWsConnection {
     session_id?: string;
     config?: { provider: string; model: string };
     agent?: string;
+    multitask?: 'enqueue' | 'reject' | 'interrupt' | 'rollback';
   }): void;
-  /** `tool_approval`; every surface then gets `approval_resolved` (a refusal arrives as `error`). */
+  /**
+   * `tool_approval`; every surface then gets `approval_resolved` (a refusal arrives as `error`).
+   * The endpoint opens with an access token only, so the decision is a signed-in person's.
+   */
   decide(approvalId: string, approved: boolean): void;
   /** `chat_cancel`: stops the session's running turn (without one: this device's); it ends with `cancelled`, a refusal arrives as `error`. */
   cancelChat(sessionId?: string): void;
@@ -74,6 +78,8 @@ export async function connectDeviceWs(options: DeviceConnectOptions): Promise<De
       device_id: options.deviceId,
       agent_ids: options.agentIds ?? [],
       ...(options.project ? { project: options.project.project } : {}),
+      ...(options.project && !options.store ? { tables: false } : {}),
+      ...(options.allTurns ? { all_turns: true } : {}),
     });
 
   async function answer(frame: DeviceWsFrame): Promise<void> {

@@ -80,7 +80,10 @@ export interface DeviceConnection {
   chat(payload: ChatRequestPayload): Promise<ChatRequestAck>;
   /** Stops the running turn of `sessionId`, or this device's running turn; it then ends with `cancelled`. */
   cancelChat(sessionId?: string): Promise<ChatCancelAck>;
-  /** Decides an `approval_requested`. */
+  /**
+   * Decides an `approval_requested`. Only a connection opened with an access token (a signed-in
+   * person) decides; one opened with an API key is answered `{error: {code: 'person_required'}}`.
+   */
   decide(approvalId: string, approved: boolean): Promise<ToolApprovalAck>;
   close(): void;
 }
@@ -116,6 +119,8 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
       deviceId: options.deviceId,
       agentIds: options.agentIds ?? [],
       ...(options.project ? { project: options.project.project } : {}),
+      ...(options.project && !options.store ? { tables: false } : {}),
+      ...(options.allTurns ? { allTurns: true } : {}),
     });
   socket.on('connect', () => {
     const pending = hello();

@@ -2,7 +2,7 @@ import type { AgentComplete, AgentData, AgentFrameAck, AgentRunRequest, DeviceHe
 import type { ApprovalRequested, ApprovalResolved, GenerationStage } from './payloads';
 import type { Block } from './types';
 
-export type { ApprovalRequested, ApprovalResolved, GenerationStage } from './payloads';
+export type { ApprovalDeciders, ApprovalRequested, ApprovalResolved, ApprovalVote, GenerationStage } from './payloads';
 
 /*
  * Every Socket.IO event, typed per namespace and direction. The server (src/schemas/socket-events.ts re-exports
@@ -52,6 +52,8 @@ export interface CanvasClientEvents extends AuthClientEvents {
   'canvas:sync': (payload: { canvasId: string; afterSeq: number }, ack: Ack<SyncAck>) => void;
   'canvas:leave': (canvasId: string, ack?: Ack<{ ok: boolean }>) => void;
   'canvas:cursor': (payload: { canvasId: string; x: number; y: number }) => void;
+  /** The member is typing in a room thread of a canvas whose room the socket joined (editors and owners; others are ignored). */
+  'thread:typing': (payload: { canvasId: string; threadId: string }) => void;
 }
 
 /**
@@ -87,6 +89,13 @@ export interface CanvasServerEvents extends AuthServerEvents {
   generation_redone: (payload: { canvasId: string; generationId: string; blocks: Block[]; seq: number }) => void;
   /** Every rank of the canvas was rewritten (order unchanged): reload its blocks, as after `resync`. */
   blocks_reranked: (payload: { canvasId: string; seq: number }) => void;
+  /**
+   * Something happened in one of the canvas's room threads: a member's message, the assistant's
+   * state, or an event of the turn answering message `turnId` (see {@link ThreadEventBody}).
+   */
+  thread_event: (payload: { canvasId: string; threadId: string; turnId: string; event: ThreadEventBody; seq: number }) => void;
+  /** A member is typing in a room thread (not sequenced, not replayed; at most about one a second per member). */
+  thread_typing: (payload: { canvasId: string; threadId: string; userId: string; name: string }) => void;
   presence: (payload: { canvasId: string; users: PresenceUser[] }) => void;
   cursor: (payload: { userId: string; x: number; y: number }) => void;
   /** To every socket of the request's owner (room `user:<id>`), joined to a canvas or not. */
@@ -94,6 +103,25 @@ export interface CanvasServerEvents extends AuthServerEvents {
   /** The request was decided (first decision wins) or timed out; to every socket of its owner. */
   approval_resolved: (payload: ApprovalResolved) => void;
 }
+
+/** What the assistant of a room thread is doing. */
+export type ThreadAssistantState = 'queued' | 'thinking' | 'running_tool' | 'waiting_for_approval' | 'idle';
+
+/**
+ * The `event` of a `thread_event`: `message` (a member posted; `turnId` is the message's id and its
+ * turn's), `assistant_state` (what the assistant does for that turn now; `tool` while it runs one or
+ * waits for its approval), or one of the turn's own events as its HTTP stream carries them:
+ * `text_chunk {text}`, `tool_call {callId, name, arguments}`, `tool_result {callId, name, ok, content}`,
+ * `approval_requested {approvalId, toolName, parameters, reason, expiresAt, deciders}`,
+ * `approval_vote {approvalId, userId, approved, approvals, needed}` (a member's vote on a quorum
+ * request), `approval_resolved {approvalId, status, decidedBy, voters?}`, `citations`, and one
+ * terminal event: `final {response, usage}`,
+ * `error {code, message}` or `cancelled {response, usage}`.
+ */
+export type ThreadEventBody =
+  | { type: 'message'; messageId: string; authorId: string; authorName: string; content: string; createdAt: string }
+  | { type: 'assistant_state'; state: ThreadAssistantState; tool?: string }
+  | ({ type: string } & Record<string, unknown>);
 
 /** `/canvas` events sent to a user's own sockets rather than to a canvas room. */
 export type CanvasUserEventName = 'approval_requested' | 'approval_resolved';
@@ -108,6 +136,7 @@ export const CANVAS_ROOM_EVENTS = [
   'generation_undone',
   'generation_redone',
   'blocks_reranked',
+  'thread_event',
 ] as const;
 export type CanvasRoomEventName = (typeof CANVAS_ROOM_EVENTS)[number];
 
@@ -147,6 +176,8 @@ export interface ChatRequestPayload {
   config?: { provider: string; model: string };
   /** A coding turn on the project this device serves: `orchestrator`, `ask`, `coder`, `debug` or `architect`. */
   agent?: 'orchestrator' | 'ask' | 'coder' | 'debug' | 'architect';
+  /** What this message does while a turn of its session runs: `enqueue` (default: after it), `reject`, `interrupt`, `rollback`. */
+  multitask?: 'enqueue' | 'reject' | 'interrupt' | 'rollback';
 }
 export type ChatRequestAck = { sessionId: string; messageId: string } | { error: { code: string; message?: string } };
 

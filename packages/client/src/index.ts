@@ -20,6 +20,13 @@ export { isApiError, SwitchboardApiError } from './errors';
 export { EventStream, readSseMessages, SseParser, type EventStreamOptions, type ReconnectInfo, type SseMessage } from './sse';
 export { CanvasSequencer } from './canvas-sync';
 export {
+  followThread,
+  type FollowThreadOptions,
+  type RoomThreadFollower,
+  type RoomThreadItem,
+  type ThreadEventPayload,
+} from './room-thread';
+export {
   connectCanvas,
   type CanvasConnection,
   type CanvasRoomEvent,
@@ -60,5 +67,7 @@ export type {
   JoinAck,
   PresenceUser,
   SyncAck,
+  ThreadAssistantState,
+  ThreadEventBody,
 } from './events';
 export type { AgentFile, AgentRunRequest, DeviceHelloAck, DeviceProject, DeviceReply, ToolCall, ToolReply } from './protocol';

@@ -14,6 +14,25 @@ export interface ApprovalRequested {
   parameters: Record<string, unknown>;
   reason: string;
   expiresAt: string;
+  /** On a request of a room thread's turn: who decides it. */
+  deciders?: ApprovalDeciders;
+}
+
+/**
+ * Who decides a request of a room thread's turn: the member whose message asked (`requester`), any
+ * editor or owner (`any_editor`), the canvas owner (`canvas_owner`), `quorum` editors' approvals
+ * (the first reject of one of them rejects it), or the one member it is `addressed` to (the owner
+ * of a device lent to the thread, whatever the thread's policy).
+ */
+export type ApprovalDeciders =
+  | { policy: 'requester' | 'any_editor' | 'canvas_owner' }
+  | { policy: 'quorum'; quorum: number }
+  | { policy: 'addressed'; addressedTo: string };
+
+/** A member's vote on a quorum request. */
+export interface ApprovalVote {
+  userId: string;
+  approved: boolean;
 }
 
 /** `approval_resolved`: how a request ended; `decidedBy` is null for a timeout. */
@@ -21,4 +40,6 @@ export interface ApprovalResolved {
   approvalId: string;
   status: 'approved' | 'rejected' | 'timeout';
   decidedBy: string | null;
+  /** A quorum request's votes, in the order they came (`decidedBy` cast the one that settled it). */
+  voters?: ApprovalVote[];
 }

@@ -50,14 +50,24 @@ const COLUMNS: Record<DeviceTable, { shape: Record<string, z.ZodType>; required:
     required: ['title'],
   },
   projects: {
-    shape: { clientId: refId.nullable(), name: line, status: z.enum(['active', 'archived']), aiSummary: longText.nullable() },
+    shape: {
+      clientId: refId.nullable(),
+      name: line,
+      status: z.enum(['active', 'archived']),
+      aiSummary: longText.nullable(),
+      isAiSuggested: flag,
+      isApproved: flag,
+    },
     required: ['name'],
   },
   checkpoints: {
     shape: { projectId: refId, title: line, date: epochMs.nullable(), isAiSuggested: flag, isApproved: flag },
     required: ['projectId', 'title'],
   },
-  notes: { shape: { projectId: refId.nullable(), title: line, content: longText }, required: ['title'] },
+  notes: {
+    shape: { projectId: refId.nullable(), title: line, content: longText, isAiSuggested: flag, isApproved: flag },
+    required: ['title'],
+  },
   taskComments: {
     shape: { taskId: refId, author: z.string().max(200).nullable(), content: z.string().min(1).max(20_000) },
     required: ['taskId', 'content'],
@@ -252,6 +262,18 @@ export const deviceHelloSchema = z.strictObject({
   agentIds: z.array(z.string().min(1).max(128)).max(100).default([]),
   /** The project folder the device serves to the coding assistant, when it serves one. */
   project: deviceProjectSchema.optional(),
+  /**
+   * `false`: the device has no local tables for the task, project, checkpoint and note tools (it
+   * serves a project folder only), so a turn that needs them looks elsewhere. Unsaid: it has them.
+   */
+  tables: z.boolean().optional(),
+  /**
+   * A connection receives the messages (`text_chunk`, `final`, `error`/`chat_error`, `cancelled`) of
+   * the chat turns it started itself; `true` asks for those of every turn that runs on the device too
+   * (a turn started over HTTP for it, or by another connection). A later hello without it goes back
+   * to its own turns.
+   */
+  allTurns: z.boolean().optional(),
 });
 export type DeviceHello = z.input<typeof deviceHelloSchema>;
 export type DeviceHelloAck = { ok: true } | { ok: false; error: { code: string; message?: string } };

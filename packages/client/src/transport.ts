@@ -36,7 +36,7 @@ export interface RequestOptions {
 }
 
 /**
- * HTTP over fetch with the API's conventions: JSON bodies, Bearer tokens, the error shape, and one
+ * HTTP over fetch with the API's conventions: JSON bodies (a `FormData` body goes as multipart), Bearer tokens, the error shape, and one
  * refresh-and-retry when the access token has expired. Shared by the JSON methods and SSE streams.
  */
 export class Transport {
@@ -143,13 +143,15 @@ export class Transport {
   private async fetchOnce(method: string, path: string, options: RequestOptions, token: string | undefined): Promise<Response> {
     const headers: Record<string, string> = { ...options.headers };
     if (token) headers.authorization = `Bearer ${token}`;
-    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    // A form (a file upload) goes as multipart, its boundary set by fetch; anything else as JSON.
+    const form = typeof FormData !== 'undefined' && options.body instanceof FormData;
+    if (options.body !== undefined && !form) headers['content-type'] = 'application/json';
     const doFetch = this.options.fetch ?? globalThis.fetch;
     try {
       return await doFetch(`${this.apiBase}${path}`, {
         method,
         headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        body: options.body === undefined ? undefined : form ? (options.body as FormData) : JSON.stringify(options.body),
         signal: options.signal,
       });
     } catch (error) {

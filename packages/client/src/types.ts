@@ -80,7 +80,20 @@ export type ChatEvent =
   | ({ type: 'approval_resolved'; sessionId: string } & ApprovalResolved)
   /** A coding turn: which agent works now, and what it is doing. */
   | { type: 'agent'; sessionId: string; agent: string; state: AgentState }
-  | { type: 'plan'; sessionId: string; steps: Array<{ agent: string; task: string; status: PlanStepStatus }> };
+  | { type: 'plan'; sessionId: string; steps: Array<{ agent: string; task: string; status: PlanStepStatus }> }
+  /** The sources the answer may cite, numbered as the model read them (`[1]`, `[2]`, …). */
+  | { type: 'citations'; sessionId: string; sources: Citation[] };
+/** One source an answer cites: the document, where in it, and the words quoted. */
+export interface Citation {
+  index: number;
+  documentId: string;
+  title: string;
+  mediaType: string;
+  chunkId: string;
+  page?: number;
+  section?: string;
+  snippet: string;
+}
 /** Where a step of the Orchestrator's plan is. */
 export type PlanStepStatus = 'pending' | 'running' | 'done' | 'cancelled';
 /** What a coding agent is doing: thinking (the model), waiting for an approval, running a tool, done, failed. */
@@ -140,6 +153,17 @@ export interface ChatRequest {
   context?: Record<string, unknown>;
   /** A coding turn: the agent that works on the project the device serves (`orchestrator` picks one by the message). */
   agent?: CodingAgentName;
+  /** What this message does while a turn of its session runs (unset: the session's strategy, else `enqueue`). */
+  multitask?: Multitask;
+  /** Files sent with the message (at most 4), ingested into the session's own knowledge base; the answer cites them. */
+  files?: ChatFilePart[];
+}
+/** A file sent with a chat message: the AI SDK's UI message `file` part, its `url` a base64 `data:` URL. */
+export interface ChatFilePart {
+  type: 'file';
+  mediaType: string;
+  filename?: string;
+  url: string;
 }
 /** A change a coding agent made to a device's project; the device keeps the previous content to undo it. */
 export interface ChangeRecord {
@@ -233,6 +257,14 @@ export interface TierLimits extends BudgetLimits {
   concurrentGenerations: number;
   maxBlocksPerGeneration: number;
   maxEnabledAgents: number;
+  /** Largest knowledge file (and chat file), in bytes; the deployment's cap applies too. */
+  maxKnowledgeFileBytes: number;
+  /** Documents one knowledge base may hold; the deployment's cap applies too. */
+  maxKnowledgeDocuments: number;
+  /** Knowledge bases the user may own (a chat session's own base is not counted). */
+  maxKnowledgeBases: number;
+  /** The shortest gap between two fires of a flow's schedule trigger, in seconds. */
+  minScheduleIntervalSeconds: number;
   features: TierFeatures;
 }
 /** One user's overrides over their tier (`PUT /admin/users/:id/limits`); absent keys keep the tier's value. */
@@ -262,6 +294,34 @@ export interface DeviceView {
   agents: Array<{ id: string; name: string }>;
   /** The project folder the device serves to the coding agents; null when none or offline. */
   project: { name: string; root?: string } | null;
+}
+/** A coding agent as the deployment runs it (`GET /coding/agents`). */
+export interface CodingAgentView {
+  name: 'orchestrator' | 'ask' | 'coder' | 'debug' | 'architect';
+  description: string;
+  prompt: string;
+  toolsets: Array<'code_read' | 'code_write' | 'code_exec'>;
+  /** What the model is offered; `write` and `execute` wait for approval, `plan` is the Orchestrator's `plan_steps`. */
+  tools: Array<{ name: string; risk: 'read' | 'write' | 'execute' | 'plan' }>;
+  /** The model its turns call: its own when served, else the deployment's default. */
+  model: { provider: string; model: string };
+  /** The model configured for it; null: the default. */
+  configuredModel: { provider: string; model: string } | null;
+  maxToolIterations: number;
+  /** The fields the operator's `CODING_AGENTS` changed. */
+  overridden: Array<'description' | 'toolsets' | 'prompt' | 'model' | 'maxToolIterations'>;
+}
+/** `GET /usage/engagement`: how the assistant is used over a range of UTC days. */
+export interface Engagement {
+  from: string;
+  to: string;
+  /** Answers rated up and down in the range; `rate` = up / (up + down), null when none was rated. */
+  satisfaction: { up: number; down: number; rate: number | null };
+  /** User and assistant messages sent, the sessions they were in, and messages per session (null without sessions). */
+  messages: { messages: number; sessions: number; perSession: number | null };
+  /** Per UTC day with any, the users who sent a message that day. */
+  dailyActiveUsers: Array<{ day: string; users: number }>;
+  averageDailyActiveUsers: number;
 }
 /** One window of `GET /usage/budget`; a `limit…` of `null` is unlimited. */
 export interface BudgetWindow {
@@ -320,6 +380,15 @@ export interface WebhookEndpoint {
   createdAt: string;
 }
 
+/** One attempt of a delivery: `retrying` (failed, another follows), `delivered`, or `failed` (the last). */
+export interface WebhookDeliveryAttempt {
+  attempt: number;
+  status: 'retrying' | 'delivered' | 'failed';
+  responseStatus: number | null;
+  error: string | null;
+  attemptedAt: string;
+}
+
 /** One message to one endpoint: its `id` is the `webhook-id` the receiver sees. */
 export interface WebhookDelivery {
   id: string;
@@ -329,6 +398,8 @@ export interface WebhookDelivery {
   attempts: number;
   responseStatus: number | null;
   lastError: string | null;
+  /** Every attempt, oldest first (a delivery's newest 30): how it ended, the receiver's status code or why none, when. */
+  attemptLog: WebhookDeliveryAttempt[];
   payload: unknown;
   createdAt: string;
   lastAttemptAt: string | null;
@@ -344,11 +415,19 @@ export interface McpServer {
   shared: boolean;
   url: string;
   authHeader: { name: string; stored: true } | null;
+  /** A server that wants OAuth: how your own sign-in to it stands (null: it takes no sign-in). */
+  oauth: { status: 'not_started' | 'pending' | 'signed_in' | 'sign_in_required'; expiresAt: string | null } | null;
   allowedTools: string[];
   /** Tools that run without approval; every other allowed tool is dangerous. */
   safeTools: string[];
   createdAt: string;
 }
+/** An OAuth sign-in to an MCP server, started: open `authorizationUrl` in the browser before `expiresAt`. */
+export interface McpSignIn {
+  authorizationUrl: string;
+  expiresAt: string;
+}
+export type { McpToolStatus } from './mcp-types';
 export interface RegisterMcpServerRequest {
   /** Lowercase letters and digits, words joined by one `_` (1-24). */
   name: string;
@@ -556,9 +635,23 @@ export interface ChatSession {
   memberMappingWarning: string | null;
   /** The task lane as the console left it (`chat.setTaskLane`); null when none was kept. */
   pendingTaskLane: TaskLane | null;
+  /** What a message sent while a turn of the session runs does (`chat.setMultitask`); `enqueue` unless set. */
+  multitask: Multitask;
+  /** The coding agent working on it (its latest coding turn's, or the running plan step's); null when it never had one. */
+  agent: CodingAgentView['name'] | null;
+  /** The canvas whose room thread it is (its members read it, its editors post); null for a private session. */
+  canvasId: string | null;
+  /** Who decides an approval asked by the thread's turns; `requester` off a thread. */
+  approvals: ThreadApprovalPolicy;
   createdAt: string;
   updatedAt: string;
 }
+/**
+ * What a message sent while a turn of its session runs does: `enqueue` runs it after that turn (it
+ * reads its answer), `reject` refuses it (409 `turn_in_progress`), `interrupt` cancels the running
+ * turn keeping its words, `rollback` cancels it and removes its messages.
+ */
+export type Multitask = 'enqueue' | 'reject' | 'interrupt' | 'rollback';
 /** A session's task lane: questions to answer and actions to do, and whether the lane is collapsed. */
 export interface TaskLane {
   collapsed: boolean;
@@ -573,6 +666,9 @@ export interface ChatMessage {
   status: 'completed' | 'cancelled';
   usage: { provider: string | null; model: string; inputTokens: number; outputTokens: number; costUsd: number } | null;
   /** On an assistant answer its owner rated. */
+  /** On a user message of a room thread: the member who sent it and the name they sent it under; null otherwise. */
+  authorId: string | null;
+  authorName: string | null;
   rating: AnswerRating | null;
   createdAt: string;
 }
@@ -594,6 +690,16 @@ export interface ChatHistory {
   /** The `cursor` for the messages before this page; null when it reaches the first. */
   nextCursor: string | null;
 }
+/** `flows.chatHistory(id)`: the messages of all your sessions with a chatflow, each naming its session. */
+export interface FlowChatHistory {
+  flowId: string;
+  /** The sessions the page's messages belong to, most recently active first. */
+  sessions: ChatSession[];
+  /** Oldest → newest within the page, across the sessions. */
+  messages: Array<ChatMessage & { sessionId: string }>;
+  /** The `cursor` for the messages before this page; null when it reaches the first. */
+  nextCursor: string | null;
+}
 /** How the push of a session's notes to the user's PSA stands: `pending_retry` queued or being retried, `no_psa` none connected. */
 export type PsaPushStatus = 'sent' | 'pending_retry' | 'no_psa' | 'failed';
 export interface ResolveResponse {
@@ -603,6 +709,10 @@ export interface ResolveResponse {
   psaPushStatus: PsaPushStatus;
   psaPushError: string | null;
   memberMappingWarning: string | null;
+}
+/** An escalate's answer: as a resolve's, its notes being written and pushed to the PSA the same way. */
+export interface EscalateResponse extends Omit<ResolveResponse, 'status'> {
+  status: 'escalated';
 }
 /** A PSA connection (`PUT /psa/connection`), never its credentials. */
 export interface PsaConnection {
@@ -661,7 +771,24 @@ export interface Approval {
   decidedAt: string | null;
   decidedBy: string | null;
   decisionReason: 'user' | 'timeout' | 'cancelled' | null;
+  /** The one member who decides it whatever its thread's policy (the owner of a device lent to the thread); null otherwise. */
+  addressedTo: string | null;
   createdAt: string;
+}
+/**
+ * Who decides an approval asked by a room thread's turns: the member whose message asked
+ * (`requester`, the default), any editor or owner, the canvas owner, or `quorum` editors (the first
+ * reject of one of them rejects).
+ */
+export interface ThreadApprovalPolicy {
+  policy: 'requester' | 'any_editor' | 'canvas_owner' | 'quorum';
+  quorum: number | null;
+}
+/** A device its owner lent to a room thread. */
+export interface DeviceLoan {
+  deviceId: string;
+  ownerId: string;
+  lentAt: string;
 }
 export interface Embedding {
   vector: number[];
@@ -700,7 +827,8 @@ export interface AgentRun {
   trigger: 'schedule' | 'manual';
   slot: string | null;
   deviceId: string | null;
-  status: 'running' | 'waiting_device' | 'success' | 'partial' | 'error' | 'cancelled';
+  /** `queued` from a manual run's request until a worker takes it. */
+  status: 'queued' | 'running' | 'waiting_device' | 'success' | 'partial' | 'error' | 'cancelled';
   itemsProcessed: number;
   itemsCreated: number;
   errors: string[];
@@ -816,6 +944,8 @@ export interface HttpCredential {
   name: string;
   scheme: 'bearer' | 'basic' | 'header';
   headerName: string | null;
+  /** The only origins the secret is sent to; null for one stored before origins existed (sent nowhere until stored again). */
+  origins: string[] | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -824,6 +954,8 @@ export interface PutHttpCredentialRequest {
   /** With `scheme: 'header'`: the header to send the secret in. */
   headerName?: string;
   secret: string;
+  /** The only origins the secret is ever sent to (exact, e.g. `https://api.example.com`); changing them takes the secret again. */
+  origins: string[];
 }
 /**
  * A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature?, historyWindow?}`; an
@@ -885,7 +1017,7 @@ export type FlowExecutionEvent = { executionId: string } & (
       type: 'tool_called';
       nodeId: string;
       tool: string;
-      kind: 'device' | 'http' | 'mcp';
+      kind: 'device' | 'http' | 'mcp' | 'knowledge';
       args: unknown;
       result: string;
       ok: boolean;
@@ -926,6 +1058,73 @@ export interface CreatedFlowEmbed {
   embedToken: string;
   embed: FlowEmbed;
 }
+/** Per-trigger controls: a concurrency key and limit, a debounce and a rate limit (webhook and connector only for the last two). */
+export interface FlowTriggerSettings {
+  concurrency?: { key?: string; limit: number } | null;
+  debounceSeconds?: number | null;
+  rateLimit?: { limit: number; perSeconds: number } | null;
+}
+/** `POST /flows/:id/triggers`. */
+export type CreateFlowTriggerRequest =
+  | ({
+      type: 'schedule';
+      name: string;
+      enabled?: boolean;
+      /** Five fields: minute hour day month weekday. */
+      cron: string;
+      /** IANA time zone, default UTC. */
+      timezone?: string;
+      /** Slots missed while no scheduler ran: `skip` (default) or `run_once`. */
+      catchUp?: 'skip' | 'run_once';
+      input?: Record<string, unknown>;
+    } & Omit<FlowTriggerSettings, 'debounceSeconds' | 'rateLimit'>)
+  | ({ type: 'webhook'; name: string; enabled?: boolean } & FlowTriggerSettings)
+  | ({ type: 'connector'; name: string; enabled?: boolean; agentId: string } & FlowTriggerSettings);
+/** `PATCH /flows/:id/triggers/:triggerId`: at least one field. */
+export type UpdateFlowTriggerRequest = {
+  name?: string;
+  enabled?: boolean;
+  cron?: string;
+  timezone?: string;
+  catchUp?: 'skip' | 'run_once';
+  input?: Record<string, unknown>;
+} & FlowTriggerSettings;
+/** A trigger as its owner reads it (never its secret). */
+export interface FlowTrigger {
+  id: string;
+  flowId: string;
+  type: 'schedule' | 'webhook' | 'connector';
+  name: string;
+  enabled: boolean;
+  cron: string | null;
+  timezone: string | null;
+  catchUp: 'skip' | 'run_once' | null;
+  input: Record<string, unknown> | null;
+  /** A schedule: when it fires next (null while disabled). */
+  nextRunAt: string | null;
+  /** A webhook: where deliveries are POSTed. */
+  url: string | null;
+  agentId: string | null;
+  concurrency: { key: string | null; limit: number } | null;
+  debounceSeconds: number | null;
+  rateLimit: { limit: number; perSeconds: number } | null;
+  lastFiredAt: string | null;
+  lastExecutionId: string | null;
+  lastError: { code: string; message: string } | null;
+  createdAt: string;
+  updatedAt: string;
+}
+export interface CreatedFlowTrigger {
+  trigger: FlowTrigger;
+  /** A webhook's signing secret (`whsec_…`), shown this once. */
+  secret?: string;
+}
+/** `POST /hooks/:triggerId` accepted a delivery. */
+export interface FlowWebhookAccepted {
+  accepted: true;
+  fire: string;
+  debounced: boolean;
+}
 /** One UTC day of model usage per provider and model. */
 export interface DailyUsage {
   day: string;
@@ -953,4 +1152,199 @@ export interface UsageQuery {
   to?: string;
   /** Every user's usage (admins only; 403 otherwise). */
   all?: boolean;
+}
+
+/* ---- knowledge bases ------------------------------------------------------------------------- */
+export interface KnowledgeBase {
+  id: string;
+  ownerId: string;
+  name: string;
+  description: string;
+  documentCount: number;
+  /** `owner`: yours; `shared`: shared with a canvas you are a member of (read only). */
+  access: 'owner' | 'shared';
+  /** The chat session whose files the base holds, else null. */
+  sessionId: string | null;
+  /** The canvases it is shared with (to its owner; empty for a reader). */
+  canvasIds: string[];
+  createdAt: string;
+}
+export type KnowledgeDocumentStatus = 'queued' | 'parsing' | 'embedding' | 'ready' | 'failed';
+export interface KnowledgeDocument {
+  id: string;
+  baseId: string;
+  name: string;
+  source: 'upload' | 'url';
+  url: string | null;
+  /** Sniffed from the bytes, not the name. */
+  mediaType: string | null;
+  sizeBytes: number;
+  status: KnowledgeDocumentStatus;
+  /** Why it failed (status `failed`). */
+  error: string | null;
+  revision: number;
+  chunkCount: number;
+  createdAt: string;
+  updatedAt: string;
+}
+export interface KnowledgeChunk {
+  ordinal: number;
+  text: string;
+  page: number | null;
+  section: string | null;
+  tokens: number;
+}
+export interface KnowledgeSearchRequest {
+  query: string;
+  baseIds?: string[];
+  documentIds?: string[];
+  mediaTypes?: string[];
+  metadata?: Record<string, string | number | boolean>;
+  limit?: number;
+}
+export interface KnowledgeHit {
+  chunkId: string;
+  documentId: string;
+  documentName: string;
+  mediaType: string | null;
+  baseId: string;
+  ordinal: number;
+  text: string;
+  page: number | null;
+  section: string | null;
+  score: number;
+}
+/** Where an ingestion stands: each step, and chunks stored of the total while embedding. */
+export interface KnowledgeProgress {
+  documentId: string;
+  revision: number;
+  status: KnowledgeDocumentStatus;
+  chunksStored?: number;
+  chunksTotal?: number;
+  error?: string;
+}
+/** A file to upload: its name, bytes and (optionally) declared type; the server sniffs the type from the bytes. */
+export interface KnowledgeFile {
+  name: string;
+  data: Blob | Uint8Array;
+  type?: string;
+}
+
+/** An OAuth client you allowed to use `/mcp` (`client.mcpClients.list()`). */
+export interface AllowedMcpClient {
+  /** The consent: revoking it revokes every consent given to its client. */
+  grantId: string;
+  /** The client's id: the HTTPS URL of its metadata document. */
+  clientId: string;
+  /** What it may do at `/mcp`: `mcp:read`, `mcp:call`, `flow:<id>`. */
+  scopes: string[];
+  allowedAt: string;
+  /** When the consent ends unless it is used to refresh. */
+  expiresAt: string | null;
+}
+
+/* ---- Evaluations ---------------------------------------------------------------------------- */
+
+/** A dataset of an evaluation: rows of inputs and expected outputs (`/evaluations/datasets`). */
+export interface EvaluationDataset {
+  id: string;
+  name: string;
+  /** Uploaded, or made from past executions. */
+  source: 'upload' | 'executions';
+  rowCount: number;
+  /** The rows as JSON, in characters. */
+  bytes: number;
+  createdAt: string;
+}
+export interface EvaluationDatasetRow {
+  position: number;
+  input: Record<string, unknown>;
+  expected?: unknown;
+}
+/** How each answer is scored (1 to 10 per evaluation). */
+export type EvaluationScorer =
+  | { type: 'exact'; name?: string; caseSensitive?: boolean }
+  | { type: 'contains'; name?: string; value?: string; caseSensitive?: boolean }
+  | { type: 'regex'; name?: string; pattern: string; flags?: string }
+  | { type: 'json_schema'; name?: string; schema: Record<string, unknown> }
+  | { type: 'llm_judge'; name?: string; rubric: string; model?: { provider: string; model: string } };
+export interface CreateEvaluationRequest {
+  flowId: string;
+  datasetId: string;
+  versions: number[];
+  scorers: EvaluationScorer[];
+  concurrency?: number;
+}
+export interface Evaluation {
+  id: string;
+  flowId: string;
+  datasetId: string;
+  versions: number[];
+  /** As given, each with its `name`. */
+  scorers: Array<Record<string, unknown>>;
+  concurrency: number;
+  status: 'running' | 'completed' | 'failed' | 'cancelled';
+  error: { code: string; message: string } | null;
+  createdAt: string;
+  completedAt: string | null;
+}
+/** One row of one version: its execution, answer, scores, cost and latency. */
+export interface EvaluationResult {
+  version: number;
+  position: number;
+  status: 'pending' | 'running' | 'scored' | 'failed' | 'cancelled';
+  executionId: string | null;
+  output?: unknown;
+  scores: Array<{ scorer: string; score: number; reason: string }>;
+  score: number | null;
+  usage: { inputTokens: number; outputTokens: number; costUsd: number; judgeCostUsd: number };
+  latencyMs: number | null;
+  error: { code: string; message: string } | null;
+  completedAt: string | null;
+}
+/** One version's figures in a comparison. */
+export interface EvaluationVersionSummary {
+  version: number;
+  rows: number;
+  pending: number;
+  running: number;
+  scored: number;
+  failed: number;
+  cancelled: number;
+  meanScore: number | null;
+  scorers: Array<{ scorer: string; meanScore: number }>;
+  costUsd: number;
+  judgeCostUsd: number;
+  inputTokens: number;
+  outputTokens: number;
+  latencyMs: { p50: number | null; p95: number | null; mean: number | null };
+}
+export interface EvaluationComparison {
+  evaluation: Evaluation;
+  versions: EvaluationVersionSummary[];
+  /** The best version on each measure (null while none has one). */
+  best: { score: number | null; costUsd: number | null; latencyP95Ms: number | null };
+}
+
+/** A turn of a room thread that has not ended: `roomSeq` is its first room event's seq (null before it has one). */
+export interface ThreadOpenTurn {
+  turnId: string;
+  authorId: string | null;
+  authorName: string | null;
+  roomSeq: number | null;
+}
+/** `threads.get`: the thread, the caller's role on its canvas, and its turns queued or running now. */
+export interface ThreadView {
+  thread: ChatSession;
+  role: 'owner' | 'editor' | 'viewer';
+  openTurns: ThreadOpenTurn[];
+}
+export interface CreateThreadRequest {
+  title?: string;
+  multitask?: Multitask;
+}
+export interface ThreadMessageRequest {
+  message: string;
+  multitask?: Multitask;
+  config?: { provider: string; model: string };
 }

@@ -7,7 +7,7 @@ import { AppError, badRequest, parseOr400 } from '../../lib/errors';
 import { redisKeys } from '../../lib/redis-keys';
 import { approvalSessionId } from '../../models/hitl-repository';
 import type { ApiContext } from '../context';
-import { authenticate, currentUser, type AuthUser } from '../middleware/authenticate';
+import { authenticate, currentUser, deciderOf, type AuthUser } from '../middleware/authenticate';
 import { UI_MESSAGE_STREAM_HEADER, uiMessageSource, type UiStreamOptions } from './ui-message-stream';
 
 /** How long an AI SDK chat id keeps naming its session, and a turn stays resumable by it. */
@@ -35,6 +35,7 @@ export const uiChatBodySchema = z.strictObject({
   tools: chatBodySchema.shape.tools,
   config: chatBodySchema.shape.config,
   context: chatBodySchema.shape.context,
+  multitask: chatBodySchema.shape.multitask,
 });
 type UiChatBody = z.output<typeof uiChatBodySchema>;
 
@@ -50,6 +51,17 @@ const textOf = (message: z.output<typeof uiMessage>) =>
     .filter((part) => part.type === 'text' && typeof part.text === 'string')
     .map((part) => part.text as string)
     .join('');
+
+/** The message's `file` parts, as the native route reads them (`files`); checked there. */
+const filesOf = (message: z.output<typeof uiMessage>) =>
+  message.parts
+    .filter((part) => part.type === 'file')
+    .map(({ type, mediaType, filename, url }) => ({ type, mediaType, filename, url }) as Record<string, unknown>);
+
+/** 400: a chatflow answers from its own knowledge setting and takes no files. */
+const noFlowFiles = (message: z.output<typeof uiMessage>) => {
+  if (filesOf(message).length) throw badRequest('A chatflow takes no files; send files to the assistant (POST /chat/stream)');
+};
 
 /** The request asks for the AI SDK's UI message stream (the transport's `headers`). */
 const speaksUi = (req: Request) => req.get(UI_MESSAGE_STREAM_HEADER)?.trim().toLowerCase() === 'v1';
@@ -105,6 +117,7 @@ async function postEmbed(ctx: ApiContext, req: Request, res: Response, turn: Par
   const body = parseOr400(uiChatBodySchema, req.body);
   const last = body.messages[body.messages.length - 1];
   if (last.role !== 'user') throw badRequest('The last message must be the user’s');
+  noFlowFiles(last);
   const embed = req.embed;
   if (!embed) throw new AppError(404, 'not_found', 'Embed not found');
   const key = keyOf(ctx, embedScope(embed.id), body.id);
@@ -189,6 +202,7 @@ async function post(ctx: ApiContext, req: Request, res: Response, chat: Chat): P
   if (last.role === 'assistant') return continueAfterApproval(ctx, req, res, user, last);
   if (last.role !== 'user') throw badRequest('The last message must be the user’s (or an assistant message with answered approvals)');
   const text = textOf(last);
+  if (chat.kind === 'flow') noFlowFiles(last);
   const sessionId = await sessionOf(ctx, user, chat, body.id);
   const start =
     chat.kind === 'flow' ? await flowTurn(ctx, user, chat, text, sessionId) : await assistantTurn(ctx, user, body, text, sessionId);
@@ -197,6 +211,7 @@ async function post(ctx: ApiContext, req: Request, res: Response, chat: Chat): P
 
 /** The checks of `POST /chat/stream`, then a starter of the turn (the body as that route reads it). */
 async function assistantTurn(ctx: ApiContext, user: AuthUser, body: UiChatBody, text: string, sessionId: string | undefined) {
+  const files = filesOf(body.messages[body.messages.length - 1]);
   const native = parseOr400(chatBodySchema, {
     message: text,
     ...(sessionId ? { sessionId } : {}),
@@ -204,6 +219,8 @@ async function assistantTurn(ctx: ApiContext, user: AuthUser, body: UiChatBody, 
     ...(body.tools ? { tools: body.tools } : {}),
     ...(body.config ? { config: body.config } : {}),
     ...(body.context ? { context: body.context } : {}),
+    ...(body.multitask ? { multitask: body.multitask } : {}),
+    ...(files.length ? { files } : {}),
   });
   await ctx.limits.requireModelChoice(user.id, native.config);
   await ctx.usage.take('chatPerMinute', user);
@@ -219,6 +236,8 @@ async function assistantTurn(ctx: ApiContext, user: AuthUser, body: UiChatBody, 
         tools: native.tools,
         model: native.config,
         context: native.context,
+        multitask: native.multitask,
+        files: native.files,
       }),
   };
 }
@@ -234,14 +253,15 @@ async function flowTurn(ctx: ApiContext, user: AuthUser, chat: Extract<Chat, { k
   await ctx.usage.take('chatPerMinute', user);
   return {
     streamOwner: flow.userId,
-    start: () => ctx.flowChats.start({ id: flow.id, userId: flow.userId, ownerTier: user.tier }, native),
+    start: () => ctx.flowChats.start({ id: flow.id, userId: flow.userId, ownerTier: user.tier, definition: flow.definition }, native),
   };
 }
 
 /**
  * The client answered approvals (`addToolApprovalResponse`, then its automatic send): each is
- * decided as the caller (another user's is 404; one already decided elsewhere stands as it was),
- * and the turn's stream goes on from the last answered request.
+ * decided as the caller (with an API key: 403 `person_required`, nothing decided; another user's
+ * is 404; one already decided elsewhere stands as it was), and the turn's stream goes on from the
+ * last answered request.
  */
 async function continueAfterApproval(ctx: ApiContext, req: Request, res: Response, user: AuthUser, last: z.output<typeof uiMessage>) {
   const answered = last.parts.flatMap((part) => {
@@ -251,7 +271,7 @@ async function continueAfterApproval(ctx: ApiContext, req: Request, res: Respons
   if (!answered.length) throw badRequest('The last message is the assistant’s, with no answered approval to go on from');
   for (const answer of answered) {
     try {
-      await ctx.approvals.decide(user.id, answer.id, answer.approved, 'http');
+      await ctx.approvals.decide(deciderOf(user), answer.id, answer.approved, 'http');
     } catch (error) {
       // Decided already (another surface, the timeout): the stream tells the client how it ended.
       if (!(error instanceof AppError && error.status === 409)) throw error;

@@ -1,4 +1,4 @@
-import type { ChatEvent } from '../../assistant/chat-events';
+import type { ChatEvent } from '../../turns/turn-events';
 import type { StreamSignal } from '../../lib/stream-signal';
 import type { SseMessage } from '../sse';
 import type { SseSource } from '../sse-streams';
@@ -106,6 +106,17 @@ export class UiMessageMapper {
         return [{ type: 'data-agent', id: 'agent', data: event }];
       case 'plan':
         return [{ type: 'data-plan', id: 'plan', data: event }];
+      // Each cited document as a source part, and the passages (page, section, snippet) as one data part.
+      case 'citations':
+        return [
+          ...event.sources.map((source) => ({
+            type: 'source-document',
+            sourceId: source.chunkId,
+            mediaType: source.mediaType,
+            title: source.title,
+          })),
+          { type: 'data-citations', id: 'citations', data: { sources: event.sources } },
+        ];
     }
   }
 

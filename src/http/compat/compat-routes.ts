@@ -29,6 +29,8 @@ export interface CompatRoute {
   reply: ReplyCase;
   /** Authenticates with the caller's role on the canvas of `:id` read in the same check (canvas routes). */
   onCanvas?: boolean;
+  /** No JWT: the embed token of `:embedToken` opens it, with the embed's own origin check, CORS and body parsing. */
+  embed?: boolean;
   /** Body fields (camelCase, after the key case) renamed to the native route's names. */
   renames?: Record<string, string>;
   /** Fields set on the body when the client did not send them. */
@@ -169,6 +171,16 @@ export const compatRoutes: CompatRoute[] = [
     native: 'getFlowExecution',
     client: 'agent-builder',
     reply: 'snake',
+  },
+  { method: 'get', path: `${builder}/chat/:id/history`, native: 'getFlowChatHistory', client: 'agent-builder', reply: 'snake' },
+  // The public chat widget of a chatflow: its embed token is the credential.
+  {
+    method: 'post',
+    path: `${builder}/embed/public/:embedToken/chat`,
+    native: 'embedChat',
+    client: 'agent-builder',
+    reply: 'snake',
+    embed: true,
   },
   { method: 'get', path: `${builder}/metrics/json`, native: 'getMetricsJson', client: 'agent-builder', reply: 'request' },
   { method: 'get', path: `${builder}/metrics/summary`, native: 'getMetricsSummary', client: 'agent-builder', reply: 'snake' },

@@ -1,14 +1,16 @@
-import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { AppError, notFound } from '../../lib/errors';
 import type { ApiContext } from '../context';
 import { apiCors } from '../middleware/cors';
 import { authenticate } from '../middleware/authenticate';
+import { jsonBody } from '../middleware/json-body';
 import { rejectNulCharacters } from '../middleware/reject-nul';
 import { recordRequestOrigin } from '../middleware/request-origin';
 import { routeInput, successStatus, type AnyRoute } from '../route';
 import { apiRoutes } from '../routes';
+import { embedAccess } from '../routes/embed-public-routes';
 import { COMPAT_PREFIXES, compatRoutes, type CompatRoute } from './compat-routes';
-import { setOwn, snakeKey, toCamelKeys, toSnakeKeys, usesSnakeCase } from './key-case';
+import { setOwn, snakeKey, toCamelKeys, toSnakeKeys, usesCamelCase, usesSnakeCase, withSnakeTwins } from './key-case';
 import { DialectStreams } from './sse-dialect';
 
 /**
@@ -20,6 +22,8 @@ import { DialectStreams } from './sse-dialect';
 
 /** A request's keys in snake_case: its body's or its query's. */
 const speaksSnake = (req: Request) => usesSnakeCase(req.body) || usesSnakeCase(req.query);
+/** A request's keys in camelCase: its body's or its query's. */
+const speaksCamel = (req: Request) => usesCamelCase(req.body) || usesCamelCase(req.query);
 
 /** `directory_paths.0` for `directoryPaths.0`, and the same inside a message's quoted field names. */
 function snakeError(error: unknown, renamed: Record<string, string> = {}): unknown {
@@ -133,11 +137,14 @@ export function compatRouter(ctx: ApiContext, prometheus: RequestHandler): Route
   const dialects = new DialectStreams(ctx.streams);
   // The routes' context, its stream door speaking each response's dialect (built once: per-context helpers of the routes are built once too).
   const edgeCtx = Object.create(ctx, { streams: { value: dialects.door() } }) as ApiContext;
+  // Public embed paths first: the embed's own origin check and CORS, not the API's.
+  for (const compat of compatRoutes.filter((candidate) => candidate.embed)) {
+    const route = compat.own ?? nativeRoute(compat.native!);
+    router.use(compat.path, ...embedAccess(ctx));
+    router[compat.method](compat.path, recordRoute, compatHandler(compat, route, dialects, edgeCtx));
+  }
   router.use(COMPAT_PREFIXES, apiCors(ctx.config.cors.origins));
-  router.use(
-    COMPAT_PREFIXES,
-    express.json({ limit: ctx.config.http.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }),
-  );
+  router.use(COMPAT_PREFIXES, jsonBody(ctx.config.http.bodyLimit));
   router.use(COMPAT_PREFIXES, rejectNulCharacters, recordRequestOrigin);
   // A path of the public API: the Prometheus text is served here only behind METRICS_TOKEN (the
   // bare /metrics is kept off the internet by the edge proxy, this path is not).
@@ -149,7 +156,7 @@ export function compatRouter(ctx: ApiContext, prometheus: RequestHandler): Route
   );
   const auth = authenticate(ctx.tokens);
   const authOnCanvas = authenticate(ctx.tokens, { canvasParam: 'id' });
-  for (const compat of compatRoutes) {
+  for (const compat of compatRoutes.filter((candidate) => !candidate.embed)) {
     const route = compat.own ?? nativeRoute(compat.native!);
     const guard = route.auth === 'public' ? [] : [compat.onCanvas ? authOnCanvas : auth];
     router[compat.method](compat.path, recordRoute, ...guard, compatHandler(compat, route, dialects, edgeCtx));
@@ -157,14 +164,28 @@ export function compatRouter(ctx: ApiContext, prometheus: RequestHandler): Route
   return router;
 }
 
+/** The reads of agents a snake_case client makes (below `/agents`): the catalog, the configs, the run logs. */
+const SHARED_READS = /^\/(catalog|runs|local|cloud)(\/[^/]+)?\/?$/;
+
+/** Every successful JSON answer of `res` in camelCase with the snake_case twin of each key beside it; errors as they are. */
+function answerInBothCases(res: Response): void {
+  const json = res.json.bind(res);
+  res.json = (body: unknown) => json(body && typeof body === 'object' && 'error' in body ? body : withSnakeTwins(body));
+}
+
 /**
  * Paths the API shares with a snake_case client (`/agents/…`): a request written in snake_case
  * (body or query keys such as `device_id`, `data_types`) is read as its camelCase twin and answered
- * in snake_case, errors included; any other request passes untouched.
+ * in snake_case, errors included; one written in camelCase passes untouched. A read of the
+ * catalog, the agents or their runs that says neither (a bare `GET /agents/local`, `?page=1&limit=5`)
+ * is answered in both spellings: each camelCase key with its snake_case twin beside it.
  */
 export function snakeCaseEdge(): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
-    if (!speaksSnake(req)) return next();
+    if (!speaksSnake(req)) {
+      if (req.method === 'GET' && SHARED_READS.test(req.path) && !speaksCamel(req)) answerInBothCases(res);
+      return next();
+    }
     const clashes: string[] = [];
     if (req.body !== undefined) req.body = toCamelKeys(req.body, clashes);
     setQuery(req, toCamelKeys({ ...req.query }, clashes));

@@ -91,3 +91,31 @@ export function usesSnakeCase(value: unknown): boolean {
   if (!isPlainObject(value)) return false;
   return Object.entries(value).some(([key, item]) => isSnakeKey(key) || (!isOpaque(key) && usesSnakeCase(item)));
 }
+
+/** A key written in camelCase: a lowercase word, then words that start with a capital (`deviceId`, `nextCursor`). */
+export const isCamelKey = (key: string): boolean => /^[a-z][a-z0-9]*([A-Z][a-z0-9]*)+$/.test(key);
+
+/** Whether any key of `value` (outside `OPAQUE_KEYS`) is written in camelCase: the client speaks camelCase. */
+export function usesCamelCase(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(usesCamelCase);
+  if (!isPlainObject(value)) return false;
+  return Object.entries(value).some(([key, item]) => isCamelKey(key) || (!isOpaque(key) && usesCamelCase(item)));
+}
+
+/**
+ * `value` with the snake_case twin of every camelCase key beside it (`deviceId` and `device_id`,
+ * holding the same value), through arrays and nested objects except under `OPAQUE_KEYS`: one
+ * answer that a camelCase client and a snake_case client both read. A twin never replaces a key
+ * that is there already.
+ */
+export function withSnakeTwins(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withSnakeTwins);
+  if (!isPlainObject(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) setOwn(out, key, isOpaque(key) ? item : withSnakeTwins(item));
+  for (const key of Object.keys(out)) {
+    const twin = snakeKey(key);
+    if (twin !== key && !Object.hasOwn(out, twin)) setOwn(out, twin, out[key]);
+  }
+  return out;
+}

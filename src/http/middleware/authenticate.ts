@@ -73,6 +73,12 @@ export function requireSession(user: AuthUser, what: string): void {
 }
 
 /**
+ * The caller as the decider of an approval: a signed-in person unless the request came with an
+ * API key (a key may ask for work, never approve it).
+ */
+export const deciderOf = (user: AuthUser): { userId: string; person: boolean } => ({ userId: user.id, person: !user.apiKey });
+
+/**
  * Requires `Authorization: Bearer <access token or API key>` or `X-API-Key: <API key>`; sets `req.user`. With `canvasParam` (a route on
  * one canvas, `/canvases/:id/…`), the session check also reads the caller's role on that canvas in
  * the same statement, and `canvasAccess` uses it instead of asking again.

@@ -43,6 +43,10 @@ export function errorHandler(logger: Logger) {
       for (const [name, value] of Object.entries(error.headers ?? {})) res.setHeader(name, value);
     } else if (bodyError) {
       [status, body.code, body.message] = bodyError;
+      // A route that takes larger bodies (a chat message with files) says its own limit.
+      const limit = (error as { limit?: unknown }).limit;
+      if (body.code === 'payload_too_large' && typeof limit === 'number' && limit !== 1024 * 1024)
+        body.message = `Request body is larger than ${limit} bytes`;
     } else if (isClientError(error)) {
       // e.g. the router's 400 for a path parameter that is not UTF-8 (`%ED%A0%80`): a fixed text,
       // the error's own message quotes the input.

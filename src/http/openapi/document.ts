@@ -214,7 +214,24 @@ function operationObject(op: ApiOperation, converter: SchemaConverter): Json {
             },
           },
         }
-      : {}),
+      : op.files
+        ? {
+            requestBody: {
+              required: true,
+              content: {
+                'multipart/form-data': {
+                  schema: {
+                    type: 'object',
+                    properties: {
+                      file: { type: 'array', items: { type: 'string', format: 'binary' }, description: op.files.description },
+                    },
+                    required: ['file'],
+                  },
+                },
+              },
+            },
+          }
+        : {}),
     responses,
   };
 }

@@ -89,6 +89,11 @@ export interface ApiOperation {
   headers?: Record<string, ApiHeader>;
   /** The JSON body schema `req.body` is parsed with. A 400 is documented for it. */
   body?: z.ZodType;
+  /**
+   * The body is `multipart/form-data` files, read by the handler itself (no JSON body): documented
+   * as a `file` field of binary parts, and generated clients take a list of files.
+   */
+  files?: { description: string };
   /** A missing body is accepted (parsed as `{}`). */
   bodyOptional?: boolean;
   /**

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { QUEUE_NAMES, type QueueName } from '../../../config';
+import { CODING_AGENT_NAMES } from '../../../config/coding-agents';
 import { JOURNEY_AGENT_TYPES, JOURNEY_DATA_TYPES } from '../../agents/journey-script';
 import { journeyEntrySchema } from '../../agents/journey-store';
 import { AGENT_DATA_TYPES } from '../../schemas/device-protocol';
@@ -113,6 +114,9 @@ export const sessionResolveResponse = z.object({
   ...psaPushFields,
 });
 
+/** `POST /chat/sessions/:id/escalate`: the status, and how the push of the notes to the PSA stands. */
+export const sessionEscalateResponse = sessionResolveResponse.extend({ status: z.literal('escalated') });
+
 /** A PSA connection, never its credentials. */
 export const psaConnectionResponse = z.object({
   connection: z.object({
@@ -190,7 +194,9 @@ const runView = z.object({
   trigger: z.enum(['schedule', 'manual']),
   slot: timestamp.nullable().describe('The schedule slot a scheduled run is for'),
   deviceId: z.string().nullable(),
-  status: z.enum(['running', 'success', 'error', 'partial', 'waiting_device', 'cancelled']),
+  status: z
+    .enum(['queued', 'running', 'success', 'error', 'partial', 'waiting_device', 'cancelled'])
+    .describe('`queued` until a worker takes the run (a manual run is listed from its request on)'),
   itemsProcessed: z.number().int(),
   itemsCreated: z.number().int(),
   errors: z.array(z.string()),
@@ -315,7 +321,7 @@ export const generationResponse = z.object({
   }),
 });
 
-// Assistant chat and chatflows (src/models/chat-repository.ts, src/assistant/chat-events.ts)
+// Assistant chat and chatflows (src/models/chat-repository.ts, src/turns/turn-events.ts)
 
 /** `TurnUsage`: summed over the turn's model calls (`none` when no model was called). */
 const turnUsage = z.object({
@@ -367,6 +373,27 @@ const chatSessionView = z.object({
   psaPushError: psaPushFields.psaPushError,
   memberMappingWarning: psaPushFields.memberMappingWarning,
   pendingTaskLane: taskLaneView.nullable().describe('The task lane as the console left it (`PUT /chat/sessions/:id/task-lane`)'),
+  multitask: z
+    .enum(['enqueue', 'reject', 'interrupt', 'rollback'])
+    .describe('What a message sent while a turn of the session runs does (`PUT /chat/sessions/:id/multitask`); `enqueue` unless set'),
+  agent: z
+    .enum(CODING_AGENT_NAMES)
+    .nullable()
+    .describe(
+      "The coding agent working on it: the agent its latest coding turn was routed to, or the running plan step's; null when it never had a coding turn",
+    ),
+  canvasId: z
+    .uuid()
+    .nullable()
+    .describe('The canvas whose room thread it is (its members read it, its editors post); null for a private session'),
+  approvals: z
+    .object({
+      policy: z.enum(['requester', 'any_editor', 'canvas_owner', 'quorum']),
+      quorum: z.number().int().nullable().describe('Under `quorum`: how many editors must approve (the first reject of one rejects)'),
+    })
+    .describe(
+      "Who decides an approval asked by the thread's turns (`PUT /canvases/{id}/threads/{threadId}/approvals`); `requester` off a thread",
+    ),
   createdAt: timestamp,
   updatedAt: timestamp,
 });
@@ -393,14 +420,54 @@ const chatMessageView = z.object({
     })
     .nullable()
     .describe('On a message a model wrote'),
+  authorId: z.uuid().nullable().describe('On a user message of a room thread: the member who sent it (and pays for its turn)'),
+  authorName: z.string().nullable().describe('On a user message of a room thread: the display name it was sent under'),
   rating: answerRatingView.nullable().describe("On an assistant answer its owner rated: the owner's thumbs up or down"),
   createdAt: timestamp,
+});
+/** A room thread as its canvas's members read it: the session, and the turns not ended yet (a late joiner replays them from `roomSeq`). */
+export const threadOpenTurnView = z.object({
+  turnId: z.uuid().describe("The turn's user message (the `turnId` of its `thread_event`s)"),
+  authorId: z.uuid().nullable(),
+  authorName: z.string().nullable(),
+  roomSeq: z
+    .number()
+    .int()
+    .nullable()
+    .describe(
+      "The room seq of the turn's `message` event: `canvas:sync {afterSeq: roomSeq - 1}` (or the thread's SSE feed) replays the turn from its start",
+    ),
+});
+export const threadResponse = z.object({
+  thread: chatSessionView,
+  role: z.enum(['owner', 'editor', 'viewer']),
+  openTurns: z.array(threadOpenTurnView),
+});
+const threadLoanView = z.object({
+  deviceId: z.string(),
+  ownerId: z.uuid().describe("The member who lent it: a call of another member's turn on it is theirs to approve"),
+  lentAt: timestamp,
+});
+export const threadLoanResponse = z.object({ device: threadLoanView });
+export const threadLoanListResponse = z.object({ devices: z.array(threadLoanView) });
+export const threadListResponse = z.object({ threads: z.array(chatSessionView), nextCursor: z.string().nullable() });
+export const threadCreatedResponse = z.object({ thread: chatSessionView });
+export const threadPostResponse = z.object({
+  threadId: z.uuid(),
+  messageId: z.uuid().describe("The message's id, which is its turn's: the `turnId` of the turn's `thread_event`s"),
 });
 export const chatSessionListResponse = z.object({ sessions: z.array(chatSessionView), nextCursor: z.string().nullable() });
 export const chatSessionResponse = z.object({ session: chatSessionView });
 export const chatHistoryResponse = z.object({
   session: chatSessionView,
   messages: z.array(chatMessageView).describe('Oldest → newest within the page'),
+  nextCursor: z.string().nullable(),
+});
+/** `GET /flows/:id/chat/history`: the messages of the caller's sessions with a chatflow, each naming its session. */
+export const flowChatHistoryResponse = z.object({
+  flowId: z.uuid(),
+  sessions: z.array(chatSessionView).describe('The sessions the messages of the page belong to, most recently active first'),
+  messages: z.array(chatMessageView.extend({ sessionId: z.uuid() })).describe('Oldest → newest within the page, across the sessions'),
   nextCursor: z.string().nullable(),
 });
 export const sessionDocumentationResponse = z.object({
@@ -443,6 +510,10 @@ export const approvalView = z.object({
   decidedAt: timestamp.nullable(),
   decidedBy: z.uuid().nullable(),
   decisionReason: z.enum(['user', 'timeout', 'cancelled']).nullable().describe('Null while pending'),
+  addressedTo: z
+    .uuid()
+    .nullable()
+    .describe("The one member who decides it whatever its thread's policy (the owner of a device lent to the thread); null otherwise"),
   createdAt: timestamp,
 });
 export const approvalListResponse = z.object({

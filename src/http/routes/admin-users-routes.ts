@@ -51,6 +51,16 @@ export const tierLimitsSchema = z.object({
   concurrentGenerations: z.number(),
   maxBlocksPerGeneration: z.number(),
   maxEnabledAgents: z.number().nullable().describe('null = unlimited'),
+  maxKnowledgeFileBytes: z
+    .number()
+    .nullable()
+    .describe("Largest knowledge file, in bytes (never above the deployment's cap); null = the deployment's cap"),
+  maxKnowledgeDocuments: z
+    .number()
+    .nullable()
+    .describe("Documents per knowledge base (never above the deployment's cap); null = the deployment's cap"),
+  maxKnowledgeBases: z.number().nullable().describe('Knowledge bases the user may own; null = unlimited'),
+  minScheduleIntervalSeconds: z.number().describe('The shortest gap between two fires of a flow schedule'),
   tokensPerHour: z.number().nullable(),
   requestsPerHour: z.number().nullable(),
   tokensPerMonth: z.number().nullable(),

@@ -22,6 +22,8 @@ const route = routesWith<AuthPorts>();
 // Login and registration cost argon2 time and guess passwords: limited before any hashing.
 const throttle = perContext((ctx: AuthPorts) => new LoginThrottle(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.auth));
 const clientIp = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
+/** The client a refresh token is bound to when issued, and checked against in the reuse grace. */
+const refreshClient = (req: Request) => ({ ip: clientIp(req), userAgent: req.get('user-agent') });
 const tags = ['auth'];
 
 /** A refresh or logout with neither a token in the body nor the session cookie asked for. */
@@ -50,7 +52,7 @@ export const authRoutes = [
     errors: [409, 429],
     handler: async ({ req, res, body }, ctx) => {
       await throttle(ctx).beforeRegister(clientIp(req));
-      return sessionAnswer(req, res, await ctx.auth.register(body), ctx.config.auth.refreshTokenTtlDays);
+      return sessionAnswer(req, res, await ctx.auth.register(body, refreshClient(req)), ctx.config.auth.refreshTokenTtlDays);
     },
   }),
 
@@ -69,7 +71,7 @@ export const authRoutes = [
       await throttle(ctx).beforeLogin(clientIp(req), body.email);
       let session: Awaited<ReturnType<typeof ctx.auth.login>>;
       try {
-        session = await ctx.auth.login(body);
+        session = await ctx.auth.login(body, refreshClient(req));
       } catch (error) {
         if (error instanceof AppError && error.code === 'invalid_credentials') await throttle(ctx).loginFailed(body.email);
         throw error;
@@ -87,7 +89,7 @@ export const authRoutes = [
     auth: 'public',
     summary: 'Exchange a refresh token for a new pair',
     description:
-      'Refresh tokens rotate: each is single use, and presenting a used one revokes its whole family. With `X-Session-Cookie: 1` and no `refreshToken`, the session cookie is used and rotated (a refused one is cleared).',
+      'Refresh tokens rotate: each is single use, and presenting a used one revokes its whole family. One grace: the token rotated last, presented again within `REFRESH_REUSE_GRACE_SECONDS` (default 5) by the client it was issued to (same user agent and address), gets a new pair in its session, and the token issued in its place is retired (a session keeps one live refresh token). With `X-Session-Cookie: 1` and no `refreshToken`, the session cookie is used and rotated (a refused one is cleared).',
     body: refreshOrCookieSchema,
     responses: { 200: { description: 'The user and a new token pair', schema: authSessionResponse } },
     errors: [401],
@@ -96,7 +98,7 @@ export const authRoutes = [
       if (!token && !wantsSessionCookie(req)) throw refreshTokenMissing();
       if (!token) throw new AppError(401, 'unauthorized', 'No session cookie: sign in');
       try {
-        return sessionAnswer(req, res, await ctx.auth.refresh(token), ctx.config.auth.refreshTokenTtlDays);
+        return sessionAnswer(req, res, await ctx.auth.refresh(token, refreshClient(req)), ctx.config.auth.refreshTokenTtlDays);
       } catch (error) {
         // A refused cookie is of no further use to the browser.
         if (!body.refreshToken && error instanceof AppError && error.status === 401) clearSessionCookie(req, res);

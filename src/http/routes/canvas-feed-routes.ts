@@ -57,7 +57,7 @@ export const canvasFeedRoutes = [
  * access token's expiry and session, or the API key) and its membership. A check that fails for
  * another reason (the database away) keeps the feed open: an outage must not end every feed.
  */
-function standingOf(ctx: CanvasFeedPorts, req: Request, user: AuthUser, canvasId: string): () => Promise<FeedEnd | undefined> {
+export function standingOf(ctx: CanvasFeedPorts, req: Request, user: AuthUser, canvasId: string): () => Promise<FeedEnd | undefined> {
   const header = req.headers.authorization;
   const apiKeyHeader = req.headers['x-api-key'];
   const credential = header?.startsWith('Bearer ') ? header.slice(7).trim() : typeof apiKeyHeader === 'string' ? apiKeyHeader.trim() : '';

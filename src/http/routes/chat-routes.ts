@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import type { ChatEvent } from '../../assistant/chat-events';
+import type { ChatEvent } from '../../turns/turn-events';
+import { multitaskSchema } from '../../assistant/chat-lane';
 import { chatBodySchema } from '../../assistant/chat-service';
-import { AppError, notFound } from '../../lib/errors';
-import { decodeCursor, encodeCursor, pageQuerySchema } from '../../lib/pagination';
+import { AppError, forbidden, notFound } from '../../lib/errors';
+import { decodeCursor, encodeCursor, pageQuerySchema, positiveIntKey, timeIdKey } from '../../lib/pagination';
 import { toChatMessageView, toChatSessionView } from '../../models/chat-repository';
 import type { ApiContext } from '../context';
 import type { AuthUser } from '../middleware/authenticate';
@@ -23,7 +24,7 @@ import type { Repositories } from '../../models';
 /** The chat routes' port: the chat service and its cancels, the chat repository, the stream door and sources (plus the usage limits). */
 export type ChatPorts = Pick<ApiContext, 'streams' | 'sources'> & {
   chat: Pick<ApiContext['chat'], 'start'>;
-  chatCancels: Pick<ApiContext['chatCancels'], 'cancel'>;
+  chatTurnLife: Pick<ApiContext['chatTurnLife'], 'cancel'>;
 } & { repos: Pick<Repositories, 'chat'> } & UsagePorts &
   Pick<ApiContext, 'limits'>;
 const route = routesWith<ChatPorts>();
@@ -43,21 +44,15 @@ export const chatSessionsQuerySchema = z.strictObject({
  */
 export const historyPageQuerySchema = pageQuerySchema(200);
 /** A history cursor is the `seq` of the oldest message of the page before. */
-const seqKey = (key: unknown[]) => (key.length === 1 && Number.isSafeInteger(key[0]) && (key[0] as number) > 0 ? (key[0] as number) : null);
+const seqKey = positiveIntKey(Number.MAX_SAFE_INTEGER);
 
 /** The cursor names the last session of a page by (updatedAt, id). */
 const sessionCursor = {
   encode: (row: { updatedAt: Date; id: string }) =>
     Buffer.from(JSON.stringify([row.updatedAt.toISOString(), row.id])).toString('base64url'),
   decode(cursor: string): { updatedAt: Date; id: string } {
-    try {
-      const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
-      const updatedAt = new Date(at);
-      if (!Number.isNaN(updatedAt.getTime()) && z.uuid().safeParse(id).success) return { updatedAt, id };
-    } catch {
-      // falls through to the 400
-    }
-    throw new AppError(400, 'invalid_cursor', 'The cursor is not one this API returned');
+    const { at, id } = decodeCursor(cursor, timeIdKey);
+    return { updatedAt: at, id };
   },
 };
 
@@ -66,6 +61,7 @@ const tags = ['assistant'];
 const startTurn = (ctx: ChatPorts, user: AuthUser, body: z.output<typeof chatBodySchema>) =>
   ctx.chat.start({
     userId: user.id,
+    authorName: user.name,
     tier: user.tier,
     message: body.message,
     sessionId: body.sessionId,
@@ -74,6 +70,8 @@ const startTurn = (ctx: ChatPorts, user: AuthUser, body: z.output<typeof chatBod
     model: body.config,
     context: body.context,
     agent: body.agent,
+    multitask: body.multitask,
+    files: body.files,
   });
 
 /** The status of a turn that ended in `error`: 503 model unreachable or its key refused, 429 budget spent or a plan's hourly limit reached mid-turn, else 502. */
@@ -105,6 +103,9 @@ export const answerRatingBodySchema = z.strictObject({
   rating: z.enum(['up', 'down']),
   comment: z.string().trim().max(2_000).optional(),
 });
+/** `PUT /chat/sessions/:id/multitask`: what a message sent while a turn of the session runs does. */
+export const multitaskBodySchema = z.strictObject({ multitask: multitaskSchema });
+const multitaskResponse = z.object({ sessionId: z.uuid(), multitask: multitaskSchema });
 const taskLaneResponse = z.object({ sessionId: z.uuid(), pendingTaskLane: taskLaneView.nullable() });
 
 /** The caller's session; someone else's answers exactly like a missing one. */
@@ -112,6 +113,13 @@ async function ownedSession(ctx: ChatPorts, userId: string, id: string) {
   const session = await ctx.repos.chat.findOwned(userId, id);
   if (!session) throw notFound('Chat session');
   return session;
+}
+
+/** A session the caller may read: their own, or a room thread of a canvas they are a member of; anything else is 404. */
+async function readableSession(ctx: ChatPorts, userId: string, id: string) {
+  const access = await ctx.repos.chat.findAccessible(userId, id);
+  if (!access) throw notFound('Chat session');
+  return access;
 }
 
 /** Assistant chat: one turn as JSON or as SSE, a session's history, deleting a session. */
@@ -128,7 +136,9 @@ export const chatRoutes = [
       '`tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; ' +
       '`tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`). ' +
       '`context` (a JSON object of at most 8,000 characters) is kept on the session and given to the model on every turn of it; a later `context` replaces it, `{}` clears it. ' +
-      '`agent` (`orchestrator`, `ask`, `coder`, `debug`, `architect`) makes it a coding turn on the project folder the device serves (docs/coding-agents.md).',
+      '`agent` (`orchestrator`, `ask`, `coder`, `debug`, `architect`) makes it a coding turn on the project folder the device serves (docs/coding-agents.md). ' +
+      "`files` (at most 4, each the AI SDK's `file` part with a base64 `data:` URL, together at most `KNOWLEDGE_MAX_FILE_BYTES`) go into the session's own knowledge base; the turn waits for them to be ingested (up to `KNOWLEDGE_CHAT_WAIT_MS`) and answers from them with citations. " +
+      "A file over the plan's size cap is 413 `file_too_large`, an empty or unsupported one 415 `unsupported_file`: nothing is written.",
     body: chatBodySchema,
     responses: {
       200: {
@@ -136,7 +146,7 @@ export const chatRoutes = [
         schema: chatTurnResponse,
       },
     },
-    errors: [403, 404, 409, 429, 503],
+    errors: [403, 404, 409, 413, 429, 503],
     handler: async ({ res, user, body }, ctx) => {
       await ctx.limits.requireModelChoice(user.id, body.config);
       await ctx.usage.take('chatPerMinute', user);
@@ -177,7 +187,7 @@ export const chatRoutes = [
         headers: { 'X-Chat-Session-Id': 'The session id' },
       },
     },
-    errors: [403, 404, 409, 429, 503],
+    errors: [403, 404, 409, 413, 429, 503],
     handler: async ({ req, res, user, body }, ctx) => {
       await ctx.limits.requireModelChoice(user.id, body.config);
       // Counted before the stream opens, so a refusal is a plain 429 with Retry-After.
@@ -225,11 +235,11 @@ export const chatRoutes = [
     operationId: 'getChatSession',
     tags,
     auth: 'bearer',
-    summary: 'One session (its owner only)',
+    summary: 'One session (its owner only; a room thread, any member of its canvas)',
     params: sessionIdParam,
     responses: { 200: { description: 'The session', schema: chatSessionResponse } },
     errors: [404],
-    handler: async ({ user, params }, ctx) => ({ session: toChatSessionView(await ownedSession(ctx, user.id, params.id)) }),
+    handler: async ({ user, params }, ctx) => ({ session: toChatSessionView((await readableSession(ctx, user.id, params.id)).session) }),
   }),
 
   route({
@@ -238,7 +248,7 @@ export const chatRoutes = [
     operationId: 'getChatHistory',
     tags,
     auth: 'bearer',
-    summary: "A session's messages (its owner only), in pages from the newest back",
+    summary: "A session's messages (its owner only; a room thread's, any member of its canvas), in pages from the newest back",
     description:
       '`?limit` 1–200 (default 200). The first page holds the latest messages; each page reads oldest → newest. `nextCursor` (null when the page ' +
       'reaches the first message) goes back as `?cursor` for the messages before the page. A foreign cursor is 400 `invalid_cursor`.',
@@ -250,7 +260,7 @@ export const chatRoutes = [
     errors: [400, 404],
     // The query is read (400) before the session is looked up (404), as it always was.
     handler: async ({ user, params, query }, ctx) => {
-      const session = await ownedSession(ctx, user.id, params.id);
+      const { session } = await readableSession(ctx, user.id, params.id);
       const beforeSeq = query.cursor ? decodeCursor(query.cursor, seqKey) : undefined;
       const rows = await ctx.repos.chat.historyPage(session.id, { limit: query.limit + 1, beforeSeq });
       // Fetched newest first; the page is answered in reading order, its cursor names its oldest message.
@@ -275,7 +285,7 @@ export const chatRoutes = [
     params: sessionIdParam,
     responses: { 202: { description: 'The stop is under way', schema: chatCancelResponse } },
     errors: [404, 409],
-    handler: ({ user, params }, ctx) => ctx.chatCancels.cancel(user.id, params.id),
+    handler: ({ user, params }, ctx) => ctx.chatTurnLife.cancel(user.id, params.id),
   }),
 
   route({
@@ -311,6 +321,32 @@ export const chatRoutes = [
       const lane = body.lane === null ? null : { collapsed: body.lane.collapsed, items: body.lane.items };
       if (!(await ctx.repos.chat.setTaskLane(user.id, params.id, lane))) throw notFound('Chat session');
       return { sessionId: params.id, pendingTaskLane: lane };
+    },
+  }),
+
+  route({
+    method: 'put',
+    path: '/chat/sessions/:id/multitask',
+    operationId: 'setChatSessionMultitask',
+    tags,
+    auth: 'bearer',
+    summary: 'Choose what a message sent while a turn of the session runs does',
+    description:
+      'A session runs one turn at a time. `enqueue` (the default): the message runs after the running turn and reads its answer; ' +
+      '`reject`: it is refused with 409 `turn_in_progress` and nothing is written; `interrupt`: the running turn is cancelled and keeps ' +
+      'what it said so far, then the message runs; `rollback`: the running turn is cancelled and its messages are removed, then the ' +
+      "message runs. A chat request may name its own `multitask`, which wins over the session's.",
+    params: sessionIdParam,
+    body: multitaskBodySchema,
+    responses: { 200: { description: 'The strategy as kept', schema: multitaskResponse } },
+    errors: [400, 403, 404],
+    handler: async ({ user, params, body }, ctx) => {
+      // A room thread's strategy is set by the canvas's editors and owners.
+      const access = await readableSession(ctx, user.id, params.id);
+      if (access.role === 'viewer')
+        throw forbidden("Viewers of a canvas read its threads; setting a thread's strategy needs the editor role");
+      if (!(await ctx.repos.chat.setMultitask(access.session.userId, params.id, body.multitask))) throw notFound('Chat session');
+      return { sessionId: params.id, multitask: body.multitask };
     },
   }),
 

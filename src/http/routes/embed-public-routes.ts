@@ -1,5 +1,5 @@
 import { BudgetExceededError } from '../../budget/budget-door';
-import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import {
   embedTokenParam,
@@ -13,6 +13,7 @@ import { AppError, notFound } from '../../lib/errors';
 import { RateLimiter } from '../../lib/rate-limiter';
 import type { FlowEmbedRow } from '../../models/schema';
 import type { ApiContext } from '../context';
+import { jsonBody } from '../middleware/json-body';
 import { rejectNulCharacters } from '../middleware/reject-nul';
 import { routesWith, mountRoutes } from '../route';
 import {
@@ -74,7 +75,7 @@ async function embedTurn(
     embed.flowVersion === flow.publishedVersion ? flow.definition : (await ctx.repos.flows.version(flow.id, embed.flowVersion))?.definition;
   if (!pinned) throw notFound('Embed');
   await ctx.limits.requireFlowModels(flow.userId, pinned);
-  const owner = { id: flow.id, userId: flow.userId, version: embed.flowVersion };
+  const owner = { id: flow.id, userId: flow.userId, version: embed.flowVersion, definition: pinned };
   // The owner's budget pays; a visitor refused by it learns that, not the owner's figures.
   const start: ChatTurnStarter['start'] = (turn) =>
     ctx.flowChats.start(owner, turn, embed.id).catch((error: unknown) => {
@@ -178,8 +179,7 @@ export function embedAccess(ctx: ApiContext): RequestHandler[] {
     req.embed = embed;
     next();
   };
-  const json = express.json({ limit: ctx.config.http.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] });
-  return [access, json, rejectNulCharacters];
+  return [access, ...jsonBody(ctx.config.http.bodyLimit), rejectNulCharacters];
 }
 
 /**

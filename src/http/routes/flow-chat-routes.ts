@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import type { ChatEvent } from '../../assistant/chat-events';
+import type { ChatEvent } from '../../turns/turn-events';
 import {
   chatErrorStatus,
   createEmbedBodySchema,
@@ -10,11 +10,14 @@ import {
   type FlowChatBody,
 } from '../../flows/flow-chat';
 import { AppError, notFound } from '../../lib/errors';
+import { decodeCursor, encodeCursor, pageQuerySchema, positiveIntKey } from '../../lib/pagination';
+import { toChatMessageView, toChatSessionView } from '../../models/chat-repository';
 import { toEmbedView } from '../../models/embeds-repository';
+import type { FlowRow } from '../../models/schema';
 import { uuidParam } from '../../schemas/api';
 import type { ApiContext } from '../context';
 import type { AuthUser } from '../middleware/authenticate';
-import { chatTurnResponse } from '../openapi/response-schemas';
+import { chatTurnResponse, flowChatHistoryResponse } from '../openapi/response-schemas';
 import { routesWith } from '../route';
 import { flowIdParam } from './flow-routes';
 import type { UsagePorts } from './shared';
@@ -26,7 +29,7 @@ export type ChatTurnPorts = Pick<ApiContext, 'streams' | 'sources'>;
 export type FlowChatPorts = ChatTurnPorts & {
   flows: Pick<ApiContext['flows'], 'get' | 'version'>;
   flowChats: Pick<ApiContext['flowChats'], 'start'>;
-} & { repos: Pick<Repositories, 'embeds'> } & UsagePorts &
+} & { repos: Pick<Repositories, 'embeds' | 'chat'> } & UsagePorts &
   Pick<ApiContext, 'limits'>;
 const route = routesWith<FlowChatPorts>();
 
@@ -114,6 +117,11 @@ const embedParams = {
 };
 const tags = ['flows'];
 
+/** `GET /flows/:id/chat/history`: `?limit` 1–200 (default 200) and `?cursor`. */
+const flowHistoryQuerySchema = pageQuerySchema(200);
+/** A flow history cursor is the `seq` of the oldest message of the page before. */
+const seqKey = positiveIntKey(Number.MAX_SAFE_INTEGER);
+
 /** A chatflow turn counts against the user's chat limit, as an assistant turn does. */
 const takeChat = (ctx: FlowChatPorts, user: AuthUser) => ctx.usage.take('chatPerMinute', user);
 
@@ -132,8 +140,8 @@ async function embedVersion(ctx: FlowChatPorts, user: AuthUser, flowId: string, 
 }
 
 /** The owner's turns: the owner is the caller, so the session check's tier goes with the job. */
-const ownerStarter = (ctx: FlowChatPorts, flow: { id: string; userId: string }, owner: AuthUser): ChatTurnStarter => ({
-  start: (body) => ctx.flowChats.start({ id: flow.id, userId: flow.userId, ownerTier: owner.tier }, body),
+const ownerStarter = (ctx: FlowChatPorts, flow: Pick<FlowRow, 'id' | 'userId' | 'definition'>, owner: AuthUser): ChatTurnStarter => ({
+  start: (body) => ctx.flowChats.start({ id: flow.id, userId: flow.userId, ownerTier: owner.tier, definition: flow.definition }, body),
 });
 
 /** The owner's side of a chatflow, declared once (see `../route.ts`): chat as JSON and SSE, and its public embeds. */
@@ -180,6 +188,39 @@ export const flowChatRoutes = [
       // Counted before the stream opens, so a refusal is a plain 429 with Retry-After.
       await takeChat(ctx, input.user);
       await streamChatTurn(ctx, input.req, input.res, ownerStarter(ctx, flow, input.user), body, flow.userId);
+    },
+  }),
+
+  route({
+    method: 'get',
+    path: '/flows/:id/chat/history',
+    operationId: 'getFlowChatHistory',
+    tags,
+    auth: 'bearer',
+    summary: "The caller's chat history with a chatflow: the messages of all its sessions, in pages from the newest back",
+    description:
+      "Every session of the caller's with the flow (their own chats, and their embeds' visitors', which the owner may read) in one history: " +
+      "each message names its `sessionId`, and `sessions` holds those sessions. `?limit` 1–200 (default 200), `?cursor` the previous page's " +
+      "`nextCursor` (null when the page reaches the first message); each page reads oldest → newest. Another user's flow is 404, an agentflow 409 " +
+      '`not_a_chatflow`; a foreign cursor is 400 `invalid_cursor`.',
+    params: flowIdParam,
+    query: flowHistoryQuerySchema,
+    responses: { 200: { description: 'A page of the messages, oldest → newest, and their sessions', schema: flowChatHistoryResponse } },
+    errors: [400, 404, 409],
+    handler: async ({ user, params, query }, ctx) => {
+      const flow = await ownedChatflow(ctx, user, params.id);
+      const beforeSeq = query.cursor ? decodeCursor(query.cursor, seqKey) : undefined;
+      const rows = await ctx.repos.chat.flowHistoryPage(user.id, flow.id, { limit: query.limit + 1, beforeSeq });
+      // Fetched newest first; the page is answered in reading order, its cursor names its oldest message.
+      const page = rows.slice(0, query.limit).reverse();
+      const sessions = await ctx.repos.chat.findManyOwned(user.id, [...new Set(page.map((row) => row.sessionId))]);
+      sessions.sort((a, b) => b.updatedAt.getTime() - a.updatedAt.getTime());
+      return {
+        flowId: flow.id,
+        sessions: sessions.map(toChatSessionView),
+        messages: page.map((row) => ({ ...toChatMessageView(row), sessionId: row.sessionId })),
+        nextCursor: rows.length > query.limit ? encodeCursor([page[0].seq]) : null,
+      };
     },
   }),
 

@@ -105,7 +105,8 @@ const EVENTS =
   'Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): ' +
   '`execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), ' +
   '`approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), ' +
-  '`node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of ' +
+  '`node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, `node_skipped {nodeId}` (no branch taken leads to it), ' +
+  '`item_completed {nodeId, index, output}` (one element of a foreach or iteration of a loop), `subflow_started {nodeId, childExecutionId}`, then one of ' +
   '`execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel.';
 const EXECUTE =
   'Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` ' +
@@ -121,6 +122,12 @@ const DEFINITIONS =
   'with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, ' +
   'an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). ' +
   'A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. ' +
+  'A node may have a `type` besides `prompt` (the default): `condition {branches: [{name, when, to: [id]}], else?: [id]}` (expressions such as ' +
+  '`input.score >= 50 and not (nodes.a.output.flag == true)`), `router {prompt, branches: [{name, description?, to}]}` (the model picks a branch), ' +
+  '`foreach {items: "input.<key>" | "nodes.<id>.output…", prompt with {{item}} and {{index}}, concurrency? (1-10, default 3)}`, ' +
+  '`loop {prompt with {{loop.previous}} and {{loop.iteration}}, maxIterations (1-20, required), until?}` and `subflow {flowId, version?, input: {key: template}}` ' +
+  '(another agentflow of the owner run as a child execution). Nodes no taken branch leads to end `skipped`. The graph must stay acyclic (a loop repeats inside its node); ' +
+  'a node depending on a condition or router must be one of its targets; a foreach over a value the definition shows is not a list, and a subflow missing inputs its flow reads, are refused. ' +
   "A node may list `tools` (up to 20): device tools, run on the flow's `deviceId` (a device of its owner; required when a node lists one), and names of the flow's " +
   '`httpTools: [{name, description, method: GET|POST, url}]`, whose URLs must be on one of its `allowedOrigins` (up to 20 each). ' +
   'Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); ' +

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { decodeCursor, encodeCursor, pageQuerySchema } from '../../lib/pagination';
+import { decodeCursor, encodeCursor, isBigintText, pageQuerySchema } from '../../lib/pagination';
 import type { Repositories } from '../../models';
 import type { HistoryPosition } from '../../models/history-repository';
 import { historyListResponse } from '../openapi/response-schemas';
@@ -13,16 +13,10 @@ const route = routesWith<HistoryPorts>();
 export const historyQuerySchema = pageQuerySchema(50);
 
 const uuid = z.uuid();
-/** A `[microseconds, uuid]` key, or null: only digits and a real uuid reach the database. */
+/** A `[microseconds, uuid]` key, or null: only a `bigint` and a real uuid reach the database. */
 function historyKey(key: unknown[]): HistoryPosition | null {
   const [atMicros, id] = key;
-  return key.length === 2 &&
-    typeof atMicros === 'string' &&
-    /^\d{1,19}$/.test(atMicros) &&
-    typeof id === 'string' &&
-    uuid.safeParse(id).success
-    ? { atMicros, id }
-    : null;
+  return key.length === 2 && isBigintText(atMicros) && typeof id === 'string' && uuid.safeParse(id).success ? { atMicros, id } : null;
 }
 
 /** A user's own actions, newest first. */

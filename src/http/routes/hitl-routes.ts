@@ -6,6 +6,7 @@ import { routesWith } from '../route';
 import { approvalIdParam } from './params';
 import type { ApiContext } from '../context';
 import type { Repositories } from '../../models';
+import { deciderOf } from '../middleware/authenticate';
 
 /** The HITL routes' port: only the approval service and the hitl repository. */
 export type HitlPorts = { approvals: Pick<ApiContext['approvals'], 'get' | 'decide'> } & { repos: Pick<Repositories, 'hitl'> };
@@ -22,8 +23,13 @@ export const hitlListQuerySchema = z.strictObject({
 const tags = ['approvals'];
 
 /**
- * Approvals: read a request, approve or reject it. Only its requester sees or
- * decides it (anyone else: 404, as for a missing one); a second decision is 409.
+ * Approvals: read a request, approve or reject it. Its requester sees and decides it; a request of
+ * a room thread's turn is read by the thread's members and decided by whom the thread's policy
+ * names (a vote under a quorum), or by the one member it is addressed to (the owner of a lent
+ * device); a member who may not decide gets 403, anyone else 404 (as for a missing one); a second
+ * decision is 409. A decision
+ * needs a signed-in person: with an API key it is 403 `person_required` and the request stays
+ * pending (a key may read requests, never decide them).
  */
 export const hitlRoutes = [
   // The caller's own requests (newest first), e.g. `?status=pending` for a console's approvals list.
@@ -56,7 +62,7 @@ export const hitlRoutes = [
     operationId: 'getApprovalRequest',
     tags,
     auth: 'bearer',
-    summary: 'An approval request (its requester only)',
+    summary: 'An approval request (its requester, the member it is addressed to, or a member of its room thread)',
     params: approvalIdParam,
     responses: { 200: { description: 'The request', schema: approvalView } },
     errors: [404],
@@ -69,11 +75,11 @@ export const hitlRoutes = [
     operationId: 'approveRequest',
     tags,
     auth: 'bearer',
-    summary: 'Approve a pending tool call',
+    summary: 'Approve a pending tool call (a signed-in session only: an API key is 403 `person_required`)',
     params: approvalIdParam,
     responses: { 200: { description: 'The decided request', schema: approvalView } },
-    errors: [404, 409],
-    handler: async ({ user, params }, ctx) => toHitlView(await ctx.approvals.decide(user.id, params.id, true, 'http')),
+    errors: [403, 404, 409],
+    handler: async ({ user, params }, ctx) => toHitlView(await ctx.approvals.decide(deciderOf(user), params.id, true, 'http')),
   }),
 
   route({
@@ -82,10 +88,10 @@ export const hitlRoutes = [
     operationId: 'rejectRequest',
     tags,
     auth: 'bearer',
-    summary: 'Reject a pending tool call',
+    summary: 'Reject a pending tool call (a signed-in session only: an API key is 403 `person_required`)',
     params: approvalIdParam,
     responses: { 200: { description: 'The decided request', schema: approvalView } },
-    errors: [404, 409],
-    handler: async ({ user, params }, ctx) => toHitlView(await ctx.approvals.decide(user.id, params.id, false, 'http')),
+    errors: [403, 404, 409],
+    handler: async ({ user, params }, ctx) => toHitlView(await ctx.approvals.decide(deciderOf(user), params.id, false, 'http')),
   }),
 ];

@@ -19,6 +19,12 @@ const credentialView = z.object({
   name: z.string(),
   scheme: z.enum(['bearer', 'basic', 'header']),
   headerName: z.string().nullable(),
+  origins: z
+    .array(z.string())
+    .nullable()
+    .describe(
+      'The only origins the secret is sent to; null for a credential stored before origins existed: sent nowhere until stored again',
+    ),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });
@@ -40,10 +46,12 @@ export const httpCredentialRoutes = [
       'A flow\'s HTTP tool sends it with every call when its definition names it (`httpTools: [{…, credential: "<name>"}]`). ' +
       '`bearer` sends `Authorization: Bearer <secret>`, `basic` the `user:password` secret as `Authorization: Basic`, `header` the secret in `headerName` ' +
       '(not a header Switchboard sets itself: Host, Content-Type, Proxy-Authorization …). The secret is visible ASCII, at most 4,096 characters. ' +
+      'It is sent only to the `origins` given here: a flow whose tool naming it has a URL on another origin is 400 on save, and its calls send nothing. ' +
+      'Changing the origins is this same request, so it takes the secret again. ' +
       `Whatever the service answers has the secret blanked out before the model reads it. At most ${MAX_HTTP_CREDENTIALS} per user (409 \`too_many_credentials\`).`,
     params: nameParam,
     body: putHttpCredentialSchema,
-    bodyExample: { scheme: 'bearer', secret: 'ghp_exampleexampleexample' },
+    bodyExample: { scheme: 'bearer', secret: 'ghp_exampleexampleexample', origins: ['https://api.github.com'] },
     responses: {
       200: { description: 'Replaced', schema: z.object({ credential: credentialView }) },
       201: { description: 'Created', schema: z.object({ credential: credentialView }) },

@@ -11,15 +11,21 @@ import { blockRoutes } from './block-routes';
 import { canvasFeedRoutes } from './canvas-feed-routes';
 import { canvasRoutes } from './canvas-routes';
 import { chatRoutes } from './chat-routes';
+import { threadRoutes } from './thread-routes';
+import { codingRoutes } from './coding-routes';
 import { deviceRoutes } from './device-routes';
 import { embedPublicRoutes } from './embed-public-routes';
 import { flowChatRoutes } from './flow-chat-routes';
 import { flowRoutes } from './flow-routes';
+import { evaluationRoutes } from './evaluation-routes';
+import { flowTriggerRoutes, hookRoutes } from './flow-trigger-routes';
 import { httpCredentialRoutes } from './http-credential-routes';
 import { generationRoutes } from './generation-routes';
 import { historyRoutes } from './history-routes';
 import { hitlRoutes } from './hitl-routes';
 import { journeyRoutes } from './journey-routes';
+import { knowledgeRoutes } from './knowledge-routes';
+import { mcpClientGrantRoutes } from './mcp-client-grants-routes';
 import { mcpServerRoutes } from './mcp-server-routes';
 import { oauthRoutes } from './oauth-routes';
 import { platformRoutes } from './platform-routes';
@@ -71,13 +77,20 @@ export const apiRoutes = [
   // Before chatRoutes: `/chat/sessions/similar` is not a session id.
   ...sessionSearchRoutes,
   ...chatRoutes,
+  ...threadRoutes,
   ...sessionNotesRoutes,
   ...psaRoutes,
   ...hitlRoutes,
   ...flowRoutes,
   ...flowChatRoutes,
+  ...evaluationRoutes,
+  ...flowTriggerRoutes,
+  // Mounted by their own router before the API's (the raw body is verified before it is parsed): see `apiRoutesOnApi`.
+  ...hookRoutes,
   ...webhookRoutes,
+  ...knowledgeRoutes,
   ...mcpServerRoutes,
+  ...mcpClientGrantRoutes,
   ...httpCredentialRoutes,
   // Mounted by their own router before the API's (origin check and CORS first): see `apiRoutesOnApi`.
   ...embedPublicRoutes,
@@ -87,9 +100,15 @@ export const apiRoutes = [
   ...adminAuditRoutes,
   ...agentRoutes,
   ...deviceRoutes,
+  ...codingRoutes,
   ...oauthRoutes,
   openApiDocumentRoute,
 ] satisfies AnyRoute[];
 
-/** The routes `createHttpApp` mounts on the API router: all but the public embed chat, which `embedPublicRouter` serves. */
-export const apiRoutesOnApi = apiRoutes.filter((route) => !(embedPublicRoutes as readonly AnyRoute[]).includes(route));
+/**
+ * The routes `createHttpApp` mounts on the API router: all but the public embed chat, which
+ * `embedPublicRouter` serves, and the inbound flow webhooks, which `hookRouter` serves.
+ */
+export const apiRoutesOnApi = apiRoutes.filter(
+  (route) => !(embedPublicRoutes as readonly AnyRoute[]).includes(route) && !(hookRoutes as readonly AnyRoute[]).includes(route),
+);

@@ -22,7 +22,7 @@ export const oauthRefreshSchema = z.strictObject({ credentialId: z.uuid().option
 const OAUTH_COOKIE_PATH = '/api/v1/oauth/';
 
 /** `Cookie:` header → name/value pairs (no cookie-parser dependency for one use). */
-function readCookies(header: string | undefined): Record<string, string> {
+export function readCookies(header: string | undefined): Record<string, string> {
   const cookies: Record<string, string> = {};
   for (const part of (header ?? '').split(';')) {
     const at = part.indexOf('=');

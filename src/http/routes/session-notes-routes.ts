@@ -4,7 +4,12 @@ import { SessionLifecycle } from '../../assistant/session-lifecycle';
 import { notFound } from '../../lib/errors';
 import { RateLimiter } from '../../lib/rate-limiter';
 import type { ApiContext } from '../context';
-import { sessionDocumentationResponse, sessionResolveResponse, sessionStatusResponse } from '../openapi/response-schemas';
+import {
+  sessionDocumentationResponse,
+  sessionEscalateResponse,
+  sessionResolveResponse,
+  sessionStatusResponse,
+} from '../openapi/response-schemas';
 import { routesWith, perContext } from '../route';
 import { sessionIdParam } from './params';
 import type { Config } from '../../../config';
@@ -18,21 +23,27 @@ export type SessionNotesPorts = Pick<
 };
 const route = routesWith<SessionNotesPorts>();
 
-/** Per user and minute. */
+/** Per user and minute: resolves and escalates together (each may queue the notes' model call). */
 export const RESOLVES_PER_MINUTE = 15;
 export const DOCUMENTATION_STREAMS_PER_MINUTE = 20;
 
+/** The PSA ticket a close pushes the notes to (kept on the session). */
+const psaTicketIdSchema = z
+  .union([z.string().regex(/^[1-9]\d{0,11}$/, 'a PSA ticket number'), z.number().int().min(1).max(999_999_999_999)])
+  .transform(String)
+  .optional()
+  .describe('The PSA ticket the notes are pushed to (kept on the session)');
+
 export const resolveBodySchema = z.strictObject({
   resolutionSummary: z.string().trim().min(1).max(4_000).optional(),
-  psaTicketId: z
-    .union([z.string().regex(/^[1-9]\d{0,11}$/, 'a PSA ticket number'), z.number().int().min(1).max(999_999_999_999)])
-    .transform(String)
-    .optional()
-    .describe('The PSA ticket the notes are pushed to (kept on the session)'),
+  psaTicketId: psaTicketIdSchema,
 });
 export const emptyBodySchema = z.strictObject({});
-/** `POST /chat/sessions/:id/escalate {reason?}`: the reason is kept on the session. */
-export const escalateBodySchema = z.strictObject({ reason: z.string().trim().min(1).max(2_000).optional() });
+/** `POST /chat/sessions/:id/escalate {reason?, psaTicketId?}`: the reason is kept on the session. */
+export const escalateBodySchema = z.strictObject({
+  reason: z.string().trim().min(1).max(2_000).optional(),
+  psaTicketId: psaTicketIdSchema,
+});
 
 const limiter = perContext((ctx: SessionNotesPorts) => new RateLimiter(ctx.redis, ctx.config.redis.keyPrefix));
 const lifecycle = perContext(
@@ -80,7 +91,8 @@ export const sessionNotesRoutes = [
     params: sessionIdParam,
     description:
       'Answers at once with `documentation: null`; the notes stream at `…/documentation/stream`. With a PSA connected (`PUT /psa/connection`) ' +
-      'the notes are then pushed to ticket `psaTicketId` (or the one given before): `psaPushStatus` is `pending_retry` until they are ' +
+      "the notes are then pushed to ticket `psaTicketId` (else the one given before, else `psa_ticket_id` or `psaTicketId` of the session's `context`): " +
+      '`psaPushStatus` is `pending_retry` until they are ' +
       '`sent` (or `failed`, with `psaPushError`), as `GET /chat/sessions/:id` shows; `no_psa` without a connection. Notes already sent to the ' +
       'same ticket are not sent again.',
     responses: { 200: { description: 'The status and how the PSA push stands', schema: sessionResolveResponse } },
@@ -98,15 +110,20 @@ export const sessionNotesRoutes = [
     operationId: 'escalateChatSession',
     tags,
     auth: 'bearer',
-    summary: 'Mark a session escalated, keeping the reason (≤ 2,000 characters) as `escalationReason`',
+    summary:
+      'Escalate a session, keeping the reason (≤ 2,000 characters) as `escalationReason`; its ticket notes are written in the background',
+    description:
+      'The session is handed on: its ticket notes are written and pushed to the PSA as on resolve (the same ticket rules and answer), ' +
+      'as an internal note that is not flagged as the resolution. Resolves and escalates share one limit of 15 a minute.',
     body: escalateBodySchema,
     bodyOptional: true,
     params: sessionIdParam,
-    responses: { 200: { description: 'The new status', schema: sessionStatusResponse } },
-    errors: [404],
+    responses: { 200: { description: 'The status and how the PSA push stands', schema: sessionEscalateResponse } },
+    errors: [404, 429],
     handler: async ({ user, params, body }, ctx) => {
-      await lifecycle(ctx).escalate(user.id, params.id, body.reason ?? null);
-      return { sessionId: params.id, status: 'escalated' };
+      await limiter(ctx).take('resolve', user.id, RESOLVES_PER_MINUTE);
+      const push = await lifecycle(ctx).escalate(user.id, params.id, body.reason ?? null, body.psaTicketId);
+      return { sessionId: params.id, status: 'escalated' as const, documentation: null, ...push };
     },
   }),
 

@@ -5,6 +5,7 @@ import { routesWith } from '../route';
 import { TIERS } from '../../../config';
 import { budgetWindows, windowLimits } from '../../auth/limits';
 import type { ApiContext } from '../context';
+import type { AuthUser } from '../middleware/authenticate';
 import type { Repositories } from '../../models';
 
 /** The usage routes' port: the usage repository, the admin directory and the limits resolver. */
@@ -48,6 +49,25 @@ export const budgetWindowSchema = z.object({
 });
 export const budgetResponseSchema = z.object({ tier: z.enum(TIERS), windows: z.array(budgetWindowSchema) });
 
+export const engagementResponseSchema = z.object({
+  from: z.string().describe('First UTC day counted, `YYYY-MM-DD`'),
+  to: z.string().describe('Last UTC day counted, included'),
+  satisfaction: z.object({
+    up: z.number().int().describe('Answers rated thumbs up in the range (by when they were rated)'),
+    down: z.number().int(),
+    rate: z.number().nullable().describe('up / (up + down); null when no answer was rated'),
+  }),
+  messages: z.object({
+    messages: z.number().int().describe('User and assistant messages sent in the range (tool results excluded)'),
+    sessions: z.number().int().describe('Sessions those messages were in'),
+    perSession: z.number().nullable().describe('messages / sessions; null without sessions'),
+  }),
+  dailyActiveUsers: z
+    .array(z.object({ day: z.string(), users: z.number().int() }))
+    .describe('Per UTC day with any, the users who sent at least one message that day, oldest first'),
+  averageDailyActiveUsers: z.number().describe('The daily active users summed over the range, divided by its number of days'),
+});
+
 /** Midnight UTC of `YYYY-MM-DD`; a 400 for a day the calendar lacks (2026-02-30). */
 function utcDay(value: string, name: string): Date {
   const date = new Date(`${value}T00:00:00.000Z`);
@@ -55,6 +75,21 @@ function utcDay(value: string, name: string): Date {
     throw badRequest(`${name} is not a calendar day`, [{ path: name, message: 'not a calendar day' }]);
   return date;
 }
+
+/** The range of `query` (UTC days, `until` the midnight after `to`) and whether it asks for everyone; 400 and 403 as documented. */
+async function usageRange(query: z.output<typeof usageQuerySchema>, user: AuthUser, ctx: UsageRoutePorts) {
+  const to = utcDay(query.to ?? new Date().toISOString().slice(0, 10), 'to');
+  const from = query.from ? utcDay(query.from, 'from') : new Date(to.getTime() - 29 * DAY_MS);
+  if (from > to) throw badRequest('from must not be after to', [{ path: 'from', message: 'after to' }]);
+  const days = (to.getTime() - from.getTime()) / DAY_MS + 1;
+  if (days > MAX_USAGE_DAYS) throw badRequest(`At most ${MAX_USAGE_DAYS} days per request`, [{ path: 'from', message: 'range too long' }]);
+  const all = query.all === 'true';
+  // Asked only by admins' consoles; anyone else asking is refused, not quietly narrowed.
+  if (all && !(await isAdminCaller(ctx.admin.directory, user))) throw forbidden("Only admins may see every user's usage");
+  return { from, to, until: new Date(to.getTime() + DAY_MS), days, userId: all ? null : user.id };
+}
+
+const ratio = (part: number, whole: number) => (whole > 0 ? part / whole : null);
 
 /** Model tokens and cost by UTC day, provider and model, declared once (see `../route.ts`). */
 export const usageRoutes = [
@@ -73,15 +108,38 @@ export const usageRoutes = [
     responses: { 200: { description: 'One row per day, provider and model that had calls', schema: usageResponseSchema } },
     errors: [400, 403],
     handler: async ({ user, query }, ctx) => {
-      const to = utcDay(query.to ?? new Date().toISOString().slice(0, 10), 'to');
-      const from = query.from ? utcDay(query.from, 'from') : new Date(to.getTime() - 29 * DAY_MS);
-      if (from > to) throw badRequest('from must not be after to', [{ path: 'from', message: 'after to' }]);
-      if ((to.getTime() - from.getTime()) / DAY_MS + 1 > MAX_USAGE_DAYS)
-        throw badRequest(`At most ${MAX_USAGE_DAYS} days per request`, [{ path: 'from', message: 'range too long' }]);
-      const all = query.all === 'true';
-      // Asked only by admins' consoles; anyone else asking is refused, not quietly narrowed.
-      if (all && !(await isAdminCaller(ctx.admin.directory, user))) throw forbidden("Only admins may see every user's usage");
-      return { days: await ctx.repos.usage.dailyTotals({ userId: all ? null : user.id, from, until: new Date(to.getTime() + DAY_MS) }) };
+      const range = await usageRange(query, user, ctx);
+      return { days: await ctx.repos.usage.dailyTotals(range) };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/usage/engagement',
+    operationId: 'getUsageEngagement',
+    tags: ['operations'],
+    auth: 'bearer',
+    summary: 'Satisfaction rate from answer ratings, messages per session and daily active users',
+    description:
+      'Between `from` and `to` (UTC days, both included; default the last 30 days; at most ' +
+      `${MAX_USAGE_DAYS} days): the answers rated up and down (by when they were rated) and the satisfaction rate up / (up + down); ` +
+      'the user and assistant messages sent and the sessions they were in (messages per session); the users who sent a message on each ' +
+      "day (daily active users) and their average over the range. The caller's own sessions; `all=true` everyone's (admins only, 403 " +
+      "otherwise). Sessions a chatflow's public widget started count in the ratings only.",
+    query: usageQuerySchema,
+    responses: { 200: { description: 'The figures of the range', schema: engagementResponseSchema } },
+    errors: [400, 403],
+    handler: async ({ user, query }, ctx) => {
+      const range = await usageRange(query, user, ctx);
+      const figures = await ctx.repos.usage.engagement(range);
+      const { up, down } = figures.ratings;
+      return {
+        from: range.from.toISOString().slice(0, 10),
+        to: range.to.toISOString().slice(0, 10),
+        satisfaction: { up, down, rate: ratio(up, up + down) },
+        messages: { messages: figures.messages, sessions: figures.sessions, perSession: ratio(figures.messages, figures.sessions) },
+        dailyActiveUsers: figures.activeUsers,
+        averageDailyActiveUsers: figures.activeUsers.reduce((sum, day) => sum + day.users, 0) / range.days,
+      };
     },
   }),
   route({

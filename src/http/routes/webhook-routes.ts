@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { decodeCursor, idKey, pageOf, pageQuerySchema } from '../../lib/pagination';
-import type { WebhookDeliveryRow } from '../../models/schema';
-import type { WebhookEndpointView } from '../../models/webhooks-repository';
+import { WEBHOOK_ATTEMPTS_KEPT, type WebhookDeliveryWithAttempts, type WebhookEndpointView } from '../../models/webhooks-repository';
 import { uuidParam } from '../../schemas/api';
 import { MAX_WEBHOOK_ENDPOINTS, WEBHOOK_EVENTS } from '../../webhooks/webhook-service';
 import { routesWith } from '../route';
@@ -32,6 +31,18 @@ const endpointView = z.object({
   flowId: z.uuid().nullable(),
   createdAt: z.string(),
 });
+const attemptView = z.object({
+  attempt: z.number().int().describe('Its number: 1 for the first, counting on across redeliveries'),
+  status: z
+    .enum(['retrying', 'delivered', 'failed'])
+    .describe('How it ended: `retrying` (failed, another attempt follows), `delivered` or `failed` (the last)'),
+  responseStatus: z.number().int().nullable().describe("The receiver's status code (null: no answer)"),
+  error: z
+    .string()
+    .nullable()
+    .describe('Why it failed (`HTTP 500`, `no answer within 10000 ms`, `could not connect (ECONNREFUSED)`); null when delivered'),
+  attemptedAt: z.string(),
+});
 const deliveryView = z.object({
   id: z.uuid().describe('The message id the receiver sees in `webhook-id` (the same on every retry and redelivery)'),
   endpointId: z.uuid(),
@@ -40,6 +51,9 @@ const deliveryView = z.object({
   attempts: z.number().int(),
   responseStatus: z.number().int().nullable().describe("The receiver's status code at the last attempt (null: no answer)"),
   lastError: z.string().nullable(),
+  attemptLog: z
+    .array(attemptView)
+    .describe(`Every attempt, oldest first (the newest ${WEBHOOK_ATTEMPTS_KEPT} of a delivery): status, status code or error, time`),
   payload: z.unknown().describe('The message body as sent'),
   createdAt: z.string(),
   lastAttemptAt: z.string().nullable(),
@@ -60,7 +74,7 @@ const toEndpoint = (row: WebhookEndpointView): z.output<typeof endpointView> => 
   flowId: row.flowId,
   createdAt: row.createdAt.toISOString(),
 });
-const toDelivery = (row: WebhookDeliveryRow): z.output<typeof deliveryView> => ({
+const toDelivery = (row: WebhookDeliveryWithAttempts): z.output<typeof deliveryView> => ({
   id: row.id,
   endpointId: row.endpointId,
   eventType: row.eventType,
@@ -68,6 +82,13 @@ const toDelivery = (row: WebhookDeliveryRow): z.output<typeof deliveryView> => (
   attempts: row.attempts,
   responseStatus: row.responseStatus,
   lastError: row.lastError,
+  attemptLog: row.attemptLog.map((attempt) => ({
+    attempt: attempt.attempt,
+    status: attempt.status,
+    responseStatus: attempt.responseStatus,
+    error: attempt.error,
+    attemptedAt: attempt.attemptedAt.toISOString(),
+  })),
   payload: JSON.parse(row.body) as unknown,
   createdAt: row.createdAt.toISOString(),
   lastAttemptAt: iso(row.lastAttemptAt),
@@ -143,7 +164,10 @@ export const webhookRoutes = [
     operationId: 'listWebhookDeliveries',
     tags,
     auth: 'bearer',
-    summary: "An endpoint's delivery log, newest first, in pages: status, attempts, the receiver's last status code",
+    summary: "An endpoint's delivery log, newest first, in pages: status, and every attempt with its status code or error and time",
+    description:
+      'The log keeps the newest `WEBHOOK_DELIVERIES_KEPT` deliveries of the endpoint (default 1,000): older finished ones are deleted ' +
+      'as new ones are written; one still being attempted stays until it ends.',
     params: endpointParam,
     query: deliveriesPageQuery,
     responses: {
@@ -168,12 +192,14 @@ export const webhookRoutes = [
     tags,
     auth: 'bearer',
     summary: 'Send a delivered or failed message again: same `webhook-id` and body, a new timestamp and signature',
-    description: 'A delivery still being attempted is 409.',
+    description:
+      'A delivery still being attempted is 409. Test sends and redeliveries together are limited per user by the tier ' +
+      '(`webhookSendsPerMinute`): past it, 429 `rate_limited` with `Retry-After`, and nothing is sent.',
     params: { ...endpointParam, deliveryId: { schema: uuidParam, resource: 'Webhook delivery' } },
     responses: { 202: { description: 'Queued again', schema: z.object({ delivery: deliveryView }) } },
-    errors: [404, 409],
+    errors: [404, 409, 429],
     handler: async ({ user, params }, ctx) => ({
-      delivery: toDelivery(await ctx.webhooks.redeliver(user.id, params.id, params.deliveryId)),
+      delivery: toDelivery(await ctx.webhooks.redeliver(user, params.id, params.deliveryId)),
     }),
   }),
 
@@ -184,9 +210,12 @@ export const webhookRoutes = [
     tags,
     auth: 'bearer',
     summary: 'Queue a `webhook.test` message to the endpoint (to check a receiver and its signature check)',
+    description:
+      'Test sends and redeliveries together are limited per user by the tier (`webhookSendsPerMinute`): past it, ' +
+      '429 `rate_limited` with `Retry-After`, and no delivery is written or sent.',
     params: endpointParam,
     responses: { 202: { description: 'Queued', schema: z.object({ delivery: deliveryView }) } },
-    errors: [404],
-    handler: async ({ user, params }, ctx) => ({ delivery: toDelivery(await ctx.webhooks.test(user.id, params.id)) }),
+    errors: [404, 429],
+    handler: async ({ user, params }, ctx) => ({ delivery: toDelivery(await ctx.webhooks.test(user, params.id)) }),
   }),
 ];

@@ -29,9 +29,11 @@ export function canvasFeedSource(
   canvasId: string,
   afterSeq: number | undefined,
   standing: () => Promise<FeedEnd | undefined>,
+  /** Only this room thread's `thread_event`s (its feed); unset: every room event. */
+  threadId?: string,
 ): SseSource {
   return {
-    messages: (signal) => feed(deps, canvasId, afterSeq, standing, signal),
+    messages: (signal) => feed(deps, canvasId, afterSeq, standing, signal, threadId),
     interrupted: { retry: 1_000, event: 'interrupted', data: JSON.stringify({ type: 'interrupted', canvasId }) },
     // A revoked credential ends the feed as its own standing check would: `closed session_revoked`.
     revoked: {
@@ -52,6 +54,7 @@ async function* feed(
   afterSeq: number | undefined,
   standing: () => Promise<FeedEnd | undefined>,
   signal: StreamSignal,
+  threadId?: string,
 ): AsyncGenerator<SseMessage> {
   let cursor = afterSeq ?? (await deps.log.lastSeq(canvasId));
   // A resumed feed reads the log at once; a new one waits for the next event.
@@ -62,7 +65,7 @@ async function* feed(
     wake?.();
   });
   try {
-    yield { id: cursor, event: 'ready', data: JSON.stringify({ type: 'ready', canvasId, seq: cursor }) };
+    yield { id: cursor, event: 'ready', data: JSON.stringify({ type: 'ready', canvasId, ...(threadId ? { threadId } : {}), seq: cursor }) };
     let checkAt = Date.now() + deps.checkEveryMs;
     while (!signal.aborted) {
       // Before events go out (a member removed a moment ago sees none of what followed), and every
@@ -85,6 +88,7 @@ async function* feed(
         for (const event of caughtUp.resync ? [] : caughtUp.events) {
           if (event.seq <= cursor) continue;
           cursor = event.seq;
+          if (threadId && (event.event !== 'thread_event' || event.payload.threadId !== threadId)) continue;
           yield { id: event.seq, event: event.event, data: JSON.stringify(event.payload) };
         }
         continue;

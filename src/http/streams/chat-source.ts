@@ -1,4 +1,4 @@
-import { isChatTerminal, type ChatEvent, type ChatEventLog } from '../../assistant/chat-events';
+import { isChatTerminal, type ChatEvent, type ChatEventLog } from '../../turns/turn-events';
 import type { Repositories } from '../../models';
 import { hitlResumeJobId } from '../../producers/assistant';
 import type { QueueRegistry } from '../../producers/registry';

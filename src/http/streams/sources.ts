@@ -1,4 +1,4 @@
-import type { ChatEvent, ChatEventLog } from '../../assistant/chat-events';
+import type { ChatEvent, ChatEventLog } from '../../turns/turn-events';
 import type { NotesEventLog } from '../../assistant/notes-events';
 import type { FlowEvent, FlowEventLog } from '../../flows/flow-events';
 import type { GenerationEventLog } from '../../generation/event-log';
@@ -12,6 +12,9 @@ import { chatTurnEvents, chatTurnSource } from './chat-source';
 import { flowExecutionEvents, flowExecutionSource } from './flow-source';
 import { generationSource } from './generation-source';
 import { notesSource } from './notes-source';
+import { knowledgeProgressSource } from './knowledge-source';
+import type { KnowledgeEventLog } from '../../knowledge/progress-events';
+import type { KnowledgeDocumentRow } from '../../models/knowledge-repository';
 
 type Turn = { sessionId: string; messageId: string };
 
@@ -30,6 +33,8 @@ export class StreamSources {
       flowEvents: FlowEventLog;
       /** Canvas rooms' replay logs (the room feed). */
       canvasLog: CanvasFeedLog;
+      /** Knowledge ingestions' progress logs. */
+      knowledgeEvents: KnowledgeEventLog;
       repos: Repositories;
       queues: Pick<QueueRegistry, 'isLive'>;
       /** How often a quiet stream asks whether its work ended without a terminal event. */
@@ -86,8 +91,20 @@ export class StreamSources {
    * A canvas room's events as SSE, after `afterSeq` (a resume) or from now; `standing` is asked
    * every check interval whether the caller may still read the room.
    */
-  canvasFeed(canvasId: string, afterSeq: number | undefined, standing: () => Promise<FeedEnd | undefined>): SseSource {
-    return canvasFeedSource({ log: this.deps.canvasLog, checkEveryMs: this.deps.checkEveryMs ?? 10_000 }, canvasId, afterSeq, standing);
+  canvasFeed(canvasId: string, afterSeq: number | undefined, standing: () => Promise<FeedEnd | undefined>, threadId?: string): SseSource {
+    return canvasFeedSource(
+      { log: this.deps.canvasLog, checkEveryMs: this.deps.checkEveryMs ?? 10_000 },
+      canvasId,
+      afterSeq,
+      standing,
+      threadId,
+    );
+  }
+
+  /** A document's ingestion progress as SSE `progress` events, to `ready` or `failed`. */
+  knowledgeProgress(document: KnowledgeDocumentRow): SseSource {
+    const { knowledgeEvents, repos, checkEveryMs } = this.deps;
+    return knowledgeProgressSource({ knowledgeEvents, repos, checkEveryMs }, document);
   }
 
   /** A session's ticket notes as SSE `data:` lines. */

@@ -11,7 +11,8 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+import uuid
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 API_PREFIX = "/api/v1"
 
@@ -215,6 +216,19 @@ def _query_value(value: Any) -> str:
     return str(value)
 
 
+def _multipart(files: Sequence[Sequence[Any]]) -> Tuple[bytes, str]:
+    """The files ``(name, bytes[, content type])`` as a multipart/form-data body, one ``file`` part each, and its content type."""
+    boundary = "----switchboard" + uuid.uuid4().hex
+    parts: List[bytes] = []
+    for file in files:
+        name, content = str(file[0]), bytes(file[1])
+        kind = str(file[2]) if len(file) > 2 and file[2] else "application/octet-stream"
+        quoted = name.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+        head = 'Content-Disposition: form-data; name="file"; filename="%s"\r\nContent-Type: %s\r\n\r\n' % (quoted, kind)
+        parts.append(("--%s\r\n" % boundary).encode("utf-8") + head.encode("utf-8") + content + b"\r\n")
+    return b"".join(parts) + ("--%s--\r\n" % boundary).encode("utf-8"), "multipart/form-data; boundary=" + boundary
+
+
 class Transport:
     """Sends one request to ``<base_url>/api/v1<path>`` and decodes the answer.
 
@@ -265,6 +279,7 @@ class Transport:
         body: Any = None,
         has_body: bool = False,
         stream: bool = False,
+        files: Optional[Sequence[Sequence[Any]]] = None,
     ) -> Any:
         """Sends the request; returns parsed JSON, text, None (no content) or an :class:`EventStream`."""
         url = self.url(path, path_params or {}, query or {})
@@ -278,7 +293,9 @@ class Transport:
             if value is not None:
                 sent[name] = str(value)
         data = None
-        if has_body:
+        if files is not None:
+            data, sent["Content-Type"] = _multipart(files)
+        elif has_body:
             data = json.dumps(body, ensure_ascii=False).encode("utf-8")
             sent["Content-Type"] = "application/json"
         request = urllib.request.Request(url, data=data, headers=sent, method=method)

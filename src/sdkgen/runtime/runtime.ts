@@ -162,9 +162,28 @@ export interface RequestSpec {
   headers?: Record<string, unknown>;
   body?: unknown;
   hasBody?: boolean;
+  /** Sent as multipart/form-data, one `file` part each (an upload). */
+  files?: UploadFile[];
   stream?: boolean;
   keepTokens?: boolean;
   signal?: AbortSignal;
+}
+
+/** A file to upload: its name, its bytes, and optionally its type (the server reads the type from the bytes). */
+export interface UploadFile {
+  name: string;
+  data: Blob | ArrayBuffer | Uint8Array;
+  type?: string;
+}
+
+/** The files as a multipart body (fetch sets its content type with the boundary). */
+function formOf(files: UploadFile[]): FormData {
+  const form = new FormData();
+  for (const file of files) {
+    const blob = file.data instanceof Blob ? file.data : new Blob([file.data as BlobPart], file.type ? { type: file.type } : {});
+    form.append('file', blob, file.name);
+  }
+  return form;
 }
 
 const API_PREFIX = '/api/v1';
@@ -208,7 +227,7 @@ export class Transport {
       response = await this.fetchImpl(this.url(spec.path, spec.pathParams, spec.query), {
         method: spec.method,
         headers,
-        body: spec.hasBody ? JSON.stringify(spec.body ?? {}) : undefined,
+        body: spec.files ? formOf(spec.files) : spec.hasBody ? JSON.stringify(spec.body ?? {}) : undefined,
         signal: spec.signal,
       });
     } catch (error) {

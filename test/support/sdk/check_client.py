@@ -116,6 +116,22 @@ out["execution"] = {
     "listed": [e["id"] for e in client.flows.list_flow_executions(agentflow["id"])["executions"]],
 }
 
+# Knowledge: a base, a multipart upload (a Markdown file and an empty one), the progress stream to ready, a search.
+base = client.knowledge.create_knowledge_base("Py handbook")["base"]
+uploaded = client.knowledge.upload_knowledge_documents(
+    base["id"],
+    [("notes.md", b"# Security\n\nRotate the vault passphrase every quarter.\n", "text/markdown"), ("empty.txt", b"")],
+)["documents"]
+with client.knowledge.stream_knowledge_document(uploaded[0]["id"]) as stream:
+    progress = [e.data["status"] for e in stream]
+hits = client.knowledge.search_knowledge("vault passphrase", base_ids=[base["id"]])["hits"]
+out["knowledge"] = {
+    "uploaded": [{"name": d["name"], "status": d["status"], "error": d["error"]} for d in uploaded],
+    "progress": progress,
+    "chunks": len(client.knowledge.list_knowledge_chunks(uploaded[0]["id"])["chunks"]),
+    "hit": {"document": hits[0]["documentName"], "section": hits[0]["section"]} if hits else None,
+}
+
 out["notFound"] = error_of(lambda: client.canvases.get_canvas(str(uuid.uuid4())))
 out["invalid"] = error_of(lambda: client.canvases.create_canvas(""))
 out["anonymous"] = error_of(lambda: Client(BASE).canvases.list_canvases())

@@ -1,0 +1,168 @@
+import { z } from 'zod';
+import { modelRefSchema } from '../schemas/model-ref';
+import { MAX_EXPRESSION_CHARS } from './expression';
+
+/**
+ * The control-flow nodes of an agentflow beside its prompt nodes: a `condition` and a `router`
+ * choose branches, a `foreach` runs its prompt once per element of a list, a `loop` repeats its
+ * prompt up to a bound, a `subflow` runs another agentflow of the same owner as a child execution.
+ * The graph stays acyclic: a loop repeats inside its node, never along an edge.
+ */
+
+export const MAX_FLOW_NODES = 50;
+export const MAX_NODE_PROMPT_CHARS = 8_000;
+/** A node id: also part of its job id and of `{{nodes.<id>.output}}`, so plain characters only. */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** Branches of one condition or router. */
+export const MAX_BRANCHES = 10;
+/** The most a `foreach` may run over; a longer list fails the node (`too_many_items`). */
+export const MAX_FOREACH_ITEMS = 100;
+/** The most item jobs of one `foreach` that run at once. */
+export const MAX_FOREACH_CONCURRENCY = 10;
+export const DEFAULT_FOREACH_CONCURRENCY = 3;
+/** The highest bound a `loop` may set. */
+export const MAX_LOOP_ITERATIONS = 20;
+/** How deep subflows may nest (a flow running a flow running a flow…); deeper fails the node. */
+export const MAX_SUBFLOW_DEPTH = 3;
+/** The branch a condition takes when none of its `when`s holds. */
+export const ELSE_BRANCH = 'else';
+
+const nodeId = z.string().regex(NODE_ID_PATTERN, 'letters, digits, _ and - only (1-64)');
+const dependsOn = z.array(z.string().max(64)).max(MAX_FLOW_NODES).optional();
+const prompt = z.string().min(1).max(MAX_NODE_PROMPT_CHARS);
+const branchName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only (1-64)');
+const targets = z.array(z.string().max(64)).min(1).max(MAX_FLOW_NODES);
+const expression = z.string().trim().min(1).max(MAX_EXPRESSION_CHARS);
+const outputSchema = z.record(z.string(), z.unknown()).optional();
+
+export const promptNodeSchema = z.strictObject({
+  id: nodeId,
+  type: z.literal('prompt').optional(),
+  prompt,
+  model: modelRefSchema.optional(),
+  dependsOn,
+  /** A JSON Schema the node's answer must satisfy (it is then JSON, not text). */
+  outputSchema,
+  /** Tools the node's model may call: device tool names and names of the flow's `httpTools`. */
+  tools: z.array(z.string().max(64)).max(20).optional(),
+});
+
+/** Takes the first branch whose `when` holds (else the `else` targets); the others' targets are skipped. */
+export const conditionNodeSchema = z.strictObject({
+  id: nodeId,
+  type: z.literal('condition'),
+  dependsOn,
+  branches: z
+    .array(z.strictObject({ name: branchName, when: expression, to: targets }))
+    .min(1)
+    .max(MAX_BRANCHES),
+  else: targets.optional(),
+});
+
+/** The model picks one branch by name, from their names and descriptions and the node's prompt. */
+export const routerNodeSchema = z.strictObject({
+  id: nodeId,
+  type: z.literal('router'),
+  prompt,
+  model: modelRefSchema.optional(),
+  dependsOn,
+  branches: z
+    .array(z.strictObject({ name: branchName, description: z.string().trim().min(1).max(500).optional(), to: targets }))
+    .min(2)
+    .max(MAX_BRANCHES),
+});
+
+/** Its prompt once per element of `items` (`{{item}}`, `{{index}}`), in parallel up to `concurrency`; its output is the list of answers in order. */
+export const foreachNodeSchema = z.strictObject({
+  id: nodeId,
+  type: z.literal('foreach'),
+  /** A path to a list: `input.<key>…` or `nodes.<id>.output…`. */
+  items: z.string().trim().min(1).max(200),
+  prompt,
+  model: modelRefSchema.optional(),
+  dependsOn,
+  outputSchema,
+  concurrency: z.number().int().min(1).max(MAX_FOREACH_CONCURRENCY).default(DEFAULT_FOREACH_CONCURRENCY),
+});
+
+/** Its prompt again and again (`{{loop.previous}}`, `{{loop.iteration}}`) until `until` holds, at most `maxIterations` times; its output is the last answer. */
+export const loopNodeSchema = z.strictObject({
+  id: nodeId,
+  type: z.literal('loop'),
+  prompt,
+  model: modelRefSchema.optional(),
+  dependsOn,
+  outputSchema,
+  maxIterations: z
+    .number({
+      error: (issue) => (issue.input === undefined ? `a loop needs its bound: maxIterations (1-${MAX_LOOP_ITERATIONS})` : undefined),
+    })
+    .int()
+    .min(1)
+    .max(MAX_LOOP_ITERATIONS),
+  /** Over `output` (this iteration's answer) and `iteration` (1, 2, …) besides the input and ancestors. */
+  until: expression.optional(),
+});
+
+/** Runs another agentflow of the owner as a child execution; its output is the child's. */
+export const subflowNodeSchema = z.strictObject({
+  id: nodeId,
+  type: z.literal('subflow'),
+  flowId: z.uuid(),
+  /** The child's version to run (default: its published one). */
+  version: z.number().int().min(1).max(2_147_483_647).optional(),
+  /** The child's input, each value a template over the input and ancestors' outputs. */
+  input: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), z.string().max(MAX_NODE_PROMPT_CHARS)).default({}),
+  dependsOn,
+});
+
+export const flowNodeSchema = z.discriminatedUnion('type', [
+  promptNodeSchema,
+  conditionNodeSchema,
+  routerNodeSchema,
+  foreachNodeSchema,
+  loopNodeSchema,
+  subflowNodeSchema,
+]);
+
+export type PromptNode = z.output<typeof promptNodeSchema>;
+export type ConditionNode = z.output<typeof conditionNodeSchema>;
+export type RouterNode = z.output<typeof routerNodeSchema>;
+export type ForeachNode = z.output<typeof foreachNodeSchema>;
+export type LoopNode = z.output<typeof loopNodeSchema>;
+export type SubflowNode = z.output<typeof subflowNodeSchema>;
+export type FlowNode = z.output<typeof flowNodeSchema>;
+export type NodeKind = 'prompt' | 'condition' | 'router' | 'foreach' | 'loop' | 'subflow';
+
+export const kindOf = (node: Pick<FlowNode, 'type'>): NodeKind => node.type ?? 'prompt';
+export const isPromptNode = (node: FlowNode): node is PromptNode => kindOf(node) === 'prompt';
+/** Nodes that send a prompt of their own to a model. */
+export const hasPrompt = (node: FlowNode): node is PromptNode | RouterNode | ForeachNode | LoopNode =>
+  'prompt' in node && typeof node.prompt === 'string';
+export const isBranching = (node: FlowNode): node is ConditionNode | RouterNode => node.type === 'condition' || node.type === 'router';
+
+/** A branching node's branches by name with their targets (a condition's `else` as {@link ELSE_BRANCH}). */
+export function branchesOf(node: ConditionNode | RouterNode): Array<{ name: string; to: string[] }> {
+  const named = node.branches.map((branch) => ({ name: branch.name, to: branch.to }));
+  return node.type === 'condition' && node.else ? [...named, { name: ELSE_BRANCH, to: node.else }] : named;
+}
+
+/** The targets a completed branching node took, from its output `{branch}`. */
+export function takenTargets(node: ConditionNode | RouterNode, output: unknown): string[] {
+  const branch = (output as { branch?: unknown } | null)?.branch;
+  return branchesOf(node).find((candidate) => candidate.name === branch)?.to ?? [];
+}
+
+/** Each node's dependencies: its `dependsOn` and every branching node with a branch to it. */
+export function effectiveDeps(nodes: readonly FlowNode[]): Map<string, string[]> {
+  const deps = new Map(nodes.map((node) => [node.id, [...(node.dependsOn ?? [])]]));
+  for (const node of nodes) {
+    if (!isBranching(node)) continue;
+    for (const branch of branchesOf(node))
+      for (const target of branch.to) {
+        const list = deps.get(target);
+        if (list && !list.includes(node.id)) list.push(node.id);
+      }
+  }
+  return deps;
+}
