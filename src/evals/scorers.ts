@@ -145,15 +145,21 @@ function compileSchema(schema: Record<string, unknown>): ValidateFunction {
 /** An answer as text: a string as is, anything else as JSON. */
 export const textOf = (value: unknown): string => (typeof value === 'string' ? value : (JSON.stringify(value) ?? ''));
 
-/** Runs `work` under {@link RULE_TIMEOUT_MS}; null when it ran out of time. */
+/**
+ * Runs `work` under {@link RULE_TIMEOUT_MS}; null when it ran out of time twice. The limit is wall
+ * time, so a busy host can stop a quick rule once: a rule is stopped only when a second run is
+ * stopped too, and a runaway pattern still ends within twice the limit.
+ */
 function bounded<T>(work: () => T): { value: T } | null {
   const context = vm.createContext({ work });
-  try {
-    return { value: vm.runInContext('work()', context, { timeout: RULE_TIMEOUT_MS }) as T };
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') return null;
-    throw error;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      return { value: vm.runInContext('work()', context, { timeout: RULE_TIMEOUT_MS }) as T };
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ERR_SCRIPT_EXECUTION_TIMEOUT') throw error;
+    }
   }
+  return null;
 }
 
 /** A JSON value from an answer: a JSON value as is, a string parsed (a code fence around it tolerated). */
