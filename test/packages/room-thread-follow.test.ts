@@ -174,4 +174,38 @@ describe('room thread follower (@switchboard/client) and useRoomThread state', (
     adaFollow.stop();
     carlaFollow.stop();
   });
+
+  test("the thread's approval policy and device loans through the SDK, each change heard by a follower", async () => {
+    const [ada, bob] = await Promise.all([member('Ada'), member('Bob')]);
+    const { canvas } = await ada.canvases.create({ title: 'Loans' });
+    await ada.members.set(canvas.id, { email: (await bob.auth.me()).user.email, role: 'viewer' });
+    const { thread } = await ada.threads.create(canvas.id);
+    const bobItems: RoomThreadItem[] = [];
+    const bobFollow = await followThread(await socketOf(bob), bob, canvas.id, thread.id, { onItem: (item) => bobItems.push(item) });
+
+    // A quorum larger than the canvas's editors and owners could never be met: 400, nothing changed.
+    const tooMany = await ada.threads
+      .setApprovalPolicy(canvas.id, thread.id, { policy: 'quorum', quorum: 2 })
+      .catch((error: unknown) => error);
+    expect(isApiError(tooMany) && tooMany.status).toBe(400);
+    const set = await ada.threads.setApprovalPolicy(canvas.id, thread.id, { policy: 'any_editor' });
+    expect(set.thread.approvals).toEqual({ policy: 'any_editor', quorum: null });
+    expect((await bob.threads.get(canvas.id, thread.id)).thread.approvals).toEqual({ policy: 'any_editor', quorum: null });
+
+    const { device } = await ada.threads.lendDevice(canvas.id, thread.id, 'ada-laptop');
+    expect(device).toMatchObject({ deviceId: 'ada-laptop', ownerId: (await ada.auth.me()).user.id });
+    expect((await bob.threads.devices(canvas.id, thread.id)).devices.map((d) => d.deviceId)).toEqual(['ada-laptop']);
+    await collect(bobItems)((item) => item.kind === 'event' && item.event.type === 'device_lent');
+
+    // A viewer lends nothing (403) and cannot take back a loan that is not his (404).
+    const refused = await bob.threads.lendDevice(canvas.id, thread.id, 'bob-phone').catch((error: unknown) => error);
+    expect(isApiError(refused) && refused.status).toBe(403);
+    const notHis = await bob.threads.withdrawDevice(canvas.id, thread.id, 'ada-laptop').catch((error: unknown) => error);
+    expect(isApiError(notHis) && notHis.status).toBe(404);
+
+    await ada.threads.withdrawDevice(canvas.id, thread.id, 'ada-laptop');
+    expect((await ada.threads.devices(canvas.id, thread.id)).devices).toEqual([]);
+    await collect(bobItems)((item) => item.kind === 'event' && item.event.type === 'device_withdrawn');
+    bobFollow.stop();
+  });
 });

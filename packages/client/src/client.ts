@@ -307,6 +307,18 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       /** Posts a message (editor): 202 once stored and its turn queued, billed to you; the answer reaches every member as `thread_event`s. */
       post: (canvasId: string, threadId: string, body: T.ThreadMessageRequest) =>
         post<{ threadId: string; messageId: string }>(`${canvas(canvasId)}/threads/${seg(threadId)}/messages`, body),
+      /** Sets who decides the approvals its turns ask (editor): the requester, any editor, the canvas owner or a quorum of editors. */
+      setApprovalPolicy: (canvasId: string, threadId: string, body: { policy: T.ThreadApprovalPolicy['policy']; quorum?: number }) =>
+        put<{ thread: T.ChatSession }>(`${canvas(canvasId)}/threads/${seg(threadId)}/approvals`, body),
+      /** The devices lent to the thread, oldest first (any member). */
+      devices: (canvasId: string, threadId: string) =>
+        get<{ devices: T.DeviceLoan[] }>(`${canvas(canvasId)}/threads/${seg(threadId)}/devices`),
+      /** Lends one of your devices to the thread (editor): its turns may ask to run tools on it, and you are asked. */
+      lendDevice: (canvasId: string, threadId: string, deviceId: string) =>
+        put<{ device: T.DeviceLoan }>(`${canvas(canvasId)}/threads/${seg(threadId)}/devices/${seg(deviceId)}`),
+      /** Takes your device back: no turn of the thread runs a tool on it any more. */
+      withdrawDevice: (canvasId: string, threadId: string, deviceId: string) =>
+        del(`${canvas(canvasId)}/threads/${seg(threadId)}/devices/${seg(deviceId)}`),
       /**
        * The thread's room events over SSE: `ready`, then its `thread_event`s in seq order; without
        * `lastEventId` from the first turn that has not ended. Reconnects and resumes like `canvases.feed`.

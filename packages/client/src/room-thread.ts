@@ -51,8 +51,11 @@ export async function followThread(
   let last = 0;
   /** Live events held until the replay of the open turns has been handed on. */
   let held: ThreadEventPayload[] | undefined = [];
-  /** The turns whose held events are handed on: open when the thread was read, or posted after the join. */
-  const followed = new Set<string>();
+  /**
+   * The turns whose held events are handed on: open when the thread was read, or posted after the
+   * join; and the thread's own changes (a device lent, taken back), which name the thread as their turn.
+   */
+  const followed = new Set<string>([threadId]);
 
   const emit = (item: RoomThreadItem) => {
     if (stopped) return;
