@@ -11,6 +11,7 @@ import { FlowsPage } from './flows-page.js';
 import { CanvasView } from './canvas-view.js';
 import { GeneratePanel } from './generate-panel.js';
 import { GenerationBanner } from './generation-banner.js';
+import { RoomThreadPanel } from './room-thread-panel.js';
 import { UsagePage } from './usage-page.js';
 import { AccountPage } from './account-page.js';
 import { AdminPage } from './admin-page.js';
@@ -77,6 +78,7 @@ const keeper = new SessionKeeper({ api, socket, notify });
 const canvases = new CanvasesPage({ api, notify });
 const banner = new GenerationBanner({ api, view, notify, follows: (generationId) => generator.follows(generationId) });
 generator.onAdopt = (generationId) => banner.end(generationId);
+const roomThread = new RoomThreadPanel({ api, socket, view, notify });
 const assistant = new AssistantPanel({ api, socket, notify });
 const usage = new UsagePage({ api, notify });
 const flows = new FlowsPage({ api, notify });
@@ -158,6 +160,7 @@ async function route() {
     if (view.canvasId === match[1].toLowerCase()) return show('canvas-view');
     generator.reset();
     banner.reset();
+    roomThread.reset();
     show('canvas-view');
     try {
       await view.open(match[1].toLowerCase());

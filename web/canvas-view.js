@@ -1,5 +1,5 @@
 // One open canvas: its blocks (REST first, then live from the `/canvas` room), presence,
-// cursors and members. Generation lives in generate-panel.js.
+// cursors and members. Generation lives in generate-panel.js, the room's assistant in room-thread-panel.js.
 import { blockBody, byRank, el } from './blocks.js';
 import { CanvasSync, ROOM_EVENTS } from './canvas-sync.js';
 import { ask } from './confirm-dialog.js';
@@ -29,11 +29,16 @@ export class CanvasView {
     this.roomListeners = [];
     /** Called with `(canvasId, seq)` once an opened canvas's room is joined and loaded (generation-banner.js). */
     this.joinListeners = [];
+    /** Called with `canvasId` after a resync reloaded the blocks: the room no longer kept what was missed (room-thread-panel.js). */
+    this.resyncListeners = [];
     // Room events by seq, exactly once, caught up after every reconnect (canvas-sync.js).
     this.sync = new CanvasSync({
       sync: (canvasId, afterSeq) => this.socket.timeout(10_000).emitWithAck('canvas:sync', { canvasId, afterSeq }),
       apply: (event, payload) => this.applyRoomEvent(event, payload),
-      reload: (canvasId) => this.reloadBlocks(canvasId),
+      reload: async (canvasId) => {
+        await this.reloadBlocks(canvasId);
+        for (const listener of this.resyncListeners) listener(canvasId);
+      },
     });
     this.bindSocket();
     this.board.addEventListener('mousemove', (event) => this.sendCursor(event));

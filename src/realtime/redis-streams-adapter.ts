@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { duplicateRedis, isCluster, type RedisClient } from '../lib/redis';
 import type { Namespace, Socket } from 'socket.io';
 import {
+  Adapter,
   ClusterAdapter,
   MessageType,
   type BroadcastOptions,
@@ -283,6 +285,8 @@ export class RedisStreamsAdapter extends ClusterAdapter {
   private readonly replayedUpTo = new Map<string, string>();
   /** The namespace's name (socket.io-adapter types `nsp` loosely). */
   readonly nspName: string;
+  /** Broadcasts with an acknowledgement waiting for other nodes' answers, by request id (see `broadcastWithAck`). */
+  private readonly acks = new Map<string, AckRequest>();
 
   constructor(
     readonly namespace: Namespace,
@@ -470,9 +474,55 @@ export class RedisStreamsAdapter extends ClusterAdapter {
     return included && !excluded ? packet.data : undefined;
   }
 
+  /**
+   * socket.io-adapter's `broadcastWithAck`, but the other nodes' answers are forgotten after the
+   * ack's timeout on a timer that does not hold the process (the library's does: every device call
+   * kept a stopping server, a test or a benchmark up for the whole call timeout), and at once on
+   * `close`. The emit's own timeout (Socket.IO's) still ends the wait for answers that never come.
+   */
+  override broadcastWithAck(
+    packet: { nsp?: string; id?: number; data: unknown[] },
+    opts: BroadcastOptions,
+    clientCountCallback: (clientCount: number) => void,
+    ack: (...args: unknown[]) => void,
+  ): void {
+    if (!opts.flags?.local) {
+      const requestId = randomBytes(8).toString('hex');
+      const timer = setTimeout(() => this.acks.delete(requestId), opts.flags?.timeout ?? ACK_DEFAULT_TIMEOUT_MS);
+      timer.unref();
+      this.acks.set(requestId, { clientCountCallback, ack, timer });
+      this.publish({
+        type: MessageType.BROADCAST,
+        data: { packet, requestId, opts: { rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags ?? {} } },
+      });
+    }
+    // This node's sockets, as the in-memory adapter sends to them.
+    Adapter.prototype.broadcastWithAck.call(this, packet, opts, clientCountCallback, ack);
+  }
+
+  protected override onResponse(response: ClusterResponse): void {
+    const { requestId } = response.data as { requestId?: string };
+    const request = requestId === undefined ? undefined : this.acks.get(requestId);
+    if (request && response.type === MessageType.BROADCAST_CLIENT_COUNT) return request.clientCountCallback(response.data.clientCount);
+    if (request && response.type === MessageType.BROADCAST_ACK) return request.ack(response.data.packet);
+    super.onResponse(response);
+  }
+
   override async close(): Promise<void> {
+    for (const request of this.acks.values()) clearTimeout(request.timer);
+    this.acks.clear();
     await this.cluster.release(this, this.channels);
   }
+}
+
+/** socket.io-adapter's wait for an acknowledgement when the emit sets no timeout. */
+const ACK_DEFAULT_TIMEOUT_MS = 5_000;
+
+/** A broadcast with an acknowledgement: where the other nodes' client counts and answers go, until `timer` forgets it. */
+interface AckRequest {
+  clientCountCallback: (clientCount: number) => void;
+  ack: (...args: unknown[]) => void;
+  timer: NodeJS.Timeout;
 }
 
 /** A session being restored: its rooms, the last stream entry it covers, and what was read since. */

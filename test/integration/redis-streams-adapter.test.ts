@@ -105,6 +105,23 @@ describe('the Redis Streams adapter', () => {
     expect(sockets.map((socket) => socket.id).sort()).toEqual([onA.id, onB.id].sort());
   }, 30_000);
 
+  test('an answered emitWithAck across nodes leaves no timer that holds the process for its timeout', async () => {
+    const onA = await client(httpServers[0]);
+    onA.on('ask', (question: string, answer: (reply: string) => void) => answer(`a:${question}`));
+    const room = `ask-${randomUUID()}`;
+    apiA.in(onA.id!).socketsJoin(room);
+    await waitUntil(() => Boolean(apiA.of('/').adapter.rooms.get(room)?.size), 15_000);
+    const holding = () => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
+    const before = holding();
+    // Twenty calls of a device-like timeout, all answered at once from the other node.
+    const replies = await Promise.all(
+      Array.from({ length: 20 }, (_, n) => worker.to(room).timeout(120_000).emitWithAck('ask', String(n)) as Promise<string[]>),
+    );
+    expect(replies.map((reply) => reply[0]).sort()).toEqual(Array.from({ length: 20 }, (_, n) => `a:${n}`).sort());
+    // Before, each left a two-minute timer behind (socket.io-adapter's forgetting of the answers).
+    expect(holding() - before).toBeLessThan(10);
+  }, 30_000);
+
   test('a client that drops and comes back within the window is recovered and gets what it missed, in order', async () => {
     const socket = await client(httpServers[0]);
     const got: number[] = [];
