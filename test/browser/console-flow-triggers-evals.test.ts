@@ -218,6 +218,27 @@ describe('web console: a flow’s triggers and evaluations, in Chromium', () => 
     await screenshot(page, 'flow-evals-01-comparison', { fullPage: false });
   }, 90_000);
 
+  test('at 390 px wide the triggers and the comparison fit the screen (wide tables scroll inside themselves)', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await evaluations().locator(byTestId('eval-comparison')).waitFor();
+    const overflow = await page.evaluate(
+      () =>
+        Math.max(
+          ...[...document.querySelectorAll('[data-testid="flow-triggers"] *, [data-testid="flow-evaluations"] *')]
+            .filter((node) => (node as HTMLElement).offsetParent !== null)
+            .filter((node) => {
+              for (let up = node.parentElement; up; up = up.parentElement)
+                if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(up).overflowX)) return false;
+              return true;
+            })
+            .map((node) => node.getBoundingClientRect().right),
+        ) - window.innerWidth,
+    );
+    await screenshot(page, 'flow-evals-02-390');
+    expect(overflow).toBeLessThanOrEqual(0);
+    await page.setViewportSize({ width: 1366, height: 900 });
+  }, 30_000);
+
   test('the page raised no script errors, CSP violations or unexpected failed requests', () => {
     expect(problems).toEqual([]);
   });
