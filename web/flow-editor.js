@@ -1,11 +1,11 @@
 // A flow's definition as a form (flows-page.js): a chatflow's prompt, model and settings; an
-// agentflow's nodes (id, prompt, model, the nodes it runs after, its tools, an optional output
-// schema), its output node, device, HTTP tools and their allowed origins. The form edits a plain
-// object; `value()` is the definition the API receives, and `showProblems()` puts each of the API's
-// `{path, message}` problems next to the field at that path.
+// agentflow's nodes (id, kind, the kind's fields — flow-node-kinds.js —, the nodes it runs after),
+// its output node, device, HTTP tools and their allowed origins. The form edits a plain object;
+// `value()` is the definition the API receives, and `showProblems()` puts each of the API's
+// `{path, message}` problems next to the field at that path and marks the node it is in.
 import { el } from './blocks.js';
 import { httpToolFields, originFields } from './flow-editor-http.js';
-import { DEVICE_TOOLS } from './tool-sentences.js';
+import { convertNode, dropRefs, kindOf, NODE_KINDS, renameRefs, schemaField, unknownKindFields } from './flow-node-kinds.js';
 
 const NEW_NODE_PROMPT = 'Write about {{input.topic}}.';
 const modelKey = (model) => (model ? `${model.provider}:${model.model}` : '');
@@ -16,21 +16,7 @@ const textarea = (props, value) => {
   node.value = value ?? '';
   return node;
 };
-
-/** The node ids a node's prompt may read: its ancestors through `dependsOn`. */
-function ancestors(nodes, id) {
-  const byId = new Map(nodes.map((node) => [node.id, node]));
-  const found = new Set();
-  const visit = (nodeId) => {
-    for (const parent of byId.get(nodeId)?.dependsOn ?? [])
-      if (!found.has(parent) && byId.has(parent)) {
-        found.add(parent);
-        visit(parent);
-      }
-  };
-  visit(id);
-  return [...found];
-}
+const NODE_PATH = /^nodes\.(\d+)(?:\.|$)/;
 
 export class FlowEditor {
   /** `onChange(definition)` after every edit (the JSON view and the graph follow it). */
@@ -41,7 +27,15 @@ export class FlowEditor {
     this.def = {};
     /** Output schemas as typed (text), by node object: parsed by value(). */
     this.schemaTexts = new WeakMap();
+    /** The owner's flows (a subflow node names one of them) and the id of the one edited (null: new). */
+    this.flows = [];
+    this.flowId = null;
     this.root = el('div', { class: 'flow-editor', dataset: { testid: 'flow-editor' } });
+  }
+
+  setFlows(flows, flowId) {
+    this.flows = flows;
+    this.flowId = flowId ?? null;
   }
 
   /** The `{provider, model}` pairs the model fields offer (GET /models). */
@@ -74,14 +68,12 @@ export class FlowEditor {
     }
     const problems = [];
     const nodes = (d.nodes ?? []).map((node, index) => {
-      // Fields the form does not edit (a condition's branches, a foreach's items, …) are kept as they are.
-      const { id: _id, prompt: _prompt, model: _model, dependsOn: _deps, tools: _tools, outputSchema: _schema, ...kept } = node;
-      const out = { ...kept, id: node.id ?? '' };
-      if (!node.type || node.type === 'prompt' || node.prompt !== undefined) out.prompt = node.prompt ?? '';
-      if (node.model) out.model = node.model;
+      const kind = NODE_KINDS[kindOf(node)];
+      // A kind this form does not edit is sent as it came.
+      if (!kind) return clone(node);
+      const out = { id: node.id ?? '', ...kind.value(node) };
       if (node.dependsOn?.length) out.dependsOn = node.dependsOn;
-      if (node.tools?.length) out.tools = node.tools;
-      const schema = this.schemaTexts.get(node)?.trim();
+      const schema = kind.outputSchema ? this.schemaTexts.get(node)?.trim() : '';
       if (schema) {
         try {
           out.outputSchema = JSON.parse(schema);
@@ -113,6 +105,21 @@ export class FlowEditor {
 
   input(value, onInput, props = {}) {
     return el('input', { value: value ?? '', autocomplete: 'off', ...props, oninput: (e) => (onInput(e.target.value), this.changed()) });
+  }
+
+  /** A textarea showing `value`. */
+  area(props, value) {
+    return textarea(props, value);
+  }
+
+  /** A labelled checkbox; `onToggle(checked)`, then the form changed. */
+  check(checked, onToggle, label, testid) {
+    return el(
+      'label',
+      { class: 'check' },
+      el('input', { type: 'checkbox', checked, dataset: { testid }, onchange: (e) => (onToggle(e.target.checked), this.changed()) }),
+      ` ${label}`,
+    );
   }
 
   modelSelect(current, onPick, testid) {
@@ -220,58 +227,47 @@ export class FlowEditor {
     ];
   }
 
+  /** A node's fields: its id and kind, the kind's own fields, what it runs after, and its place in the list. */
   nodeFields(node, index) {
     const d = this.def;
     const path = `nodes.${index}`;
+    const kindName = kindOf(node);
+    const kind = NODE_KINDS[kindName];
     const others = d.nodes.filter((other) => other !== node && other.id);
-    const readable = [
-      ...[...(node.prompt ?? '').matchAll(/\{\{\s*input\.([A-Za-z0-9_-]+)\s*\}\}/g)].map((m) => `{{input.${m[1]}}}`),
-      ...ancestors(d.nodes, node.id).map((id) => `{{nodes.${id}.output}}`),
-    ];
-    const toolNames = [...DEVICE_TOOLS, ...(d.httpTools ?? []).map((tool) => tool.name).filter(Boolean)];
-    const tools = node.tools ?? [];
-    const checkbox = (checked, onToggle, label, testid) =>
-      el(
-        'label',
-        { class: 'check' },
-        el('input', { type: 'checkbox', checked, dataset: { testid }, onchange: (e) => (onToggle(e.target.checked), this.changed()) }),
-        ` ${label}`,
-      );
-    const toggle = (list, item, on) => (on ? [...new Set([...list, item])] : list.filter((x) => x !== item));
+    const kindSelect = el(
+      'select',
+      { dataset: { testid: 'node-kind' }, onchange: (e) => this.changeKind(node, e.target.value) },
+      Object.entries(NODE_KINDS).map(([name, spec]) => el('option', { value: name }, spec.label)),
+      kind ? null : el('option', { value: kindName, disabled: true }, kindName),
+    );
+    kindSelect.value = kindName;
     return el(
       'fieldset',
-      { class: 'node-editor', dataset: { testid: 'flow-node-editor', index: String(index) } },
-      el('legend', {}, `Node ${index + 1}${node.id ? `: ${node.id}` : ''}`),
-      this.field(
-        'Id',
-        `${path}.id`,
-        el('input', {
-          value: node.id ?? '',
-          maxlength: '64',
-          autocomplete: 'off',
-          dataset: { testid: 'node-id' },
-          onchange: (e) => this.rename(node, e.target.value.trim()),
-        }),
+      { class: 'node-editor', dataset: { testid: 'flow-node-editor', index: String(index), kind: kindName } },
+      el(
+        'legend',
+        {},
+        `Node ${index + 1}${node.id ? `: ${node.id}` : ''}`,
+        el('span', { class: 'badge node-problems', hidden: true, dataset: { testid: 'node-problems' } }),
       ),
-      this.field(
-        'Prompt',
-        `${path}.prompt`,
-        textarea(
-          {
-            rows: '3',
-            maxlength: '8000',
-            dataset: { testid: 'node-prompt' },
-            oninput: (e) => ((node.prompt = e.target.value), this.changed()),
-          },
-          node.prompt ?? '',
+      el(
+        'div',
+        { class: 'field-row' },
+        this.field(
+          'Id',
+          `${path}.id`,
+          el('input', {
+            value: node.id ?? '',
+            maxlength: '64',
+            autocomplete: 'off',
+            dataset: { testid: 'node-id' },
+            onchange: (e) => this.rename(node, e.target.value.trim()),
+          }),
         ),
-        `May read ${readable.length ? readable.join(', ') : '{{input.<key>}}'} and the output of any node it runs after.`,
+        this.field('Kind', `${path}.type`, kindSelect),
       ),
-      this.field(
-        'Model',
-        `${path}.model`,
-        this.modelSelect(node.model, (m) => (node.model = m), 'node-model'),
-      ),
+      kind ? kind.fields(this, node, path) : unknownKindFields(node),
+      kind?.outputSchema ? schemaField(this, node, path) : null,
       el(
         'div',
         { class: 'field', dataset: { path: `${path}.dependsOn` } },
@@ -281,10 +277,11 @@ export class FlowEditor {
           el('legend', {}, 'Runs after'),
           others.length
             ? others.map((other) =>
-                checkbox(
+                this.check(
                   (node.dependsOn ?? []).includes(other.id),
                   (on) => {
-                    node.dependsOn = toggle(node.dependsOn ?? [], other.id, on);
+                    const deps = node.dependsOn ?? [];
+                    node.dependsOn = on ? [...new Set([...deps, other.id])] : deps.filter((x) => x !== other.id);
                     this.render();
                   },
                   other.id,
@@ -295,38 +292,8 @@ export class FlowEditor {
         ),
         el('p', { class: 'field-error', hidden: true, dataset: { testid: 'field-error' } }),
       ),
-      el(
-        'div',
-        { class: 'field', dataset: { path: `${path}.tools` } },
-        el(
-          'details',
-          { open: tools.length > 0 },
-          el('summary', {}, `Tools (${tools.length} chosen)`),
-          el(
-            'div',
-            { class: 'checks' },
-            toolNames.map((name) =>
-              checkbox(tools.includes(name), (on) => (node.tools = toggle(node.tools ?? [], name, on)), name, 'node-tool'),
-            ),
-          ),
-        ),
-        el('p', { class: 'field-error', hidden: true, dataset: { testid: 'field-error' } }),
-      ),
-      this.field(
-        'Output schema (optional, JSON Schema)',
-        `${path}.outputSchema`,
-        textarea(
-          {
-            rows: '2',
-            class: 'code',
-            spellcheck: 'false',
-            dataset: { testid: 'node-output-schema' },
-            oninput: (e) => (this.schemaTexts.set(node, e.target.value), this.changed()),
-          },
-          this.schemaTexts.get(node) ?? '',
-        ),
-        'When set, the node answers JSON that matches it.',
-      ),
+      // A problem of the node no field above holds (its kind, a field the form does not show).
+      el('div', { class: 'field', dataset: { path } }, el('p', { class: 'field-error', hidden: true, dataset: { testid: 'field-error' } })),
       el(
         'div',
         { class: 'row' },
@@ -347,6 +314,15 @@ export class FlowEditor {
 
   // ---- structure ----
 
+  /** Another kind for a node: its id, what it runs after, and a prompt both kinds have, stay. */
+  changeKind(node, kind) {
+    if (!NODE_KINDS[kind] || kind === kindOf(node)) return;
+    convertNode(node, kind);
+    if (!NODE_KINDS[kind].outputSchema) this.schemaTexts.delete(node);
+    this.render();
+    this.changed();
+  }
+
   addNode() {
     const nodes = this.def.nodes;
     let n = nodes.length + 1;
@@ -365,7 +341,7 @@ export class FlowEditor {
 
   removeNode(index) {
     const [gone] = this.def.nodes.splice(index, 1);
-    for (const node of this.def.nodes) if (node.dependsOn) node.dependsOn = node.dependsOn.filter((id) => id !== gone.id);
+    for (const node of this.def.nodes) dropRefs(node, gone.id);
     if (this.def.output === gone.id) this.def.output = '';
     this.render();
     this.changed();
@@ -378,15 +354,11 @@ export class FlowEditor {
     this.changed();
   }
 
-  /** A new id follows everywhere the old one was named: runs-after lists, the output, prompts. */
+  /** A new id follows everywhere the old one was named: runs-after lists, branches, the output, prompts, expressions. */
   rename(node, id) {
     const old = node.id;
     node.id = id;
-    if (old && id && old !== id)
-      for (const other of this.def.nodes) {
-        if (other.dependsOn) other.dependsOn = other.dependsOn.map((dep) => (dep === old ? id : dep));
-        if (other.prompt) other.prompt = other.prompt.split(`{{nodes.${old}.output}}`).join(`{{nodes.${id}.output}}`);
-      }
+    if (old && id && old !== id) for (const other of this.def.nodes) renameRefs(other, old, id);
     if (this.def.output === old) this.def.output = id;
     this.render();
     this.changed();
@@ -421,6 +393,20 @@ export class FlowEditor {
       field.classList.add('invalid');
       for (const control of field.querySelectorAll('input, textarea, select')) control.setAttribute('aria-invalid', 'true');
     }
+    // Each node with a problem says how many, beside its name (the graph marks it too: problemNodes).
+    const counts = new Map();
+    for (const problem of problems) {
+      const match = NODE_PATH.exec(problem.path ?? '');
+      if (match) counts.set(Number(match[1]), (counts.get(Number(match[1])) ?? 0) + 1);
+    }
+    for (const fieldset of this.root.querySelectorAll('[data-testid="flow-node-editor"]')) {
+      const count = counts.get(Number(fieldset.dataset.index)) ?? 0;
+      fieldset.classList.toggle('invalid', count > 0);
+      const badge = fieldset.querySelector('[data-testid="node-problems"]');
+      badge.hidden = !count;
+      badge.textContent = count === 1 ? '1 problem' : `${count} problems`;
+    }
+    this.problemNodes = [...counts.keys()].map((index) => this.def.nodes?.[index]?.id).filter(Boolean);
     this.root.querySelector('.field.invalid input, .field.invalid textarea, .field.invalid select')?.scrollIntoView({ block: 'center' });
     return unplaced;
   }

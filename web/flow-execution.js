@@ -1,10 +1,13 @@
 // One agentflow execution (`#/flows/<id>/executions/<executionId>`): its status, input, output
 // or error, and per node the prompt it was given, its answer, model, tokens, cost, timing,
-// attempts, tool calls and error. The stored record (`GET …/executions/:id`) is drawn first; the
+// attempts, tool calls and error, and its control flow (flow-execution-control.js: skipped nodes,
+// the branch taken, a foreach's items, a loop's iterations, a subflow's child). The stored record
+// (`GET …/executions/:id`) is drawn first, with the definition of the version it runs; the
 // execution's events (`GET …/executions/:id/events`, replayed from the start, then live) update
 // it while it runs, and the record is read again once it ends.
 import { el } from './blocks.js';
 import { readEventStream } from './event-stream.js';
+import { ControlState, controlDetails } from './flow-execution-control.js';
 import { argumentList, toolSentence } from './tool-sentences.js';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
@@ -55,8 +58,11 @@ export class ExecutionView {
       const { execution } = await this.api.get(`/flows/${flow.id}/executions/${executionId}`);
       if (controller.signal.aborted) return;
       this.execution = execution;
+      this.definition = await this.definitionOf(flow, execution.flowVersion);
+      if (controller.signal.aborted) return;
       this.toolCalls = new Map();
       this.waiting = new Map();
+      this.control = new ControlState();
       this.render();
       this.root.hidden = false;
       this.root.scrollIntoView({ block: 'start' });
@@ -75,7 +81,17 @@ export class ExecutionView {
     }
   }
 
-  /** Applies the execution's events (a finished one's replay too: it carries the tool calls). */
+  /** The definition of the version an execution runs (an evaluation's, a draft's), else the published one. */
+  async definitionOf(flow, version) {
+    if (!version || version === flow.publishedVersion) return flow.definition;
+    try {
+      return (await this.api.get(`/flows/${flow.id}/versions/${version}`)).version.definition;
+    } catch {
+      return flow.definition;
+    }
+  }
+
+  /** Applies the execution's events (a finished one's replay too: it carries the tool calls and items). */
   async follow(controller) {
     const execution = this.execution;
     const node = (id) => execution.nodes.find((n) => n.id === id);
@@ -101,6 +117,13 @@ export class ExecutionView {
                 completedAt: target.completedAt ?? now,
               });
             this.waiting.delete(data.nodeId);
+            break;
+          case 'node_skipped':
+            if (target && !TERMINAL.has(target.status)) target.status = 'skipped';
+            break;
+          case 'item_completed':
+          case 'subflow_started':
+            this.control.apply(event, data);
             break;
           case 'node_failed':
             if (target) Object.assign(target, { status: 'failed', error: data.error, completedAt: target.completedAt ?? now });
@@ -205,13 +228,13 @@ export class ExecutionView {
   render() {
     const x = this.execution;
     const outputs = new Map(x.nodes.filter((n) => n.status === 'completed').map((n) => [n.id, n.output]));
-    const definitionNodes = new Map((this.flow.definition.nodes ?? []).map((n) => [n.id, n]));
+    const definitionNodes = new Map((this.definition?.nodes ?? []).map((n) => [n.id, n]));
     const parts = [
       el('a', { href: `#/flows/${this.flow.id}`, dataset: { testid: 'execution-back' } }, `← ${this.flow.name}`),
       el(
         'h2',
         { id: 'execution-h' },
-        'Execution ',
+        `Execution of v${x.flowVersion} `,
         el('span', { class: `badge status-${x.status}`, dataset: { testid: 'execution-status', status: x.status } }, x.status),
       ),
       TERMINAL.has(x.status)
@@ -285,7 +308,8 @@ export class ExecutionView {
         el('dd', { dataset: { testid: 'execution-node-tokens' } }, n.usage ? `${tokens(n.usage)} · ${cost(n.usage)}` : '—'),
       ),
       waiting ? this.approvalCard(n.id, waiting) : null,
-      definition && started
+      controlDetails(n, definition, this.control),
+      definition?.prompt !== undefined && started
         ? el(
             'details',
             { class: 'node-io', dataset: { key: `${n.id}:input` } },

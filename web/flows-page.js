@@ -1,16 +1,21 @@
 // The Flows page (`#/flows`, `#/flows/<id>`, `#/flows/<id>/executions/<executionId>`): saved
 // chatflows and agentflows, edited as a form (flow-editor.js: each problem the API reports is
 // shown next to its field; the JSON the API receives is shown read-only beside it), with the
-// agentflow's graph drawn from the form. A chatflow is chatted with (streamed) and embedded on
-// other sites (flow-embeds.js); an agentflow runs from its input fields and its executions open
-// on their own page (flow-execution.js), live while they run.
+// agentflow's graph drawn from the form (flow-graph.js: branches as labelled edges). A chatflow is
+// chatted with (streamed) and embedded on other sites (flow-embeds.js); an agentflow runs from its
+// input fields, its executions open on their own page (flow-execution.js), live while they run,
+// and it has triggers (flow-triggers.js) and evaluations of its versions (flow-evaluations.js).
 // The page builds its own DOM inside `[data-testid="flows-view"]`; it never uses innerHTML (flow
 // names, prompts and model output are user and model text).
 import { el } from './blocks.js';
 import { FlowEditor } from './flow-editor.js';
 import { FlowChat } from './flow-chat-panel.js';
 import { FlowEmbeds } from './flow-embeds.js';
+import { FlowEvaluations } from './flow-evaluations.js';
 import { ExecutionView } from './flow-execution.js';
+import { FlowGraph } from './flow-graph.js';
+import { FlowRuns } from './flow-runs.js';
+import { FlowTriggers } from './flow-triggers.js';
 import { FlowVersions } from './flow-versions.js';
 /** A new flow starts small: one empty step (or an empty system prompt); the examples are a click away. */
 const BLANK = {
@@ -35,39 +40,6 @@ const TEMPLATES = {
   },
 };
 
-const PAGE_SIZE = 20;
-const pretty = (value) => (typeof value === 'string' ? value : JSON.stringify(value, null, 2));
-const when = (iso) => (iso ? new Date(iso).toLocaleString() : '');
-const tokens = (usage) =>
-  usage
-    ? `${usage.inputTokens ?? 0} in / ${usage.outputTokens ?? 0} out${usage.costUsd ? ` · $${Number(usage.costUsd).toFixed(6)}` : ''}`
-    : '';
-
-/** The `{{input.key}}` names a definition's prompts use, in order of first use. */
-function inputKeys(definition) {
-  const keys = new Set();
-  for (const node of definition?.nodes ?? [])
-    for (const match of String(node.prompt ?? '').matchAll(/\{\{\s*input\.([A-Za-z0-9_-]+)\s*\}\}/g)) keys.add(match[1]);
-  return [...keys];
-}
-
-/** Nodes grouped in columns by depth (a node sits one column right of its deepest dependency). */
-function layers(nodes) {
-  const byId = new Map(nodes.map((n) => [n.id, n]));
-  const depth = new Map();
-  const depthOf = (id, seen = new Set()) => {
-    if (depth.has(id)) return depth.get(id);
-    if (seen.has(id) || !byId.has(id)) return 0;
-    seen.add(id);
-    const d = Math.max(-1, ...(byId.get(id).dependsOn ?? []).map((dep) => depthOf(dep, seen))) + 1;
-    depth.set(id, d);
-    return d;
-  };
-  const columns = [];
-  for (const node of nodes) (columns[depthOf(node.id)] ??= []).push(node);
-  return columns.filter(Boolean);
-}
-
 export class FlowsPage {
   constructor({ api, notify }) {
     this.api = api;
@@ -81,6 +53,10 @@ export class FlowsPage {
     this.chatPanel = new FlowChat({ api });
     this.execution = new ExecutionView({ api, notify });
     this.versions = new FlowVersions({ api, notify, onPublished: (flow) => this.select(flow) });
+    this.graph = new FlowGraph();
+    this.runs = new FlowRuns({ api, notify });
+    this.triggers = new FlowTriggers({ api, notify });
+    this.evaluations = new FlowEvaluations({ api, notify });
     this.build();
   }
 
@@ -163,53 +139,30 @@ export class FlowsPage {
             'section',
             { class: 'card', hidden: true, dataset: { testid: 'flow-structure' }, 'aria-labelledby': 'flow-structure-h' },
             el('h2', { id: 'flow-structure-h' }, 'Graph'),
-            el('p', { class: 'small' }, 'Each node runs once the nodes it runs after have finished; nodes side by side run in parallel.'),
-            el('div', { class: 'flow-graph', dataset: { testid: 'flow-graph' } }),
+            el(
+              'p',
+              { class: 'small' },
+              'Each node runs once the nodes it runs after have finished; nodes side by side run in parallel. ' +
+                'A condition or router leads on along the branch it takes (a dashed edge, labelled); the nodes of the branches it does not take are skipped.',
+            ),
+            this.graph.root,
           ),
           this.versions.root,
           this.chatPanel.root,
           this.embeds.root,
-          this.buildRun(),
-          el(
-            'section',
-            { class: 'card', hidden: true, dataset: { testid: 'flow-executions' }, 'aria-labelledby': 'flow-executions-h' },
-            el('h2', { id: 'flow-executions-h' }, 'Executions'),
-            el('ul', { class: 'execution-list', dataset: { testid: 'flow-execution-list' } }),
-            el(
-              'button',
-              {
-                type: 'button',
-                class: 'secondary',
-                hidden: true,
-                dataset: { testid: 'flow-executions-more' },
-                onclick: () => void this.loadExecutions(true),
-              },
-              'Older executions',
-            ),
-          ),
+          this.runs.runRoot,
+          this.runs.listRoot,
+          this.triggers.root,
+          this.evaluations.root,
         ),
       ),
-    );
-  }
-
-  buildRun() {
-    return el(
-      'section',
-      { class: 'card', hidden: true, dataset: { testid: 'flow-run' }, 'aria-labelledby': 'flow-run-h' },
-      el('h2', { id: 'flow-run-h' }, 'Run'),
-      el(
-        'form',
-        { dataset: { testid: 'flow-run-form' }, onsubmit: (event) => (event.preventDefault(), void this.run()) },
-        el('div', { class: 'run-inputs', dataset: { testid: 'flow-inputs' } }),
-        el('button', { type: 'submit', dataset: { testid: 'flow-run-start' } }, 'Run'),
-      ),
-      el('ul', { class: 'flow-errors', role: 'alert', dataset: { testid: 'flow-run-errors' } }),
     );
   }
 
   /** Stops whatever streams (leaving the page). */
   reset() {
     this.chatPanel.stop();
+    this.evaluations.stop();
     this.execution.close();
     this.showingExecution(false);
   }
@@ -253,7 +206,7 @@ export class FlowsPage {
     this.showingExecution(Boolean(executionId));
     if (executionId) {
       if (this.execution.execution?.id !== executionId || this.execution.root.hidden)
-        void this.execution.open(this.flow, executionId, { onEnd: () => void this.loadExecutions(false) });
+        void this.execution.open(this.flow, executionId, { onEnd: () => void this.runs.load(false) });
     } else this.execution.close();
   }
 
@@ -267,6 +220,8 @@ export class FlowsPage {
         cursor = page.nextCursor ?? undefined;
       } while (cursor);
       this.flows = flows;
+      this.editor.setFlows(flows, this.flow?.id);
+      this.graph.setFlows(flows);
     } catch (error) {
       this.notify(`Could not load flows: ${error.message}`, true);
     }
@@ -288,8 +243,6 @@ export class FlowsPage {
     if (!this.flows.length) list.append(el('li', { class: 'small' }, 'No flows yet.'));
   }
 
-  /** Shows a flow (or the empty editor for a new one). */
-
   /** Shows a flow (or the empty form for a new one). */
   select(flow) {
     this.reset();
@@ -303,19 +256,17 @@ export class FlowsPage {
     this.$('flow-delete').hidden = !flow;
     this.$('flow-save').textContent = flow ? 'Save changes' : 'Create flow';
     this.$('flow-use-example').parentElement.hidden = Boolean(flow);
+    this.editor.setFlows(this.flows, flow?.id);
+    this.graph.setFlows(this.flows);
     this.editor.load(type, flow?.definition ?? BLANK[type]);
     this.edited(this.editor.value().definition);
     this.showErrors([]);
     this.chatPanel.show(flow);
-    this.$('flow-run').hidden = flow?.type !== 'agentflow';
-    this.$('flow-executions').hidden = flow?.type !== 'agentflow';
-    this.$('flow-run-errors').replaceChildren();
     void this.embeds.show(flow);
     void this.versions.show(flow);
-    if (flow?.type === 'agentflow') {
-      this.renderInputs(flow.definition);
-      void this.loadExecutions(false);
-    }
+    void this.triggers.show(flow);
+    void this.evaluations.show(flow);
+    this.runs.show(flow);
   }
 
   /** A new flow of another type: that type's blank form. */
@@ -341,7 +292,7 @@ export class FlowsPage {
     this.$('flow-json').textContent = JSON.stringify(definition, null, 2);
     const agentflow = this.editor.type === 'agentflow';
     this.$('flow-structure').hidden = !agentflow;
-    if (agentflow) this.renderGraph(definition);
+    if (agentflow) this.graph.render(definition);
   }
 
   /** Puts each problem next to its field; the rest (and a summary) go in the list under the form. */
@@ -354,8 +305,11 @@ export class FlowsPage {
     this.$('flow-name').toggleAttribute('aria-invalid', nameProblems.length > 0);
     const unplaced = this.editor.showProblems(problems.filter((p) => p.path !== 'name'));
     const placed = problems.length - unplaced.length;
+    const nodes = this.editor.problemNodes ?? [];
+    this.graph.markProblems(nodes);
+    const where = nodes.length ? ` (${nodes.length === 1 ? 'node' : 'nodes'} ${nodes.map((id) => `“${id}”`).join(', ')})` : '';
     this.$('flow-errors').replaceChildren(
-      ...(placed ? [el('li', {}, `${placed === 1 ? 'One problem is' : `${placed} problems are`} marked next to the fields.`)] : []),
+      ...(placed ? [el('li', {}, `${placed === 1 ? 'One problem is' : `${placed} problems are`} marked next to the fields${where}.`)] : []),
       ...unplaced.map(({ path, message }) =>
         el('li', { dataset: { testid: 'flow-error', path: path ?? '' } }, path ? el('code', {}, path) : null, ` ${message}`),
       ),
@@ -401,111 +355,6 @@ export class FlowsPage {
       location.hash = '#/flows';
     } catch (error) {
       this.notify(`Could not delete the flow: ${error.message}`, true);
-    }
-  }
-
-  // ---- agentflow ----
-
-  /** Draws the DAG the form describes: one box per node, in columns by depth. */
-  renderGraph(definition) {
-    this.$('flow-graph').replaceChildren(
-      ...layers(definition?.nodes ?? []).map((column) =>
-        el(
-          'div',
-          { class: 'flow-column' },
-          column.map((node) =>
-            el(
-              'div',
-              { class: 'flow-node', dataset: { testid: 'flow-node', nodeId: node.id }, tabindex: '0', 'aria-label': `Node ${node.id}` },
-              el('strong', {}, node.id, definition.output === node.id ? el('span', { class: 'badge' }, 'output') : null),
-              node.dependsOn?.length ? el('span', { class: 'small' }, `after ${node.dependsOn.join(', ')}`) : null,
-              el('span', { class: 'small node-prompt' }, node.prompt.length > 90 ? `${node.prompt.slice(0, 90)}…` : node.prompt),
-              node.tools?.length ? el('span', { class: 'small' }, `tools: ${node.tools.join(', ')}`) : null,
-            ),
-          ),
-        ),
-      ),
-    );
-  }
-
-  /** One field per `{{input.<key>}}` the prompts read. */
-  renderInputs(definition) {
-    const keys = inputKeys(definition);
-    this.$('flow-inputs').replaceChildren(
-      ...keys.map((key) => {
-        const area = el('textarea', { rows: '2', dataset: { testid: 'flow-input-field', key } });
-        return el('div', { class: 'field', dataset: { path: `input.${key}` } }, el('label', {}, `${key} `, area));
-      }),
-      ...(keys.length ? [] : [el('p', { class: 'small' }, 'This flow reads no input.')]),
-    );
-  }
-
-  /** Starts an execution and opens its page, where it is followed live. */
-  async run() {
-    const flow = this.flow;
-    if (!flow) return;
-    const errors = this.$('flow-run-errors');
-    errors.replaceChildren();
-    const input = Object.fromEntries(
-      [...this.root.querySelectorAll('[data-testid="flow-input-field"]')].map((area) => [area.dataset.key, area.value]),
-    );
-    const start = this.$('flow-run-start');
-    start.disabled = true;
-    try {
-      const { executionId } = await this.api.post(`/flows/${flow.id}/execute`, { input });
-      void this.loadExecutions(false);
-      location.hash = `#/flows/${flow.id}/executions/${executionId}`;
-    } catch (error) {
-      const details = Array.isArray(error.details)
-        ? error.details
-        : error.details?.missing
-          ? [{ path: 'input', message: `missing ${error.details.missing.join(', ')}` }]
-          : [];
-      errors.replaceChildren(
-        el('li', { dataset: { testid: 'flow-run-error' } }, error.message),
-        ...details.map((d) =>
-          el('li', { dataset: { testid: 'flow-run-error' } }, el('code', {}, String(d.path ?? '')), ` ${d.message ?? pretty(d)}`),
-        ),
-      );
-    } finally {
-      start.disabled = false;
-    }
-  }
-
-  async loadExecutions(more) {
-    const flow = this.flow;
-    if (!flow) return;
-    const cursor = more ? this.executionsCursor : null;
-    try {
-      const page = await this.api.get(
-        `/flows/${flow.id}/executions?limit=${PAGE_SIZE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-      );
-      if (this.flow !== flow) return;
-      const list = this.$('flow-execution-list');
-      const items = page.executions.map((execution) =>
-        el(
-          'li',
-          {},
-          el(
-            'a',
-            {
-              class: 'execution',
-              href: `#/flows/${flow.id}/executions/${execution.id}`,
-              dataset: { testid: 'flow-execution', executionId: execution.id, status: execution.status },
-            },
-            el('span', { class: `badge status-${execution.status}` }, execution.status),
-            ` ${when(execution.createdAt)} `,
-            el('span', { class: 'small' }, tokens(execution.usage)),
-          ),
-        ),
-      );
-      if (more) list.append(...items);
-      else list.replaceChildren(...items);
-      if (!list.children.length) list.append(el('li', { class: 'small' }, 'No executions yet.'));
-      this.executionsCursor = page.nextCursor ?? null;
-      this.$('flow-executions-more').hidden = !this.executionsCursor;
-    } catch (error) {
-      this.notify(`Could not load executions: ${error.message}`, true);
     }
   }
 }

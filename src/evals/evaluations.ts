@@ -161,9 +161,10 @@ export class Evaluations {
     return evaluation;
   }
 
-  async list(userId: string, query: { limit: number; cursor?: string }) {
+  /** The caller's evaluations, newest first (of one flow when `flowId` is given). */
+  async list(userId: string, query: { limit: number; cursor?: string; flowId?: string }) {
     const after = query.cursor ? decodeCursor(query.cursor, timeIdKey) : undefined;
-    const rows = await this.deps.repos.evals.listEvaluations(userId, { limit: query.limit + 1, after });
+    const rows = await this.deps.repos.evals.listEvaluations(userId, { limit: query.limit + 1, after, flowId: query.flowId });
     return pageOf(rows, query.limit, (row) => [row.createdAt.toISOString(), row.id]);
   }
 

@@ -253,7 +253,10 @@ export class EvalsRepository {
     return rows[0] ?? null;
   }
 
-  async listEvaluations(userId: string, options: { limit: number; after?: { at: Date; id: string } }): Promise<EvaluationRow[]> {
+  async listEvaluations(
+    userId: string,
+    options: { limit: number; after?: { at: Date; id: string }; flowId?: string },
+  ): Promise<EvaluationRow[]> {
     const { after } = options;
     const page = after
       ? or(lt(evaluations.createdAt, after.at), and(eq(evaluations.createdAt, after.at), lt(evaluations.id, after.id)))
@@ -261,7 +264,7 @@ export class EvalsRepository {
     return this.db
       .select()
       .from(evaluations)
-      .where(and(eq(evaluations.userId, userId), page))
+      .where(and(eq(evaluations.userId, userId), options.flowId ? eq(evaluations.flowId, options.flowId) : undefined, page))
       .orderBy(desc(evaluations.createdAt), desc(evaluations.id))
       .limit(options.limit);
   }

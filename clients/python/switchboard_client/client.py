@@ -1768,14 +1768,14 @@ class EvaluationsApi:
         """
         return self._t.request("GET", "/evaluations/datasets", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
-    def list_evaluations(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
-        """The caller's evaluations, newest first, in pages
+    def list_evaluations(self, limit: Optional[int] = None, cursor: Optional[str] = None, flow_id: Optional[str] = None) -> Dict[str, Any]:
+        """The caller's evaluations, newest first, in pages (of one flow with `?flowId`)
 
         ``GET /api/v1/evaluations``.
 
-        `?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older ones (null on the last page).
+        `?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older ones (null on the last page); `?flowId` keeps one flow’s only.
         """
-        return self._t.request("GET", "/evaluations", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+        return self._t.request("GET", "/evaluations", {}, {"limit": limit, "cursor": cursor, "flowId": flow_id}, {}, None, False, False)
 
 class AsyncEvaluationsApi:
     """asyncio: operations tagged `evaluations`."""
@@ -1895,14 +1895,14 @@ class AsyncEvaluationsApi:
         """
         return await self._t.arequest("GET", "/evaluations/datasets", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
-    async def list_evaluations(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
-        """The caller's evaluations, newest first, in pages
+    async def list_evaluations(self, limit: Optional[int] = None, cursor: Optional[str] = None, flow_id: Optional[str] = None) -> Dict[str, Any]:
+        """The caller's evaluations, newest first, in pages (of one flow with `?flowId`)
 
         ``GET /api/v1/evaluations``.
 
-        `?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older ones (null on the last page).
+        `?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older ones (null on the last page); `?flowId` keeps one flow’s only.
         """
-        return await self._t.arequest("GET", "/evaluations", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+        return await self._t.arequest("GET", "/evaluations", {}, {"limit": limit, "cursor": cursor, "flowId": flow_id}, {}, None, False, False)
 
 class FlowsApi:
     """operations tagged `flows`."""

@@ -563,8 +563,12 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         delete: (datasetId: string) => del(`/evaluations/datasets/${seg(datasetId)}`),
       },
       create: (body: T.CreateEvaluationRequest) => post<{ evaluation: T.Evaluation }>('/evaluations', body),
-      list: (page: { limit?: number; cursor?: string } = {}) =>
-        get<{ evaluations: T.Evaluation[]; nextCursor: string | null }>(`/evaluations${pageQuery(page)}`),
+      /** Newest first; `flowId` keeps one flow's evaluations only. */
+      list: ({ flowId, ...page }: { limit?: number; cursor?: string; flowId?: string } = {}) => {
+        const query = pageQuery(page);
+        const flow = flowId ? `${query ? '&' : '?'}flowId=${encodeURIComponent(flowId)}` : '';
+        return get<{ evaluations: T.Evaluation[]; nextCursor: string | null }>(`/evaluations${query}${flow}`);
+      },
       /** The evaluation with every result. */
       get: (evaluationId: string) => get<{ evaluation: T.Evaluation; results: T.EvaluationResult[] }>(`/evaluations/${seg(evaluationId)}`),
       compare: (evaluationId: string) => get<T.EvaluationComparison>(`/evaluations/${seg(evaluationId)}/comparison`),

@@ -16,6 +16,10 @@ const uuid = (description: string, resource: string) =>
 const datasetParam = { id: uuid('Dataset id', 'Dataset') };
 const evaluationParam = { id: uuid('Evaluation id', 'Evaluation') };
 const pageQuery = pageQuerySchema(50);
+/** `GET /evaluations`: a page, optionally of one flow's evaluations only. */
+export const evaluationsQuerySchema = pageQuery.extend({
+  flowId: z.uuid().optional().describe("Only this flow's evaluations (a flow that is not the caller's lists none)"),
+});
 
 const timestamp = z.iso.datetime();
 const datasetView = z.object({
@@ -230,9 +234,10 @@ export const evaluationRoutes = [
     operationId: 'listEvaluations',
     tags,
     auth: 'bearer',
-    summary: "The caller's evaluations, newest first, in pages",
-    description: '`?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older ones (null on the last page).',
-    query: pageQuery,
+    summary: "The caller's evaluations, newest first, in pages (of one flow with `?flowId`)",
+    description:
+      '`?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older ones (null on the last page); `?flowId` keeps one flow’s only.',
+    query: evaluationsQuerySchema,
     responses: {
       200: { description: 'One page', schema: z.object({ evaluations: z.array(evaluationView), nextCursor: z.string().nullable() }) },
     },
