@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { messageText, type ChatRequest, type ChatTurn } from '../../src/demo-model/openai-compatible-server';
+import { AdminDirectory } from '../../src/auth/admins';
 import { rowsOf } from '../../src/models/migrate';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
@@ -351,5 +352,28 @@ describe('replay an execution from a step', () => {
       body: { fromNode: 'big' },
     });
     expect(byKey.status).toBe(403);
+  });
+
+  test('a replay over the budget is 429 budget_exceeded with no draft saved and nothing run', async () => {
+    const admin = await registerUser(t.api, 'Operator');
+    await new AdminDirectory(t.app.repos.admins).grant(admin.email);
+    const carol = await registerUser(t.api, 'Carol');
+    const limits = await request('PUT', `${t.api}/admin/users/${carol.id}/limits`, {
+      token: admin.accessToken,
+      body: { limits: { requestsPerMonth: 4 } },
+    });
+    expect(limits.status).toBe(200);
+    const flowId = await createFlow(carol, brief);
+    // Four nodes, four model requests: the month's allowance is spent.
+    const original = await run(carol, flowId, { topic: 'moths', style: 'plain' });
+    const before = await footprint(carol, flowId);
+
+    const res = await api('POST', carol, `/flows/${flowId}/executions/${original.id}/replay`, {
+      fromNode: 'title',
+      changes: { prompt: '[title2] a title for {{nodes.summary.output}}' },
+    });
+    expect(res.status).toBe(429);
+    expect(res.body.error.code).toBe('budget_exceeded');
+    expect(await footprint(carol, flowId)).toEqual(before);
   });
 });
