@@ -88,10 +88,10 @@ export class FlowReplays {
 
   /**
    * Everything checked, nothing written (the body is read after the access checks): 404 for a flow
-   * or an execution the caller cannot see, 409
-   * `execution_running` while it runs, 400 naming the node for a node it lacks, a change the node
-   * cannot take or that makes the definition invalid, 409 `node_not_reached` for a node its run
-   * never reached, and 400 for an input change a reused node reads.
+   * or an execution the caller cannot see, 409 `execution_running` while it runs, 400 naming the
+   * node for a node it lacks, a change the node cannot take or that makes the definition invalid,
+   * 409 `node_not_reached` for a node its run never reached, and 400 for an input change a reused
+   * node reads.
    */
   async plan(userId: string, flowId: string, executionId: string, request: () => ReplayRequest): Promise<ReplayPlan> {
     const flow = await this.deps.flows.get(userId, flowId);
@@ -214,13 +214,15 @@ export class FlowReplays {
     changed: ReadonlySet<string>,
   ): { reused: ReusedNode[]; starts: FlowNode[] } {
     const status = (id: string) => rows.get(id)?.status ?? 'pending';
-    for (const above of ancestorsOf(definition).get(fromNode) ?? []) {
-      if (status(above) === 'completed' || status(above) === 'skipped') continue;
+    const ancestors = ancestorsOf(definition);
+    const blocked = [...(ancestors.get(fromNode) ?? [])].filter((id) => status(id) !== 'completed' && status(id) !== 'skipped');
+    // The node to replay from instead: the first of them whose own upstream all completed.
+    const above = blocked.find((id) => ![...(ancestors.get(id) ?? [])].some((up) => blocked.includes(up)));
+    if (above)
       throw conflict(
         'node_not_reached',
         `Node "${fromNode}" cannot be replayed: node "${above}" upstream of it did not complete in this execution (${status(above)}); replay from "${above}"`,
       );
-    }
     if (status(fromNode) === 'skipped')
       throw conflict(
         'node_not_reached',

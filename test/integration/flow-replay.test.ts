@@ -264,8 +264,9 @@ describe('replay an execution from a step', () => {
       nodes: [
         { id: 'slow', prompt: '[slow] start {{input.topic}}' },
         { id: 'next', prompt: '[next] after {{nodes.slow.output}}', dependsOn: ['slow'] },
+        { id: 'last', prompt: '[last] after {{nodes.next.output}}', dependsOn: ['next'] },
       ],
-      output: 'next',
+      output: 'last',
     });
     const started = await api('POST', ada, `/flows/${flowId}/execute`, { input: { topic: 'x' } });
     const executionId = started.body.executionId as string;
@@ -298,9 +299,12 @@ describe('replay an execution from a step', () => {
     await finished(ada, flowId, executionId);
     hold = null;
     release();
-    const notReached = await api('POST', ada, `/flows/${flowId}/executions/${executionId}/replay`, { fromNode: 'next' });
-    expect(notReached.status).toBe(409);
-    expect(notReached.body.error).toMatchObject({ code: 'node_not_reached', message: expect.stringContaining('replay from "slow"') });
+    // Whichever node downstream is asked for, the answer names the first one that did not complete.
+    for (const fromNode of ['next', 'last']) {
+      const notReached = await api('POST', ada, `/flows/${flowId}/executions/${executionId}/replay`, { fromNode });
+      expect(notReached.status).toBe(409);
+      expect(notReached.body.error).toMatchObject({ code: 'node_not_reached', message: expect.stringContaining('replay from "slow"') });
+    }
 
     // From `slow` itself, the cancelled execution runs again to the end.
     const resumed = await api('POST', ada, `/flows/${flowId}/executions/${executionId}/replay`, { fromNode: 'slow' });
@@ -308,7 +312,7 @@ describe('replay an execution from a step', () => {
     expect(resumed.body).toMatchObject({ flowVersion: 1, draft: false, reusedNodes: [] });
     expect((await finished(ada, flowId, resumed.body.executionId)).body.execution).toMatchObject({
       status: 'completed',
-      output: 'out(next:1)',
+      output: 'out(last:1)',
     });
   });
 
