@@ -110,6 +110,7 @@ export class FlowExecutions {
      * queued in the `evaluation` lane (behind everyone's own executions), and not counted against
      * `flowExecutionsPerMinute` (the evaluation is limited by its own concurrency). A trigger's:
      * the fire that starts it (one execution per fire: a second start of the same fire fails on its row).
+     * A replay's: the nodes it queues first and the writing of its rows (`FlowReplays`).
      */
     options: { executionId?: string; lane?: 'evaluation'; trigger?: ExecutionTrigger; replay?: ReplayLaunch } = {},
   ): Promise<{ executionId: string }> {
