@@ -24,6 +24,7 @@ import { SessionGuard } from '../auth/session-guard';
 import type { TokenSettings } from '../auth/tokens';
 import { FlowChats } from '../flows/flow-chat';
 import { FlowService } from '../flows/flow-service';
+import { FlowReplays } from '../flows/flow-replay';
 import { Datasets } from '../evals/datasets';
 import { Evaluations } from '../evals/evaluations';
 import { GenerationService } from '../generation/generation-service';
@@ -173,6 +174,13 @@ export async function startApiRole(
   const providers = new ProviderProbe(
     endpoint ? [{ name: endpoint.provider, baseURL: endpoint.baseURL, apiKey: endpoint.apiKey }] : config.llm.providers,
   );
+  const flows = new FlowService({
+    repos,
+    models,
+    credentials: services.httpCredentials,
+    promptGuard: config.generation.promptGuard,
+    logger,
+  });
   const ctx: ApiContext = {
     config,
     logger,
@@ -216,9 +224,10 @@ export async function startApiRole(
     agents,
     devices: services.deviceRegistry,
     deviceCalls: services.devices,
-    flows: new FlowService({ repos, models, credentials: services.httpCredentials, promptGuard: config.generation.promptGuard, logger }),
+    flows,
     httpCredentials: services.httpCredentials,
     flowExecutions: services.flowExecutions,
+    flowReplays: new FlowReplays({ repos, flows, executions: services.flowExecutions, events: services.flowEvents, logger }),
     flowTriggers: services.flowTriggers,
     datasets: new Datasets({ repos, config }),
     evaluations: new Evaluations({

@@ -33,10 +33,14 @@ export interface FlowError {
  * name and every event names its execution.
  */
 export type FlowEvent =
-  | { type: 'execution_started'; executionId: string; flowId: string }
+  /** A replay names the ended execution and the node it starts from. */
+  | { type: 'execution_started'; executionId: string; flowId: string; replayOf?: { executionId: string; fromNode: string } }
   | { type: 'node_started'; executionId: string; nodeId: string; attempt: number }
-  /** `truncated`: the text answer was longer than a node output may be and was cut. */
-  | { type: 'node_completed'; executionId: string; nodeId: string; output: unknown; usage: NodeUsage; truncated?: true }
+  /**
+   * `truncated`: the text answer was longer than a node output may be and was cut. `reused`: a
+   * replay's node that did not run: its output is the one its source execution committed.
+   */
+  | { type: 'node_completed'; executionId: string; nodeId: string; output: unknown; usage: NodeUsage; truncated?: true; reused?: true }
   | { type: 'node_failed'; executionId: string; nodeId: string; error: FlowError }
   /** No branch taken leads to the node (nor to any node it depends on that ran): it does not run. */
   | { type: 'node_skipped'; executionId: string; nodeId: string }

@@ -28,7 +28,7 @@ import type { BudgetDoor, PromptPart } from '../budget/budget-door';
 import type { McpTools } from '../mcp/mcp-tools';
 import { isMcpToolName } from '../mcp/mcp-tool-names';
 import { nodeToolsPart } from './node-prompt';
-import { effectiveDeps, hasPrompt, isPromptNode, MAX_FOREACH_ITEMS, type ForeachNode } from './node-kinds';
+import { effectiveDeps, hasPrompt, isPromptNode, MAX_FOREACH_ITEMS, type FlowNode, type ForeachNode } from './node-kinds';
 import { itemsPath } from './control-checks';
 import { valueAt } from './expression';
 import { admitPrompt, textsOf } from '../ai/prompt-admission';
@@ -55,12 +55,23 @@ export interface FlowExecutionsDeps {
   promptGuard?: PromptGuardMode;
 }
 
-/** How an execution is started: an evaluation's row, a trigger's fire, or a subflow node's child. */
+/** How an execution is started: an evaluation's row, a trigger's fire, a subflow node's child, or a replay. */
 interface LaunchOptions {
   executionId?: string;
   lane?: 'evaluation';
   trigger?: ExecutionTrigger;
   parent?: { executionId: string; nodeId: string; depth: number };
+  replay?: ReplayLaunch;
+}
+
+/**
+ * A replay's start: the nodes queued first (instead of the roots; the first with a prompt takes the
+ * reservation), the reused outputs their prompts read, and the writing of its rows and first events.
+ */
+export interface ReplayLaunch {
+  starts: readonly FlowNode[];
+  outputs: ReadonlyMap<string, unknown>;
+  write(executionId: string, tier: Tier): Promise<void>;
 }
 
 /** Which trigger fire starts an execution, and the concurrency key it computed. */
@@ -99,8 +110,9 @@ export class FlowExecutions {
      * queued in the `evaluation` lane (behind everyone's own executions), and not counted against
      * `flowExecutionsPerMinute` (the evaluation is limited by its own concurrency). A trigger's:
      * the fire that starts it (one execution per fire: a second start of the same fire fails on its row).
+     * A replay's: the nodes it queues first and the writing of its rows (`FlowReplays`).
      */
-    options: { executionId?: string; lane?: 'evaluation'; trigger?: ExecutionTrigger } = {},
+    options: { executionId?: string; lane?: 'evaluation'; trigger?: ExecutionTrigger; replay?: ReplayLaunch } = {},
   ): Promise<{ executionId: string }> {
     if (flow.type !== 'agentflow')
       throw conflict('not_an_agentflow', 'Only an agentflow can be executed; chat with a chatflow at POST /flows/:id/chat');
@@ -122,11 +134,13 @@ export class FlowExecutions {
     user: { id: string; tier?: Tier },
     flow: FlowRow,
     input: Record<string, unknown>,
-    parent: { executionId: string; nodeId: string; depth: number },
+    parent: { executionId: string; nodeId: string; depth: number; lane?: 'evaluation' | null },
   ): Promise<{ executionId: string }> {
     if (flow.type !== 'agentflow') throw conflict('not_an_agentflow', 'A subflow must be an agentflow');
     this.checkInput(flow.definition as unknown as AgentflowDefinition, input);
-    return this.launch(user, flow, input, { parent });
+    // The child of an evaluation's execution waits in its lane too.
+    const { lane, ...at } = parent;
+    return this.launch(user, flow, input, { parent: at, ...(lane ? { lane } : {}) });
   }
 
   /** 400 `missing_input`, too deep, too large, a foreach over a non-list input. */
@@ -157,7 +171,7 @@ export class FlowExecutions {
   ): Promise<{ executionId: string }> {
     const definition = flow.definition as unknown as AgentflowDefinition;
     const deps = effectiveDeps(definition.nodes);
-    const roots = definition.nodes.filter((node) => !deps.get(node.id)?.length);
+    const roots = options.replay?.starts ?? definition.nodes.filter((node) => !deps.get(node.id)?.length);
     // The first root's call is reserved before any row is written: over the budget, nothing starts
     // (429). It is counted as its worker sends it: without tools, the node system prompt (with the
     // JSON instruction and schema for an `outputSchema`) and the rendered prompt; with tools, the
@@ -166,7 +180,7 @@ export class FlowExecutions {
     // only for a user with budget limits).
     // A root without a prompt of its own (a condition, a subflow) reserves nothing here.
     const first = roots.find(hasPrompt);
-    const rendered = first ? renderPrompt(first.prompt, input, new Map()) : '';
+    const rendered = first ? renderPrompt(first.prompt, input, options.replay?.outputs ?? new Map()) : '';
     let mcpTools: PromptPart | undefined;
     const toolsOf = async (): Promise<PromptPart> => {
       if (!first || !isPromptNode(first)) return { bytes: 0, texts: 0 };
@@ -189,7 +203,9 @@ export class FlowExecutions {
     const executionId = options.executionId ?? randomUUID();
     const tier = user.tier ?? 'free';
     try {
-      await this.write(executionId, user, flow, definition, input, tier, options);
+      await (options.replay
+        ? options.replay.write(executionId, tier)
+        : this.write(executionId, user, flow, definition, input, tier, options));
       // The execution holds the reservation from now on: whoever ends it gives back what no call took.
       await this.deps.runs.hold(executionId, { userId: user.id, reservationId: budget }, { beforeQueued: true });
     } catch (error) {
@@ -237,6 +253,7 @@ export class FlowExecutions {
     await this.deps.repos.flowExecutions.create({
       ...(origin.trigger ? { trigger: origin.trigger } : {}),
       parent: origin.parent,
+      ...(origin.lane ? { lane: origin.lane } : {}),
       id: executionId,
       flowId: flow.id,
       userId: user.id,

@@ -48,8 +48,15 @@ export interface FlowRunDeps {
 export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns {
   const { repos, events } = deps;
   const log = deps.logger.child({ component: 'flow-executions' });
-  const counted = (status: (typeof PUBLIC_STATUS)['flow'][TerminalRunStatus]) =>
+  /** An ended execution in the metrics: counted, and its time (accepted to ended, from its row) under its flow. */
+  const counted = (status: (typeof PUBLIC_STATUS)['flow'][TerminalRunStatus], ended: FlowExecutionRow | null | undefined) => {
     deps.metrics?.flowExecutions.inc({ type: 'agentflow', status });
+    if (ended?.completedAt)
+      deps.metrics?.observeFlowExecution(
+        { flowId: ended.flowId, status },
+        Math.max(0, ended.completedAt.getTime() - ended.createdAt.getTime()) / 1000,
+      );
+  };
 
   const handle: FlowRuns = kernel.register<FlowResult, never, FlowEndContext, FlowExecutionRow | null>({
     kind: 'flow',
@@ -70,7 +77,15 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
         const at = row?.continuation as { executionId?: string; nodeId?: string } | null | undefined;
         if (!row || at?.executionId !== run.id || !at.nodeId) continue;
         const tier = (await repos.users.findById(row.userId))?.tier ?? 'free';
-        await deps.queues.enqueue('flows', 'node', { executionId: run.id, nodeId: at.nodeId, userId: row.userId, tier, resume: row.id });
+        const lane = (await repos.flowExecutions.find(run.id))?.lane;
+        await deps.queues.enqueue('flows', 'node', {
+          executionId: run.id,
+          nodeId: at.nodeId,
+          userId: row.userId,
+          tier,
+          resume: row.id,
+          ...(lane ? { lane } : {}),
+        });
       }
     },
 
@@ -101,7 +116,7 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
           ? { inputTokens: ended.inputTokens, outputTokens: ended.outputTokens, costUsd: ended.costUsd }
           : { inputTokens: 0, outputTokens: 0, costUsd: 0 };
         await events.appendNext(executionId, { type: 'execution_completed', executionId, output: outcome.result.output ?? null, usage });
-        counted(publicStatus('flow', outcome.status));
+        counted(publicStatus('flow', outcome.status), ended);
         log.info({ executionId }, 'flow execution completed');
         return;
       }
@@ -110,7 +125,7 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
       await cancelChildren(executionId);
       if (outcome.status === 'cancelled') {
         await events.appendNext(executionId, { type: 'cancelled', executionId });
-        counted(publicStatus('flow', outcome.status));
+        counted(publicStatus('flow', outcome.status), ended);
         if (ended) await dropJobs(ended);
         log.info({ executionId }, 'flow execution cancelled');
         return;
@@ -122,7 +137,7 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
         executionId,
         error: { code, message: outcome.message, ...(nodeId ? { nodeId } : {}) },
       });
-      counted(publicStatus('flow', outcome.status));
+      counted(publicStatus('flow', outcome.status), ended);
       log.info({ executionId, nodeId }, 'flow execution failed');
     },
   });
@@ -138,6 +153,8 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
         userId: child.userId,
         tier: child.tier,
         child: child.id,
+        // A child runs in its parent's lane: the parent's notice waits there too.
+        ...(child.lane ? { lane: child.lane } : {}),
       });
     } catch (error) {
       log.warn({ err: error, executionId: child.id }, 'parent of an ended subflow not told; the reaper resumes it');

@@ -219,7 +219,6 @@ export class FlowRunner {
         const outcome = await this.runControl(execution, node, outputs, watch.signal, data, ticket);
         if (outcome === WAITING) return;
         const won = await repos.flowExecutions.completeNode(data.executionId, data.nodeId, outcome.output, outcome.cost ?? null);
-        this.deps.metrics?.flowNodeSeconds.observe({ status: 'completed' }, (performance.now() - began) / 1000);
         if (!won) return;
         const completed = await repos.flowExecutions.node(data.executionId, data.nodeId);
         await this.settle(execution, data, completed ?? undefined);
@@ -237,7 +236,6 @@ export class FlowRunner {
         : await this.runNode(node, prompt, watch.signal, data, ticket);
       if (result === PARKED) return;
       const won = await repos.flowExecutions.completeNode(data.executionId, data.nodeId, result.output, result.cost);
-      this.deps.metrics?.flowNodeSeconds.observe({ status: 'completed' }, (performance.now() - began) / 1000);
       if (!won) return;
       this.log.info({ executionId: data.executionId, nodeId: data.nodeId }, 'flow node completed');
       const completed = await repos.flowExecutions.node(data.executionId, data.nodeId);
@@ -251,7 +249,10 @@ export class FlowRunner {
             .catch((error: unknown) =>
               this.log.warn({ err: error, executionId: data.executionId, nodeId: data.nodeId }, 'cost of a cancelled node not recorded'),
             );
-        this.deps.metrics?.flowNodeSeconds.observe({ status: 'cancelled' }, (performance.now() - began) / 1000);
+        this.deps.metrics?.observeFlowNode(
+          { flowId: execution.flowId, nodeId: data.nodeId, status: 'cancelled' },
+          (performance.now() - began) / 1000,
+        );
         return;
       }
       // A spent budget is not retried: the node, and with it the execution, fails with `budget_exceeded`.
@@ -265,7 +266,6 @@ export class FlowRunner {
         );
         throw error;
       }
-      this.deps.metrics?.flowNodeSeconds.observe({ status: 'failed' }, (performance.now() - began) / 1000);
       const failed = await repos.flowExecutions.failNode(data.executionId, data.nodeId, flowError(code), cost);
       if (failed) {
         const row = await repos.flowExecutions.node(data.executionId, data.nodeId);
@@ -471,7 +471,7 @@ export class FlowRunner {
   private async settle(execution: FlowExecutionRow, data: FlowNodeJob, own?: FlowExecutionNodeRow): Promise<void> {
     const { repos, events } = this.deps;
     const executionId = execution.id;
-    if (own) await this.announce(executionId, own);
+    if (own) await this.announce(execution, own);
     const nodes = await repos.flowExecutions.nodes(executionId);
     const failed = nodes.find((node) => node.status === 'failed');
     if (failed) {
@@ -504,9 +504,18 @@ export class FlowRunner {
     );
   }
 
-  /** A finished node's event, once even when a worker died between the append and `markAnnounced`. */
-  private async announce(executionId: string, own: FlowExecutionNodeRow): Promise<void> {
+  /**
+   * A finished node's event, once even when a worker died between the append and `markAnnounced`;
+   * its time (first start to end, from its row) goes to the node histogram as it is announced.
+   */
+  private async announce(execution: FlowExecutionRow, own: FlowExecutionNodeRow): Promise<void> {
     const { repos, events } = this.deps;
+    const executionId = execution.id;
+    if (own.startedAt && own.completedAt && (own.status === 'completed' || own.status === 'failed'))
+      this.deps.metrics?.observeFlowNode(
+        { flowId: execution.flowId, nodeId: own.nodeId, status: own.status },
+        Math.max(0, own.completedAt.getTime() - own.startedAt.getTime()) / 1000,
+      );
     if (own.status === 'completed') {
       const truncated = wasTruncated(own.output) ? ({ truncated: true } as const) : {};
       await events.appendNextOnce(executionId, `node:${own.nodeId}`, {
@@ -536,7 +545,14 @@ export class FlowRunner {
    */
   async resume(execution: FlowExecutionRow): Promise<void> {
     const nodes = await this.deps.repos.flowExecutions.nodes(execution.id);
-    const data = { executionId: execution.id, nodeId: nodes[0]?.nodeId ?? 'x', userId: execution.userId, tier: execution.tier };
+    const data = {
+      executionId: execution.id,
+      nodeId: nodes[0]?.nodeId ?? 'x',
+      userId: execution.userId,
+      tier: execution.tier,
+      // Its lane is on its row: an evaluation's execution is picked up behind everyone's own again.
+      ...(execution.lane ? { lane: execution.lane } : {}),
+    };
     for (const node of nodes.filter(
       (n) => (n.status === 'completed' || n.status === 'failed' || n.status === 'skipped') && !n.announcedAt,
     )) {

@@ -144,6 +144,18 @@ export class FlowService {
     return updated;
   }
 
+  /**
+   * A new definition of the owner's flow checked as `update` checks one before saving it (its
+   * type, models, prompts, credentials and subflows), without saving it: a replay's draft.
+   */
+  async checkDraft(userId: string, flow: FlowRow, value: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const definition = validateDefinition(flow.type, value, this.knows) as unknown as Record<string, unknown>;
+    this.checkPrompts(userId, definition);
+    await this.checkCredentials(userId, definition);
+    await this.checkSubflows(userId, definition, flow.id);
+    return definition;
+  }
+
   /** One version of the owner's flow, else 404 (another user's flow included). */
   async version(userId: string, flowId: string, version: number): Promise<{ flow: FlowRow; version: FlowVersionRow }> {
     const flow = await this.get(userId, flowId);

@@ -181,7 +181,15 @@ export class NodeControl {
     await this.deps.enqueueBulk(
       'flows',
       'node',
-      indexes.map((item) => ({ executionId: data.executionId, nodeId, userId: data.userId, tier: data.tier, item })),
+      indexes.map((item) => ({
+        executionId: data.executionId,
+        nodeId,
+        userId: data.userId,
+        tier: data.tier,
+        item,
+        // An evaluation's items wait in its lane, as its nodes do.
+        ...(data.lane ? { lane: data.lane } : {}),
+      })),
     );
   }
 
@@ -294,6 +302,7 @@ export class NodeControl {
           executionId: execution.id,
           nodeId: node.id,
           depth: execution.depth + 1,
+          lane: execution.lane,
         });
         await this.deps.events.appendNextOnce(execution.id, `child:${node.id}`, {
           type: 'subflow_started',

@@ -22,6 +22,7 @@ import type { LimitsResolver } from '../auth/limits';
 import type { TokenSettings } from '../auth/tokens';
 import type { FlowTriggers } from '../triggers/flow-triggers';
 import type { FlowExecutions } from '../flows/flow-executions';
+import type { FlowReplays } from '../flows/flow-replay';
 import type { FlowService } from '../flows/flow-service';
 import type { HttpCredentials } from '../flows/http-credentials';
 import type { FlowChats } from '../flows/flow-chat';
@@ -91,6 +92,8 @@ export interface ApiContext {
   httpCredentials: HttpCredentials;
   /** Agentflow executions: start, read, cancel. */
   flowExecutions: FlowExecutions;
+  /** Replays of ended executions from one of their nodes, as draft versions. */
+  flowReplays: FlowReplays;
   /** Evaluation datasets of the caller: uploaded, or made from past executions. */
   datasets: Datasets;
   /** Evaluations: datasets run through flow versions, scored and compared. */

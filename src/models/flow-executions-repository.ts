@@ -21,6 +21,7 @@ export function toNodeView(row: FlowExecutionNodeRow) {
     output: row.output ?? null,
     error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '' } : null,
     attempts: row.attempts,
+    reused: row.reused,
     usage: { provider: row.provider, model: row.model, inputTokens: row.inputTokens, outputTokens: row.outputTokens, costUsd: row.costUsd },
     startedAt: row.startedAt?.toISOString() ?? null,
     completedAt: row.completedAt?.toISOString() ?? null,
@@ -38,11 +39,19 @@ export function toExecutionView(row: FlowExecutionRow, nodes?: FlowExecutionNode
     output: row.output ?? null,
     error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '' } : null,
     usage: { inputTokens: row.inputTokens, outputTokens: row.outputTokens, costUsd: row.costUsd },
+    replayOf: row.replayOf && row.replayFrom ? { executionId: row.replayOf, fromNode: row.replayFrom } : null,
     createdAt: row.createdAt.toISOString(),
     startedAt: row.startedAt?.toISOString() ?? null,
     completedAt: row.completedAt?.toISOString() ?? null,
     ...(nodes ? { nodes: nodes.map(toNodeView) } : {}),
   };
+}
+
+/** A node a replay takes over from its source execution, as it ended there. */
+export interface ReusedNode {
+  nodeId: string;
+  status: 'completed' | 'skipped';
+  output: unknown;
 }
 
 /** What a finished model call of a node cost. */
@@ -70,26 +79,37 @@ export class FlowExecutionsRepository {
    * The execution, one pending row per node and its queued run (carried by one job
    * per node, so no single job id), in one transaction.
    */
-  async create(input: {
-    id: string;
-    flowId: string;
-    userId: string;
-    tier: FlowExecutionRow['tier'];
-    definition: Record<string, unknown>;
-    flowVersion: number;
-    input: Record<string, unknown>;
-    nodeIds: string[];
-    /**
-     * The trigger fire that started it: unique per trigger (a second insert of the same fire fails).
-     * With `limit`, the insert is refused ({@link TriggerConcurrencyFull}) while that many of the
-     * trigger's executions under the same key are queued or running: counted under a transaction
-     * lock on (trigger, key), so two fires at once cannot both take the last place.
-     */
-    trigger?: { triggerId: string; fire: string; concurrencyKey: string; limit?: number };
-    /** A subflow's child: the execution and node that started it, and its depth. */
-    parent?: { executionId: string; nodeId: string; depth: number };
-  }): Promise<FlowExecutionRow> {
-    return this.db.transaction(async (tx) => {
+  async create(
+    input: {
+      id: string;
+      flowId: string;
+      userId: string;
+      tier: FlowExecutionRow['tier'];
+      definition: Record<string, unknown>;
+      flowVersion: number;
+      input: Record<string, unknown>;
+      nodeIds: string[];
+      /**
+       * The trigger fire that started it: unique per trigger (a second insert of the same fire fails).
+       * With `limit`, the insert is refused ({@link TriggerConcurrencyFull}) while that many of the
+       * trigger's executions under the same key are queued or running: counted under a transaction
+       * lock on (trigger, key), so two fires at once cannot both take the last place.
+       */
+      trigger?: { triggerId: string; fire: string; concurrencyKey: string; limit?: number };
+      /** A subflow's child: the execution and node that started it, and its depth. */
+      parent?: { executionId: string; nodeId: string; depth: number };
+      /** `evaluation`: its jobs wait behind everyone's own executions. */
+      lane?: 'evaluation';
+      /**
+       * A replay: the ended execution and node it starts from, and the nodes it reuses, written
+       * finished with the source's outputs (no attempt, no cost) instead of `pending`.
+       */
+      replay?: { executionId: string; nodeId: string; reused: ReadonlyArray<ReusedNode> };
+    },
+    db: Db | Tx = this.db,
+  ): Promise<FlowExecutionRow> {
+    const reused = new Map((input.replay?.reused ?? []).map((node) => [node.nodeId, node]));
+    return db.transaction(async (tx) => {
       const trigger = input.trigger;
       if (trigger?.limit !== undefined) {
         await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`${trigger.triggerId}|${trigger.concurrencyKey}`}, 0))`);
@@ -119,9 +139,26 @@ export class FlowExecutionsRepository {
           ...(input.parent
             ? { parentExecutionId: input.parent.executionId, parentNodeId: input.parent.nodeId, depth: input.parent.depth }
             : {}),
+          ...(input.lane ? { lane: input.lane } : {}),
+          ...(input.replay ? { replayOf: input.replay.executionId, replayFrom: input.replay.nodeId } : {}),
         })
         .returning();
-      await tx.insert(flowExecutionNodes).values(input.nodeIds.map((nodeId, position) => ({ executionId: input.id, nodeId, position })));
+      await tx.insert(flowExecutionNodes).values(
+        input.nodeIds.map((nodeId, position) => {
+          const kept = reused.get(nodeId);
+          return kept
+            ? {
+                executionId: input.id,
+                nodeId,
+                position,
+                status: kept.status,
+                output: kept.status === 'completed' ? sql`${JSON.stringify(kept.output ?? null)}::jsonb` : null,
+                completedAt: sql`now()`,
+                reused: true,
+              }
+            : { executionId: input.id, nodeId, position };
+        }),
+      );
       await this.runs.insert({ kind: 'flow', id: input.id, userId: input.userId, queue: 'flows', jobId: null }, tx);
       return row;
     });

@@ -92,22 +92,24 @@ export class FlowsRepository {
    * Changes the owner's flow; null when there is none. A new definition is saved as the next
    * version (numbered under the flow row's lock, so two saves at once never share a number) and,
    * with `publish`, becomes the flow's published definition; without, what runs stays as it was.
+   * Given a transaction, it is written in it (a replay saves its draft with its execution).
    */
   async update(
     userId: string,
     id: string,
     change: { name?: string; definition?: Record<string, unknown>; publish?: boolean },
+    db: DbOrTx = this.db,
   ): Promise<FlowRow | null> {
     const { definition, publish = true, name } = change;
     if (definition === undefined) {
-      const [row] = await this.db
+      const [row] = await db
         .update(flows)
         .set({ name, updatedAt: sql`now()` })
         .where(and(eq(flows.id, id), eq(flows.userId, userId)))
         .returning();
       return row ?? null;
     }
-    return this.db.transaction(async (tx) => {
+    return db.transaction(async (tx) => {
       const [row] = await tx
         .update(flows)
         .set({

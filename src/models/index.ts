@@ -14,6 +14,7 @@ import { FlowExecutionsRepository } from './flow-executions-repository';
 import { FlowsRepository } from './flows-repository';
 import { FlowTriggersRepository } from './flow-triggers-repository';
 import { FlowItemsRepository } from './flow-items-repository';
+import { FlowReplaysRepository } from './flow-replays-repository';
 import { CanvasesRepository } from './canvases-repository';
 import { EmbedsRepository } from './embeds-repository';
 import { EvalsRepository } from './evals-repository';
@@ -36,6 +37,7 @@ export function createRepositories(db: Db) {
   const blocks = new BlocksRepository(db);
   const audit = new AuditRepository(db);
   const flowExecutions = new FlowExecutionsRepository(db);
+  const flows = new FlowsRepository(db);
   return {
     /**
      * The raw handle, for tests that arrange rows directly. SQL and transactions belong in
@@ -59,8 +61,10 @@ export function createRepositories(db: Db) {
     /** PSA connections and the sessions' pushes of their notes. */
     psa: new PsaRepository(db),
     agents: new AgentsRepository(db),
-    flows: new FlowsRepository(db),
+    flows,
     flowExecutions,
+    /** A replay's draft version and rows, written together. */
+    flowReplays: new FlowReplaysRepository(db, flows, flowExecutions),
     flowItems: new FlowItemsRepository(db, flowExecutions),
     /** What starts an agentflow unattended: schedules, signed webhooks, connectors. */
     flowTriggers: new FlowTriggersRepository(db),

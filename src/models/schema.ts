@@ -523,6 +523,11 @@ export const flowExecutions = pgTable('flow_executions', {
   parentNodeId: text('parent_node_id'),
   /** 0 for an execution started by a request, its parent's + 1 for a child. */
   depth: integer('depth').notNull().default(0),
+  /** `evaluation`: every job of the execution waits behind everyone's own (0058_flow_replays_and_lanes.sql). */
+  lane: text('lane', { enum: ['evaluation'] }),
+  /** A replay: the ended execution it started from, and the node it started at. */
+  replayOf: uuid('replay_of'),
+  replayFrom: text('replay_from'),
 });
 export type FlowExecutionRow = typeof flowExecutions.$inferSelect;
 
@@ -582,6 +587,8 @@ export const flowExecutionNodes = pgTable(
     completedAt: timestamp('completed_at', { withTimezone: true }),
     /** When its node_completed / node_failed event was written (a retry writes a missing one). */
     announcedAt: timestamp('announced_at', { withTimezone: true }),
+    /** A replay's node written with the output its source execution committed: it did not run (0058). */
+    reused: boolean('reused').notNull().default(false),
   },
   (table) => [primaryKey({ columns: [table.executionId, table.nodeId] })],
 );

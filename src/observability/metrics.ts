@@ -6,6 +6,14 @@ import { ResourceMetrics } from './resource-metrics';
 /** Seconds buckets for things that take from a millisecond to a minute (HTTP, jobs, model calls). */
 const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
+/** An execution runs several model calls in a row, possibly a human's approval: up to an hour. */
+const FLOW_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600];
+/**
+ * Flows a process labels by id in the flow histograms: the first ones it sees; any later one is
+ * counted under `flow_id="other"` (and its nodes under `node_id="other"`), so a deployment with
+ * many flows keeps a bounded number of series.
+ */
+export const MAX_LABELLED_FLOWS = 200;
 
 /**
  * Every Prometheus metric of a process, on one registry, prefixed `switchboard_`, with variants as
@@ -166,11 +174,22 @@ export class Metrics {
 
   readonly flowNodeSeconds = new Histogram({
     name: 'switchboard_flow_node_seconds',
-    help: 'Agentflow node run time (start to output) by outcome',
-    labelNames: ['status'] as const,
+    help: 'Agentflow node run time (its first start to its output, retries and items included) by flow, node and outcome',
+    labelNames: ['flow_id', 'node_id', 'status'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
+
+  readonly flowExecutionSeconds = new Histogram({
+    name: 'switchboard_flow_execution_seconds',
+    help: 'Agentflow execution time (accepted to ended, queueing included) by flow and outcome',
+    labelNames: ['flow_id', 'status'] as const,
+    buckets: FLOW_BUCKETS,
+    registers: [this.registry],
+  });
+
+  /** The flows this process labels by id (see {@link MAX_LABELLED_FLOWS}). */
+  private readonly labelledFlows = new Set<string>();
 
   /** What the scrape-time gauges read, once the api role says (until then they stay at zero). */
   private openStreams?: () => number;
@@ -232,6 +251,25 @@ export class Metrics {
   observeModelCall(labels: { provider: string; model: string; purpose: string }, seconds: number, ttftSeconds?: number): void {
     this.llmRequestSeconds.observe(labels, seconds);
     if (ttftSeconds !== undefined) this.llmTtftSeconds.observe(labels, ttftSeconds);
+  }
+
+  /** A flow's `flow_id` label: its id while this process labels fewer than {@link MAX_LABELLED_FLOWS} flows, else `other`. */
+  private flowLabel(flowId: string): string {
+    if (this.labelledFlows.has(flowId)) return flowId;
+    if (this.labelledFlows.size >= MAX_LABELLED_FLOWS) return 'other';
+    this.labelledFlows.add(flowId);
+    return flowId;
+  }
+
+  /** One agentflow node's time, under its flow and node. */
+  observeFlowNode(labels: { flowId: string; nodeId: string; status: string }, seconds: number): void {
+    const flow = this.flowLabel(labels.flowId);
+    this.flowNodeSeconds.observe({ flow_id: flow, node_id: flow === 'other' ? 'other' : labels.nodeId, status: labels.status }, seconds);
+  }
+
+  /** One agentflow execution's time, under its flow. */
+  observeFlowExecution(labels: { flowId: string; status: string }, seconds: number): void {
+    this.flowExecutionSeconds.observe({ flow_id: this.flowLabel(labels.flowId), status: labels.status }, seconds);
   }
 
   /** Reads the number of open SSE streams at scrape time. */

@@ -5,6 +5,7 @@ import { rowsOf } from '../../src/models/migrate';
 import { chatSessions } from '../../src/models/schema';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
+import { eventually } from '../support/wait';
 
 /**
  * The agent-builder's own clients against a real server: its embed widget's public chat
@@ -287,6 +288,34 @@ describe('agent-builder: embed chat, workflow history and the Prometheus path', 
         token: owner.accessToken,
         body: { message: 'Count me' },
       });
+      // A workflow run through the seed's own path: its duration is scraped per workflow and per node.
+      const agentflow = await request('POST', `${t.api}/flows`, {
+        token: owner.accessToken,
+        body: {
+          type: 'agentflow',
+          name: 'Timed',
+          definition: {
+            nodes: [
+              { id: 'draft', prompt: 'Draft {{input.topic}}' },
+              { id: 'polish', prompt: 'Polish {{nodes.draft.output}}', dependsOn: ['draft'] },
+            ],
+            output: 'polish',
+          },
+        },
+      });
+      const workflowId = agentflow.body.flow.id as string;
+      const run = await request('POST', `${t.url}/api/agent-builder/workflows/${workflowId}/execute`, {
+        token: owner.accessToken,
+        body: { input: { topic: 'tides' } },
+      });
+      expect(run.status).toBe(202);
+      await eventually(
+        () =>
+          request('GET', `${t.url}/api/agent-builder/agentflows/${workflowId}/executions/${run.body.execution_id}`, {
+            token: owner.accessToken,
+          }),
+        (res) => res.body.execution?.status === 'completed',
+      );
       const path = `${t.url}/api/agent-builder/metrics/prometheus`;
 
       // The seed's curl, without credentials, and a signed-in user's own token: refused like /metrics.
@@ -311,6 +340,16 @@ describe('agent-builder: embed chat, workflow history and the Prometheus path', 
       ])
         expect({ family, exposed: text.includes(`# TYPE ${family} `) }).toEqual({ family, exposed: true });
       expect(text).toMatch(/switchboard_llm_tokens_total\{[^}]*provider="scripted"[^}]*model="scripted-model"[^}]*\} [1-9]/);
+      // Execution time per workflow, and per node, as histograms.
+      expect(text).toContain('# TYPE switchboard_flow_execution_seconds histogram');
+      expect(text).toMatch(new RegExp(`^switchboard_flow_execution_seconds_count\\{flow_id="${workflowId}",status="completed"\\} 1$`, 'm'));
+      expect(text).toMatch(
+        new RegExp(`^switchboard_flow_execution_seconds_bucket\\{le="\\+Inf",flow_id="${workflowId}",status="completed"\\} 1$`, 'm'),
+      );
+      for (const node of ['draft', 'polish'])
+        expect(text).toMatch(
+          new RegExp(`^switchboard_flow_node_seconds_count\\{flow_id="${workflowId}",node_id="${node}",status="completed"\\} 1$`, 'm'),
+        );
     });
   });
 });

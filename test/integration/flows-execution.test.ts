@@ -341,7 +341,8 @@ describe('agentflow executions', () => {
     const metrics = await fetch(`${t.url}/metrics`).then((res) => res.text());
     expect(metrics).toMatch(/switchboard_flow_executions_total\{type="agentflow",status="completed"\} [1-9]/);
     expect(metrics).toMatch(/switchboard_flow_executions_total\{type="agentflow",status="failed"\} [1-9]/);
-    expect(metrics).toMatch(/switchboard_flow_node_seconds_count\{status="completed"\} [1-9]/);
+    expect(metrics).toMatch(/switchboard_flow_node_seconds_count\{flow_id="[^"]+",node_id="[^"]+",status="completed"\} [1-9]/);
+    expect(metrics).toMatch(/switchboard_flow_execution_seconds_count\{flow_id="[^"]+",status="completed"\} [1-9]/);
     expect(metrics).toMatch(/switchboard_llm_request_seconds_count\{[^}]*purpose="flow"[^}]*\} [1-9]/);
   });
 

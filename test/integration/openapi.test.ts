@@ -10,6 +10,7 @@ import { apiRoutes } from '../../src/http/routes';
 import { startTestApp, type TestApp } from '../support/app';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
+import { eventually } from '../support/wait';
 
 type Schema = Record<string, any>;
 type DocOperation = Schema & { method: string; path: string };
@@ -29,6 +30,8 @@ describe('OpenAPI document and /docs', () => {
   let cloudAgentId: string;
   let agentflowId: string;
   let chatflowId: string;
+  /** An ended execution of the agentflow: a replay checks it exists and has ended before reading its body. */
+  let endedExecutionId: string;
 
   beforeAll(async () => {
     // The demo model answers chats, generations and flows, and asks a device to delete a task (an approval).
@@ -76,6 +79,16 @@ describe('OpenAPI document and /docs', () => {
     });
     expect(chatflow.status).toBe(201);
     chatflowId = chatflow.body.flow.id;
+    const executed = await request('POST', `${t.api}/flows/${agentflowId}/execute`, {
+      token: user.accessToken,
+      body: { input: { topic: 'x' } },
+    });
+    expect(executed.status).toBe(202);
+    endedExecutionId = executed.body.executionId;
+    await eventually(
+      () => request('GET', `${t.api}/flows/${agentflowId}/executions/${endedExecutionId}`, { token: user.accessToken }),
+      (read) => read.body.execution?.status === 'completed',
+    );
     const res = await request('GET', `${t.api}/openapi.json`); // no token: public
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
@@ -103,6 +116,7 @@ describe('OpenAPI document and /docs', () => {
       if (!fixtures) return randomUUID();
       if (path.startsWith('/canvases/{id}') && name === 'id') return canvasId;
       if (name === 'blockId') return blockId;
+      if (name === 'executionId' && /\/replay(\/stream)?$/.test(path)) return endedExecutionId;
       if (path.startsWith('/agents/local/{id}')) return localAgentId;
       if (path.startsWith('/agents/cloud/{id}')) return cloudAgentId;
       if (path.startsWith('/flows/{id}') && name === 'id') return /^\/flows\/\{id\}\/(chat|embeds)/.test(path) ? chatflowId : agentflowId;

@@ -119,6 +119,7 @@ describe('resource metrics and the alert rules that read them', () => {
     expect(byName.get('SwitchboardSlowLlmResponse')).toContain('switchboard_llm_request_seconds_bucket');
     expect(byName.get('SwitchboardDatabasePoolExhausted')).toMatch(/switchboard_db_pool_usage_ratio\) > 0\.9/);
     expect(byName.get('SwitchboardSlowDatabaseQueries')).toContain('switchboard_db_query_seconds_bucket');
+    expect(byName.get('SwitchboardSlowFlowExecutions')).toContain('sum by (flow_id, le) (rate(switchboard_flow_execution_seconds_bucket');
     for (const rule of rules) {
       const names = [...rule.expr.matchAll(/\bswitchboard_[a-z0-9_]+/g)].map(([name]) => name);
       expect({ alert: rule.alert, reads: names.length > 0, missing: names.filter((name) => !exposed.has(name)) }).toEqual({

@@ -487,6 +487,28 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         stream.executionId = executionId;
         return stream;
       },
+      /**
+       * Replays an ended execution from `fromNode` with `changes` as a new execution: upstream nodes keep
+       * their committed outputs (no model call), a changed definition becomes a draft version to publish.
+       */
+      replay: (flowId: string, executionId: string, body: T.ReplayRequest) =>
+        post<T.ReplayStarted>(`${execution(flowId, executionId)}/replay`, body),
+      /** The same replay, streaming its events; a dropped connection resumes through `…/executions/{executionId}/events`. */
+      replayStream(flowId: string, executionId: string, body: T.ReplayRequest, opts: EventStreamOptions = {}): ExecutionStream {
+        let stream: ExecutionStream;
+        const open = async (lastEventId: string | undefined, signal: AbortSignal) => {
+          if (stream.executionId) return openExecutionEvents(flowId, stream.executionId, lastEventId, signal);
+          const response = await http.send('POST', `${execution(flowId, executionId)}/replay/stream`, {
+            body,
+            signal,
+            headers: { accept: 'text/event-stream' },
+          });
+          stream.executionId = response.headers.get('x-execution-id') ?? undefined;
+          return response;
+        };
+        stream = new EventStream(executionSource(open), opts);
+        return stream;
+      },
       /** Stops an execution: 202 `{executionId, status: "cancelling"}`; its stream ends with `cancelled`. */
       cancel: (flowId: string, executionId: string) =>
         post<{ executionId: string; status: 'cancelling' }>(`${execution(flowId, executionId)}/cancel`),

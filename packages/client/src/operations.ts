@@ -128,6 +128,8 @@ export const CLIENT_OPERATIONS = {
   getFlowExecution: 'flows.execution',
   streamFlowExecutionEvents: 'flows.events',
   cancelFlowExecution: 'flows.cancel',
+  replayFlowExecution: 'flows.replay',
+  replayFlowExecutionStream: 'flows.replayStream',
   listFlowVersions: 'flows.versions.list',
   getFlowVersion: 'flows.versions.get',
   publishFlowVersion: 'flows.versions.publish',

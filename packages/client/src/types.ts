@@ -990,6 +990,8 @@ export interface FlowExecutionSummary {
   output: unknown;
   error: { code: string; message: string } | null;
   usage: FlowUsage;
+  /** A replay: the execution it replays and the node it started from; null otherwise. */
+  replayOf: { executionId: string; fromNode: string } | null;
   createdAt: string;
   startedAt: string | null;
   completedAt: string | null;
@@ -1000,6 +1002,8 @@ export interface FlowExecutionNode {
   output: unknown;
   error: { code: string; message: string } | null;
   attempts: number;
+  /** A replay's node taken over from the execution it replays (its committed output; it did not run). */
+  reused: boolean;
   usage: FlowUsage & { provider: string | null; model: string | null };
   startedAt: string | null;
   completedAt: string | null;
@@ -1010,7 +1014,7 @@ export interface FlowExecution extends FlowExecutionSummary {
 }
 /** An execution's event: `type` is the SSE event name, every one carries `executionId`. */
 export type FlowExecutionEvent = { executionId: string } & (
-  | { type: 'execution_started'; flowId: string }
+  | { type: 'execution_started'; flowId: string; replayOf?: { executionId: string; fromNode: string } }
   | { type: 'node_started'; nodeId: string; attempt: number }
   | {
       /** One tool call of a node: its arguments, its result as the model read it, whether it succeeded. */
@@ -1028,7 +1032,7 @@ export type FlowExecutionEvent = { executionId: string } & (
     }
   /** A dangerous device tool call waits for the owner's decision (`approvals.approve` / `approvals.reject`). */
   | { type: 'approval_requested'; nodeId: string; approvalId: string; tool: string; expiresAt: string }
-  | { type: 'node_completed'; nodeId: string; output: unknown; usage: FlowUsage }
+  | { type: 'node_completed'; nodeId: string; output: unknown; usage: FlowUsage; reused?: true }
   | { type: 'node_failed'; nodeId: string; error: { code: string; message: string } }
   | { type: 'execution_completed'; output: unknown; usage: FlowUsage }
   | { type: 'execution_failed'; error: { code: string; message: string } }
@@ -1038,6 +1042,24 @@ export type FlowExecutionEvent = { executionId: string } & (
 export interface SequencedExecutionEvent {
   seq: number;
   event: FlowExecutionEvent;
+}
+/** What a replay changes: the node's `prompt` or `model`, a subflow node's `nodeInput`, the execution's `input` (key by key). */
+export interface ReplayChanges {
+  prompt?: string;
+  model?: { provider: string; model: string };
+  nodeInput?: Record<string, string>;
+  input?: Record<string, unknown>;
+}
+export interface ReplayRequest {
+  fromNode: string;
+  changes?: ReplayChanges;
+}
+export interface ReplayStarted {
+  executionId: string;
+  /** The version it runs: a new draft when the changes changed the definition. */
+  flowVersion: number;
+  draft: boolean;
+  reusedNodes: string[];
 }
 export interface FlowChatRequest {
   message: string;

@@ -77,6 +77,7 @@ const nodeView = z.object({
   output: z.unknown().describe('Text, or the JSON value for a node with an `outputSchema`; null until it completed'),
   error: errorView,
   attempts: z.number().int(),
+  reused: z.boolean().describe("A replay's node taken over from the execution it replays: its committed output, not run again"),
   usage: usageView.extend({ provider: z.string().nullable(), model: z.string().nullable() }),
   startedAt: timestamp.nullable(),
   completedAt: timestamp.nullable(),
@@ -90,6 +91,10 @@ const executionSummary = z.object({
   output: z.unknown().describe("The `output` node's output once completed, else null"),
   error: errorView,
   usage: usageView.describe('Summed over every node and model call (repairs and cancelled calls included)'),
+  replayOf: z
+    .object({ executionId: z.uuid(), fromNode: z.string() })
+    .nullable()
+    .describe('A replay: the execution it replays and the node it started from; null otherwise'),
   createdAt: timestamp,
   startedAt: timestamp.nullable(),
   completedAt: timestamp.nullable(),
@@ -103,9 +108,9 @@ export const executionCancelResponse = z.object({ executionId: z.uuid(), status:
 
 const EVENTS =
   'Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): ' +
-  '`execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), ' +
+  '`execution_started {flowId, replayOf?}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), ' +
   '`approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), ' +
-  '`node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, `node_skipped {nodeId}` (no branch taken leads to it), ' +
+  '`node_completed {nodeId, output, usage, reused?}` (`reused`: a replay took the output over), `node_failed {nodeId, error}`, `node_skipped {nodeId}` (no branch taken leads to it), ' +
   '`item_completed {nodeId, index, output}` (one element of a foreach or iteration of a loop), `subflow_started {nodeId, childExecutionId}`, then one of ' +
   '`execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel.';
 const EXECUTE =

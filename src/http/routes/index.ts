@@ -17,6 +17,7 @@ import { deviceRoutes } from './device-routes';
 import { embedPublicRoutes } from './embed-public-routes';
 import { flowChatRoutes } from './flow-chat-routes';
 import { flowRoutes } from './flow-routes';
+import { flowReplayRoutes } from './flow-replay-routes';
 import { evaluationRoutes } from './evaluation-routes';
 import { flowTriggerRoutes, hookRoutes } from './flow-trigger-routes';
 import { httpCredentialRoutes } from './http-credential-routes';
@@ -82,6 +83,7 @@ export const apiRoutes = [
   ...psaRoutes,
   ...hitlRoutes,
   ...flowRoutes,
+  ...flowReplayRoutes,
   ...flowChatRoutes,
   ...evaluationRoutes,
   ...flowTriggerRoutes,
