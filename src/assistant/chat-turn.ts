@@ -32,7 +32,7 @@ import { tracedToolCall, waitingCalls, type ParkedLoop, type ToolLoopResult } fr
 import { allowAllPolicy, type ToolPolicy } from '../turns/tool-policy';
 import { taintNeedsApproval, taintSource } from '../turns/tool-risk';
 import { startTurnClock, turnTimings } from '../turns/turn-clock';
-import type { DrivenTurn, ParkedOutcome, TurnOutcome, TurnRun } from '../turns/turn-engine';
+import type { DrivenTurn, ParkedOutcome, TurnAgent, TurnOutcome, TurnRun } from '../turns/turn-engine';
 import type { ChatEvent, ChatEventLog, TurnUsage } from '../turns/turn-events';
 import type { ChatToolCalls } from './chat-tool-calls';
 import type { ChatTurnLife, TurnRef } from './chat-turn-life';
@@ -123,6 +123,8 @@ export const NOTHING_RUN: ChatTurnResult = { toolCalls: 0, toolIterations: 0 };
  */
 export class ChatTurn implements DrivenTurn<ChatLeg, CodingTurnHooks, ChatTurnResult> {
   readonly ref: TurnRef;
+  /** The assistant answers, in its chat session (a coding turn's agents included). */
+  readonly agent: TurnAgent;
   readonly clock = startTurnClock();
   private readonly policy: ToolPolicy;
   /** Writes to the device and the event log not settled yet: the turn waits for them before it parks or ends. */
@@ -147,6 +149,7 @@ export class ChatTurn implements DrivenTurn<ChatLeg, CodingTurnHooks, ChatTurnRe
       deviceId: data.deviceId,
       fromDevice: data.fromDevice,
     };
+    this.agent = { name: 'assistant', conversationId: data.sessionId };
   }
 
   /** Every start and end of a turn goes through the run kernel's chat kind. */
