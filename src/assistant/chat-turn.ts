@@ -352,8 +352,8 @@ export class ChatTurn implements DrivenTurn<ChatLeg, CodingTurnHooks, ChatTurnRe
       return { next: { ...after.next, start: { messages: after.next.messages }, budget: { userId: this.data.userId } } };
     }
     if (!after.done) return { response };
-    await this.event({ type: 'plan', sessionId, steps: planSteps(after.done, 'done') });
-    return { response: planText(after.done) };
+    await this.event({ type: 'plan', sessionId, steps: after.done.steps });
+    return { response: after.done.response };
   }
 
   /** The run's end stores the answer and its usage line and emits `final`; a cancel accepted before this wins (no answer stored). */
