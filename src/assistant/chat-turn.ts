@@ -371,8 +371,23 @@ export class ChatTurn implements DrivenTurn<ChatLeg, CodingTurnHooks, ChatTurnRe
     return counts;
   }
 
-  cancelled(leg: ChatLeg, outcome: Extract<TurnOutcome, { type: 'cancelled' }>): Promise<ChatTurnResult> {
-    return this.stopped(leg, outcome.streamed, outcome.usage);
+  /**
+   * A cancel during a leg: its plan shows as cancelled, and the turn ends with what the person saw
+   * (`streamed`) and the usage of the call it cut short (`usage`, when one was).
+   */
+  async cancelled(
+    leg: ChatLeg,
+    { streamed, usage: cut }: Omit<Extract<TurnOutcome, { type: 'cancelled' }>, 'type'>,
+  ): Promise<ChatTurnResult> {
+    const { agent, plan } = leg;
+    // The gateway recorded the cut-short call's usage already; the turn's total includes it.
+    if (cut) addUsage(this.usage, cut);
+    if (plan)
+      await this.event({ type: 'plan', sessionId: this.data.sessionId, steps: planSteps(plan, 'cancelled') }).catch((error: unknown) =>
+        this.log.warn({ err: error }, 'plan state not logged for the turn'),
+      );
+    if (agent) this.deps.metrics?.codingTurns.inc({ agent, outcome: 'cancelled' });
+    return this.endCancelled(joinAnswers(prior(leg), streamed), this.usage);
   }
 
   async failed(leg: ChatLeg, error: unknown): Promise<ChatTurnResult> {
@@ -380,7 +395,7 @@ export class ChatTurn implements DrivenTurn<ChatLeg, CodingTurnHooks, ChatTurnRe
     const { agent } = leg;
     await this.settle();
     if (error instanceof ModelCallCancelled || this.signal.aborted)
-      return this.stopped(leg, this.streamed, error instanceof ModelCallCancelled ? error.usage : undefined);
+      return this.cancelled(leg, { streamed: this.streamed, usage: error instanceof ModelCallCancelled ? error.usage : undefined });
     log.warn({ err: error, agent, ...turnTimings(this.clock) }, 'assistant turn failed');
     if (agent) {
       await this.event({ type: 'agent', sessionId: this.data.sessionId, agent, state: 'error' }).catch((error: unknown) =>
@@ -415,19 +430,6 @@ export class ChatTurn implements DrivenTurn<ChatLeg, CodingTurnHooks, ChatTurnRe
       else devices.sendTurn(userId, deviceId, turn, 'chat_error', { sessionId: event.sessionId, code: event.code, message: event.message });
     }
     await this.deps.chatEvents.append(messageId, event);
-  }
-
-  /** A cancel during a leg: its plan shows as cancelled, and the turn ends with what the person saw. */
-  private async stopped(leg: ChatLeg, streamed: string, cut?: ModelCallCancelled['usage']): Promise<ChatTurnResult> {
-    const { agent, plan } = leg;
-    // The gateway recorded the cut-short call's usage already; the turn's total includes it.
-    if (cut) addUsage(this.usage, cut);
-    if (plan)
-      await this.event({ type: 'plan', sessionId: this.data.sessionId, steps: planSteps(plan, 'cancelled') }).catch((error: unknown) =>
-        this.log.warn({ err: error }, 'plan state not logged for the turn'),
-      );
-    if (agent) this.deps.metrics?.codingTurns.inc({ agent, outcome: 'cancelled' });
-    return this.endCancelled(joinAnswers(prior(leg), streamed), this.usage);
   }
 
   /**
