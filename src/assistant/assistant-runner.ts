@@ -6,8 +6,6 @@ import { codingTurnSpec } from '../coding/coding-turn';
 import { restartedAfterCrash } from '../lib/job-restart';
 import type { HitlRequestRow } from '../models/schema';
 import { approvalSessionId } from '../models/hitl-repository';
-import { invokeAgentAttributes } from '../observability/genai';
-import { withSpan } from '../observability/tracing';
 import type { ChatTurnJob, HitlJob } from '../producers/assistant';
 import type { ToolsetName } from '../turns/device-tools';
 import { claimRound, type ClaimedRound } from '../turns/parking';
@@ -51,13 +49,7 @@ export class AssistantRunner {
     const ticket: BudgetTicket = { userId: data.userId, reservationId: data.budget };
     // What no model call takes (the turn parked, failed or was cancelled first) the kernel gives back when the turn ends.
     await this.deps.chatTurnLife?.hold(data.messageId, ticket);
-    // One `invoke_agent` span per turn: its model calls and tool calls are its children.
-    return await withSpan(
-      'invoke_agent assistant',
-      'internal',
-      invokeAgentAttributes({ name: 'assistant', conversationId: data.sessionId }),
-      () => this.watching(job, data, {}, (turn) => this.start(job, turn, ticket)),
-    );
+    return this.watching(job, data, {}, (turn) => this.start(job, turn, ticket));
   }
 
   /**

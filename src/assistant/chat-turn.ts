@@ -32,7 +32,7 @@ import { tracedToolCall, waitingCalls, type ParkedLoop, type ToolLoopResult } fr
 import { allowAllPolicy, type ToolPolicy } from '../turns/tool-policy';
 import { taintNeedsApproval, taintSource } from '../turns/tool-risk';
 import { startTurnClock, turnTimings } from '../turns/turn-clock';
-import type { DrivenTurn, ParkedOutcome, TurnOutcome, TurnRun } from '../turns/turn-engine';
+import type { DrivenTurn, ParkedOutcome, TurnAgent, TurnOutcome, TurnRun } from '../turns/turn-engine';
 import type { ChatEvent, ChatEventLog, TurnUsage } from '../turns/turn-events';
 import type { ChatToolCalls } from './chat-tool-calls';
 import type { ChatTurnLife, TurnRef } from './chat-turn-life';
@@ -123,6 +123,8 @@ export const NOTHING_RUN: ChatTurnResult = { toolCalls: 0, toolIterations: 0 };
  */
 export class ChatTurn implements DrivenTurn<ChatLeg, CodingTurnHooks, ChatTurnResult> {
   readonly ref: TurnRef;
+  /** The assistant answers, in its chat session (a coding turn's agents included). */
+  readonly agent: TurnAgent;
   readonly clock = startTurnClock();
   private readonly policy: ToolPolicy;
   /** Writes to the device and the event log not settled yet: the turn waits for them before it parks or ends. */
@@ -147,6 +149,7 @@ export class ChatTurn implements DrivenTurn<ChatLeg, CodingTurnHooks, ChatTurnRe
       deviceId: data.deviceId,
       fromDevice: data.fromDevice,
     };
+    this.agent = { name: 'assistant', conversationId: data.sessionId };
   }
 
   /** Every start and end of a turn goes through the run kernel's chat kind. */
@@ -349,8 +352,8 @@ export class ChatTurn implements DrivenTurn<ChatLeg, CodingTurnHooks, ChatTurnRe
       return { next: { ...after.next, start: { messages: after.next.messages }, budget: { userId: this.data.userId } } };
     }
     if (!after.done) return { response };
-    await this.event({ type: 'plan', sessionId, steps: planSteps(after.done, 'done') });
-    return { response: planText(after.done) };
+    await this.event({ type: 'plan', sessionId, steps: after.done.steps });
+    return { response: after.done.response };
   }
 
   /** The run's end stores the answer and its usage line and emits `final`; a cancel accepted before this wins (no answer stored). */
@@ -368,8 +371,23 @@ export class ChatTurn implements DrivenTurn<ChatLeg, CodingTurnHooks, ChatTurnRe
     return counts;
   }
 
-  cancelled(leg: ChatLeg, outcome: Extract<TurnOutcome, { type: 'cancelled' }>): Promise<ChatTurnResult> {
-    return this.stopped(leg, outcome.streamed, outcome.usage);
+  /**
+   * A cancel during a leg: its plan shows as cancelled, and the turn ends with what the person saw
+   * (`streamed`) and the usage of the call it cut short (`usage`, when one was).
+   */
+  async cancelled(
+    leg: ChatLeg,
+    { streamed, usage: cut }: Omit<Extract<TurnOutcome, { type: 'cancelled' }>, 'type'>,
+  ): Promise<ChatTurnResult> {
+    const { agent, plan } = leg;
+    // The gateway recorded the cut-short call's usage already; the turn's total includes it.
+    if (cut) addUsage(this.usage, cut);
+    if (plan)
+      await this.event({ type: 'plan', sessionId: this.data.sessionId, steps: planSteps(plan, 'cancelled') }).catch((error: unknown) =>
+        this.log.warn({ err: error }, 'plan state not logged for the turn'),
+      );
+    if (agent) this.deps.metrics?.codingTurns.inc({ agent, outcome: 'cancelled' });
+    return this.endCancelled(joinAnswers(prior(leg), streamed), this.usage);
   }
 
   async failed(leg: ChatLeg, error: unknown): Promise<ChatTurnResult> {
@@ -377,7 +395,7 @@ export class ChatTurn implements DrivenTurn<ChatLeg, CodingTurnHooks, ChatTurnRe
     const { agent } = leg;
     await this.settle();
     if (error instanceof ModelCallCancelled || this.signal.aborted)
-      return this.stopped(leg, this.streamed, error instanceof ModelCallCancelled ? error.usage : undefined);
+      return this.cancelled(leg, { streamed: this.streamed, usage: error instanceof ModelCallCancelled ? error.usage : undefined });
     log.warn({ err: error, agent, ...turnTimings(this.clock) }, 'assistant turn failed');
     if (agent) {
       await this.event({ type: 'agent', sessionId: this.data.sessionId, agent, state: 'error' }).catch((error: unknown) =>
@@ -412,19 +430,6 @@ export class ChatTurn implements DrivenTurn<ChatLeg, CodingTurnHooks, ChatTurnRe
       else devices.sendTurn(userId, deviceId, turn, 'chat_error', { sessionId: event.sessionId, code: event.code, message: event.message });
     }
     await this.deps.chatEvents.append(messageId, event);
-  }
-
-  /** A cancel during a leg: its plan shows as cancelled, and the turn ends with what the person saw. */
-  private async stopped(leg: ChatLeg, streamed: string, cut?: ModelCallCancelled['usage']): Promise<ChatTurnResult> {
-    const { agent, plan } = leg;
-    // The gateway recorded the cut-short call's usage already; the turn's total includes it.
-    if (cut) addUsage(this.usage, cut);
-    if (plan)
-      await this.event({ type: 'plan', sessionId: this.data.sessionId, steps: planSteps(plan, 'cancelled') }).catch((error: unknown) =>
-        this.log.warn({ err: error }, 'plan state not logged for the turn'),
-      );
-    if (agent) this.deps.metrics?.codingTurns.inc({ agent, outcome: 'cancelled' });
-    return this.endCancelled(joinAnswers(prior(leg), streamed), this.usage);
   }
 
   /**

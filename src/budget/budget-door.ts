@@ -159,8 +159,10 @@ export class BudgetDoor {
    * (`BudgetTicket.reservationId`), or {@link NO_BUDGET} when the user has no budget limits.
    */
   async admit(userId: string, estimate: CallEstimate): Promise<string> {
-    const reservation = await this.reserve(userId, estimate, { stage: 'admit', started: false });
-    return reservation?.id ?? NO_BUDGET;
+    const plan = await this.budgetedPlan(userId);
+    if (!plan) return NO_BUDGET;
+    const reservation = await this.reserve(plan, userId, estimate, { stage: 'admit', started: false });
+    return reservation.id;
   }
 
   /**
@@ -184,17 +186,13 @@ export class BudgetDoor {
     fixed?: PromptPart | (() => Promise<PromptPart>),
   ): Promise<string | undefined> {
     if (!this.deps.calls) return undefined;
-    let plan: Plan | undefined;
-    if (typeof fixed === 'function') {
-      // What the part reads (a user's MCP servers) is read only for a user the budget applies to.
-      const found = await this.deps.limits.forUser(userId);
-      if (!found || !hasBudget(found.limits)) return NO_BUDGET;
-      plan = found;
-      fixed = await fixed();
-    }
+    const plan = await this.budgetedPlan(userId);
+    if (!plan) return NO_BUDGET;
+    // What the part reads (a user's MCP servers) is read only for a user the budget applies to.
+    if (typeof fixed === 'function') fixed = await fixed();
     const inputTokens = fixed ? promptTokenBound(texts, fixed) : promptTokenBound(texts) + PROMPT_ALLOWANCE_TOKENS;
-    const reservation = await this.reserve(userId, this.callEstimate(inputTokens, model), { stage: 'admit', started: false }, plan);
-    return reservation?.id ?? NO_BUDGET;
+    const reservation = await this.reserve(plan, userId, this.callEstimate(inputTokens, model), { stage: 'admit', started: false });
+    return reservation.id;
   }
 
   /**
@@ -210,20 +208,19 @@ export class BudgetDoor {
     const calls = this.deps.calls;
     if (!calls || !ticket.reservationId || ticket.reservationId === NO_BUDGET || ticket.taken) return true;
     if (extra.bytes <= 0 && extra.texts <= 0) return true;
-    const plan = await this.deps.limits.forUser(ticket.userId);
-    if (!plan || !hasBudget(plan.limits)) return true;
+    const plan = await this.budgetedPlan(ticket.userId);
+    if (!plan) return true;
     const held = await this.deps.redis.hmget(this.keys.budgetReservation(ticket.userId, ticket.reservationId), 't', 's');
     if (held[0] === null || held[1] === '1') return true;
     // The request's count plus the extra part counted alone: never less than the whole counted at once.
     const inputTokens = Number(held[0]) - calls.maxTokens + Math.ceil(Math.max(0, extra.bytes) / 3) + 8 * Math.max(0, extra.texts);
-    let wider: Reservation | null;
+    let wider: Reservation;
     try {
-      wider = await this.reserve(ticket.userId, this.callEstimate(inputTokens, model), { stage: 'admit', started: false }, plan);
+      wider = await this.reserve(plan, ticket.userId, this.callEstimate(inputTokens, model), { stage: 'admit', started: false });
     } catch (error) {
       if (error instanceof BudgetExceededError) return false;
       throw error;
     }
-    if (!wider) return true;
     await this.releaseUnused(ticket);
     ticket.reservationId = wider.id;
     ticket.taken = false;
@@ -246,8 +243,8 @@ export class BudgetDoor {
    */
   async forCall(ticket: BudgetTicket, estimateCall: () => CallEstimate): Promise<Reservation | null> {
     if (ticket.reservationId === NO_BUDGET) return null;
-    const plan = await this.deps.limits.forUser(ticket.userId);
-    if (!plan || !hasBudget(plan.limits)) {
+    const plan = await this.budgetedPlan(ticket.userId);
+    if (!plan) {
       // No limits now: a reservation the request took (limits lifted since) is given back.
       if (ticket.reservationId && !ticket.taken) await this.releaseUnused(ticket);
       return null;
@@ -257,11 +254,10 @@ export class BudgetDoor {
       ticket.taken = true;
       const id = ticket.reservationId;
       const windows = windowsOf(id);
-      const held =
-        windows &&
-        (await this.scripts.budgetStart({ reservation: this.keys.budgetReservation(ticket.userId, id) }, { ttlMs: this.ttlMs + DAY_MS }));
-      if (held && windows) {
-        await this.deps.redis.zadd(this.openKey(ticket.userId), Date.now() + this.ttlMs, member(ticket.userId, id));
+      const keys = windows && this.keysOf(ticket.userId, id, windows);
+      const held = keys && (await this.scripts.budgetStart(keys, { ttlMs: this.ttlMs + DAY_MS }));
+      if (held && keys) {
+        await this.deps.redis.zadd(keys.open, Date.now() + this.ttlMs, member(ticket.userId, id));
         const wanted = amountOf(estimate);
         const reservation: Reservation = { userId: ticket.userId, id, amount: held, tier: plan.tier };
         if (held.tokens >= wanted.tokens && held.microUsd >= wanted.microUsd && held.requests >= wanted.requests) return reservation;
@@ -269,7 +265,7 @@ export class BudgetDoor {
         await this.settle(reservation, { inputTokens: 0, outputTokens: 0, costUsd: 0, requests: 0 });
       }
     }
-    return this.reserve(ticket.userId, estimate, { stage: 'call', started: true }, plan);
+    return this.reserve(plan, ticket.userId, estimate, { stage: 'call', started: true });
   }
 
   /** Replaces a call's reservation with what it used. Safe to call once per reservation; a later call is a no-op. */
@@ -345,25 +341,26 @@ export class BudgetDoor {
     return { hour: counts.hour.reserved, month: counts.month.reserved };
   }
 
+  /** The user's plan when any budget limit applies to them; null when none does (or no such user): nothing is reserved then. */
+  private async budgetedPlan(userId: string): Promise<Plan | null> {
+    const plan = await this.deps.limits.forUser(userId);
+    return plan && hasBudget(plan.limits) ? plan : null;
+  }
+
+  /** Reserves `estimate` under `plan` (the user's, with a budget limit), or throws 429 `budget_exceeded`. */
   private async reserve(
+    plan: Plan,
     userId: string,
     estimate: CallEstimate,
     how: { stage: 'admit' | 'call'; started: boolean },
-    known?: Plan,
-  ): Promise<Reservation | null> {
-    const plan = known ?? (await this.deps.limits.forUser(userId));
-    if (!plan || !hasBudget(plan.limits)) return null;
+  ): Promise<Reservation> {
     const { limits, tier } = plan;
     const now = new Date();
     const spans = budgetWindows(now);
     const ids = windowIds(now);
     const id = `${randomUUID()}.${ids.hour}.${ids.month}`;
     const amount = amountOf(estimate);
-    const keys = {
-      hour: this.keys.budgetWindow(userId, ids.hour),
-      month: this.keys.budgetWindow(userId, ids.month),
-      reservation: this.keys.budgetReservation(userId, id),
-    };
+    const keys = this.keysOf(userId, id, ids);
     const windowLimits: { hour: BudgetLimitTriple; month: BudgetLimitTriple } = {
       hour: [limits.tokensPerHour, limits.requestsPerHour, null],
       month: [
@@ -404,7 +401,7 @@ export class BudgetDoor {
       });
     }
     if (!('taken' in reply)) throw new Error(`Budget reservation ${id} exists already`);
-    await this.deps.redis.zadd(this.openKey(userId), now.getTime() + this.ttlMs, member(userId, id));
+    await this.deps.redis.zadd(keys.open, now.getTime() + this.ttlMs, member(userId, id));
     this.deps.metrics?.budgetReservations.inc({ stage: how.stage, result: 'taken' });
     if (this.deps.metrics && limits.tokensPerMonth !== null) void this.noteNearLimit(userId, ids.month, limits, tier);
     return { userId, id, amount, tier };
@@ -421,26 +418,25 @@ export class BudgetDoor {
     }
   }
 
-  /** The open-reservations set of the user's shard. */
-  private openKey(userId: string): string {
-    return this.keys.budgetOpen(this.keys.budgetOpenShard(userId));
+  /** Every key reservation `id` of `userId` (in `windows`) touches: its windows, itself, what the reaper charged, the open set it sits in. */
+  private keysOf(userId: string, id: string, windows: WindowIds) {
+    return {
+      hour: this.keys.budgetWindow(userId, windows.hour),
+      month: this.keys.budgetWindow(userId, windows.month),
+      reservation: this.keys.budgetReservation(userId, id),
+      reaped: this.keys.budgetReaped(userId, id),
+      open: this.keys.budgetOpenOf(userId),
+    };
   }
 
   /** Settles or releases reservation `id`; true when this call ended it. */
   private async end(userId: string, id: string, mode: 'call' | 'reap' | 'release', actual: BudgetAmount): Promise<boolean> {
     const windows = windowsOf(id);
     if (!windows) return false;
-    const seconds = await this.scripts.budgetSettle(
-      {
-        hour: this.keys.budgetWindow(userId, windows.hour),
-        month: this.keys.budgetWindow(userId, windows.month),
-        reservation: this.keys.budgetReservation(userId, id),
-        reaped: this.keys.budgetReaped(userId, id),
-      },
-      { actual, mode },
-    );
+    const keys = this.keysOf(userId, id, windows);
+    const seconds = await this.scripts.budgetSettle(keys, { actual, mode });
     if (seconds < 0) return false;
-    await this.deps.redis.zrem(this.openKey(userId), member(userId, id));
+    await this.deps.redis.zrem(keys.open, member(userId, id));
     this.deps.metrics?.budgetSettlementSeconds.observe({ by: mode === 'reap' ? 'reaper' : mode }, seconds);
     if (mode === 'reap') this.log.warn({ userId, reservationId: id }, 'an expired budget reservation was settled by the reaper');
     return true;

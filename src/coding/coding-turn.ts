@@ -8,7 +8,7 @@ import type { CodeTool } from './code-tools';
 import type { CodingAgentConfig } from '../../config/coding-agents';
 import { systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import { codingSystemPrompt, keptNote, toolNamed, type CodingAgentName } from './coding-agents';
-import { parsePlan, PLAN_TOOL, stepPrompt, type PlanState, type PlanStep } from './coding-plan';
+import { parsePlan, PLAN_TOOL, planSteps, planText, stepPrompt, type PlanState, type PlanStep } from './coding-plan';
 
 /** What the coding turn knows of one turn: its agent, the plan it is a step of, the request, the device its previews read. */
 export interface CodingTurnContext {
@@ -132,6 +132,12 @@ export function nextPlanStep(plan: PlanState, agents: Record<CodingAgentName, Co
   };
 }
 
+/** A plan whose last step answered: its steps, all done (the stream's last `plan` event), and its whole answer, which ends the turn. */
+export interface FinishedPlan {
+  steps: ReturnType<typeof planSteps>;
+  response: string;
+}
+
 /**
  * What follows a coding leg's answer, in one answer: the note the Orchestrator adds when it kept
  * the request, and, in a plan, the next step to run as the turn's next leg (`next`) or, after the
@@ -142,9 +148,9 @@ export function codingAnswer(
   response: string,
   proposed: PlanStep[] | undefined,
   agents: Record<CodingAgentName, CodingAgentConfig>,
-): { note?: string; next?: PlanStepLeg; done?: PlanState } {
+): { note?: string; next?: PlanStepLeg; done?: FinishedPlan } {
   const { note, plan } = afterCodingAnswer(leg, response, proposed);
   if (!plan) return { note };
   const next = nextPlanStep(plan, agents);
-  return next ? { note, next } : { note, done: plan };
+  return next ? { note, next } : { note, done: { steps: planSteps(plan, 'done'), response: planText(plan) } };
 }

@@ -112,9 +112,9 @@ export class RedisKeys {
     return `${this.prefix}:budget:open:${slot(`budget-open-${shard}`)}`;
   }
 
-  /** The shard of `budgetOpen` holding `userId`'s reservations. */
-  budgetOpenShard(userId: string): number {
-    return keySlot(userId) % BUDGET_OPEN_SHARDS;
+  /** The shard of `budgetOpen` that holds `userId`'s open reservations. */
+  budgetOpenOf(userId: string): string {
+    return this.budgetOpen(keySlot(userId) % BUDGET_OPEN_SHARDS);
   }
 
   /** Consecutive failed API-key attempts (`fails`) or the back-off lock (`lock`) of a client (`ipId`: a hash of the IP); TTL 24 h / the lock. */

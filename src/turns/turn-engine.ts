@@ -1,5 +1,7 @@
 import { ModelCallCancelled } from '../ai/model-gateway';
 import type { ToolSpec } from '../ai/model-tools';
+import { invokeAgentAttributes } from '../observability/genai';
+import { withSpan } from '../observability/tracing';
 import { runToolLoop, type ParkedLoop, type ToolLoopOptions, type ToolLoopResult } from './tool-loop';
 
 /**
@@ -54,6 +56,12 @@ export interface TurnRun {
 /** A turn's loop that parked on a round of approvals. */
 export type ParkedOutcome = Extract<TurnOutcome, { type: 'parked' }>;
 
+/** Who answers a driven turn, as its `invoke_agent` span names it: the agent, and the conversation the turn belongs to. */
+export interface TurnAgent {
+  name: string;
+  conversationId?: string;
+}
+
 /**
  * A turn the engine drives from its first leg to its end. A leg is one loop of the turn (from the
  * person's message, from a resumed round, a plan's next step); the feature prepares each leg's
@@ -61,6 +69,7 @@ export type ParkedOutcome = Extract<TurnOutcome, { type: 'parked' }>;
  * finishing and ending cancelled or failed are the feature's life on the run kernel.
  */
 export interface DrivenTurn<L, H extends TurnHooks, R> {
+  readonly agent: TurnAgent;
   /** The leg's hooks (from the feature's turn spec) and loop. */
   prepare(leg: L): Promise<{ hooks: H; run: TurnRun }>;
   /** A leg answered: the turn's answer, or the next leg to run (a plan's next step). */
@@ -145,9 +154,14 @@ export class TurnEngine {
   /**
    * Drives a turn from `leg` to its end, leg after leg: each leg's loop runs, then the turn parks,
    * ends cancelled, or goes on with the next leg its answer leads to, until it has its answer.
-   * What fails on the way is handed to the turn's `failed`, once.
+   * What fails on the way is handed to the turn's `failed`, once. The drive is one `invoke_agent`
+   * span (the turn's first job, and each resume after a park): its model and tool calls are its children.
    */
-  async drive<L, H extends TurnHooks, R>(turn: DrivenTurn<L, H, R>, leg: L): Promise<R> {
+  drive<L, H extends TurnHooks, R>(turn: DrivenTurn<L, H, R>, leg: L): Promise<R> {
+    return withSpan(`invoke_agent ${turn.agent.name}`, 'internal', invokeAgentAttributes(turn.agent), () => this.legs(turn, leg));
+  }
+
+  private async legs<L, H extends TurnHooks, R>(turn: DrivenTurn<L, H, R>, leg: L): Promise<R> {
     for (;;) {
       try {
         const { hooks, run } = await turn.prepare(leg);

@@ -1,10 +1,14 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { DeviceSimulator } from '@switchboard/client/testing';
 import { createTextEmbedder } from '../../src/ai/embeddings';
+import type { ApprovalRequested } from '../../src/schemas/socket-events';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver';
+import { nextDeviceEvent } from '../support/device-events';
 import { readSse } from '../support/sse';
+import { userWithDevice } from '../support/user-device';
 import { eventually } from '../support/wait';
 
 /**
@@ -12,7 +16,9 @@ import { eventually } from '../support/wait';
  * agentflow node is an `invoke_agent` span holding its `chat` model calls and an `execute_tool`
  * span per tool call (`gen_ai.tool.name`, `gen_ai.tool.call.id`); an embedding request is an
  * `embeddings` span with its model and tokens. Prompts, answers, tool arguments and results are on
- * spans only with OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true, and redacted then.
+ * spans only with OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true, and redacted then. An
+ * assistant turn that parks on an approval is an `invoke_agent assistant` span for its first job
+ * and another for its resume, each holding that job's model calls.
  */
 
 const INTERNAL = 1;
@@ -141,6 +147,54 @@ describe('GenAI spans', () => {
       });
       expect(JSON.stringify(embedding)).not.toContain('first text');
     } finally {
+      await t.stop();
+    }
+  });
+
+  test('an assistant turn parked on an approval: invoke_agent assistant over its first job and over its resume', async () => {
+    const t = await startTestApp();
+    const devices: DeviceSimulator[] = [];
+    try {
+      const taskId = '3f2b8c1e-9d4a-4b6e-8f00-1234567890ab';
+      const { user, device } = await userWithDevice(t.url, devices, {
+        name: 'Turner',
+        seed: { tasks: [{ id: taskId, title: 'Old report', status: 'done', priority: 'low' }] },
+      });
+      t.llm.push({ toolCalls: [{ name: 'delete_task', args: { task_id: taskId } }] }, { text: 'Deleted it.' });
+      const asked = nextDeviceEvent<ApprovalRequested>(device, 'approval_requested');
+      const { sessionId } = (await device.socket.timeout(5_000).emitWithAck('chat_request', { message: 'Remove the old report' })) as {
+        sessionId: string;
+      };
+      const final = nextDeviceEvent<{ sessionId: string }>(device, 'final', (event) => event.sessionId === sessionId, 15_000);
+      const approval = await asked;
+      const approved = await request('PUT', `${t.api}/hitl/requests/${approval.approvalId}/approve`, { token: user.accessToken });
+      expect(approved.status).toBe(200);
+      await final;
+
+      const turns = await eventually(
+        async () =>
+          receiver.spans.filter((s) => s.name === 'invoke_agent assistant' && s.attributes['gen_ai.conversation.id'] === sessionId),
+        (list) => list.length === 2,
+      );
+      const chatsUnder = async (turn: ReceivedSpan) =>
+        eventually(
+          async () =>
+            receiver.spans.filter(
+              (s) =>
+                s.traceId === turn.traceId &&
+                s.attributes['gen_ai.operation.name'] === 'chat' &&
+                ancestors(receiver.spans, s).includes(turn.spanId),
+            ),
+          (list) => list.length > 0,
+        );
+      for (const turn of turns) {
+        expect(turn.kind).toBe(INTERNAL);
+        expect(turn.attributes).toMatchObject({ 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': 'assistant' });
+        // The first job's call asked for the delete; the resume's answered after it ran.
+        expect(await chatsUnder(turn)).toHaveLength(1);
+      }
+    } finally {
+      devices.forEach((device) => device.close());
       await t.stop();
     }
   });

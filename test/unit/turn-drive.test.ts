@@ -18,6 +18,7 @@ function recordedTurn(
   const t = newTestTurn(script);
   const seen: string[] = [];
   const turn: DrivenTurn<Leg, TurnHooks, string> = {
+    agent: { name: 'recorded', conversationId: 'session-1' },
     async prepare(leg) {
       seen.push(`prepare ${leg.name}`);
       if (options.failAt === 'prepare') throw new Error('no tools today');
