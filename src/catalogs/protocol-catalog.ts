@@ -21,6 +21,10 @@ import {
   block,
   CANVAS,
   GEN,
+  INPUT,
+  INPUT_REQUESTED,
+  inputRequestedFields,
+  inputResolvedFields,
   SESSION,
   USER,
 } from './catalog-examples';
@@ -305,6 +309,18 @@ export const canvasServerCatalog = {
     fields: approvalResolvedFields,
     example: { approvalId: APPROVAL, status: 'approved', decidedBy: USER },
   },
+  input_requested: {
+    summary:
+      "To every `/canvas` socket of each recipient of an agentflow's form (room `user:<id>`): a human_input node waits for your answer (`POST /hitl/inputs/:id/answer`).",
+    fields: inputRequestedFields,
+    example: INPUT_REQUESTED,
+  },
+  input_resolved: {
+    summary:
+      'To every `/canvas` socket of each recipient: the form was answered (the first answer wins, on any surface), timed out, or its execution ended. Clear it from view.',
+    fields: inputResolvedFields,
+    example: { inputId: INPUT, status: 'answered', answeredBy: USER, decision: 'approve' },
+  },
 } satisfies EventCatalog<CanvasServerEvents>;
 
 export const deviceClientCatalog = {
@@ -458,6 +474,17 @@ export const deviceServerCatalog = {
     summary: 'An approval request of this user was decided on some surface (first decision wins), or timed out.',
     fields: approvalResolvedFields,
     example: { approvalId: APPROVAL, status: 'timeout', decidedBy: null },
+  },
+  input_requested: {
+    summary:
+      "An agentflow's form waits for this user's answer (`POST /hitl/inputs/:id/answer`, a signed-in person only) until `expiresAt`. Sent to every connected device of each recipient.",
+    fields: inputRequestedFields,
+    example: INPUT_REQUESTED,
+  },
+  input_resolved: {
+    summary: 'A form of this user was answered on some surface (first answer wins), timed out, or its execution ended.',
+    fields: inputResolvedFields,
+    example: { inputId: INPUT, status: 'timeout', answeredBy: null, decision: null },
   },
   final: {
     summary: "The assistant's whole answer; the turn is over.",

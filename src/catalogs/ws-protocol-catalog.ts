@@ -9,6 +9,7 @@ import {
   toolCallSchema,
 } from '../schemas/device-protocol';
 import { camelPayload, type WsClientFrames, type WsClientType, type WsFrame, type WsServerFrames } from '../devices/ws-frames';
+import { INPUT, INPUT_REQUESTED } from './catalog-examples';
 
 /**
  * The plain-WebSocket device protocol for docs/protocol.md, typed by the frame
@@ -208,6 +209,43 @@ export const wsServerCatalog = {
     summary: 'The request was decided on some surface (first decision wins) or timed out.',
     fields: { approval_id: 'the request', status: '`approved`, `rejected` or `timeout`' },
     example: { type: 'approval_resolved', approval_id: APPROVAL, status: 'approved' },
+  },
+  input_requested: {
+    summary:
+      "An agentflow's form waits for this user's answer (over HTTP: `POST /hitl/inputs/:id/answer`, a signed-in person only) until `expires_at`. Sent to every connected device of each recipient.",
+    fields: {
+      input_id: 'the form request',
+      execution_id: 'the execution that waits',
+      flow_id: 'its flow',
+      node_id: 'the human_input node',
+      owner_id: "the flow's owner, who asks",
+      prompt: 'what to answer (may be empty)',
+      form: 'a JSON Schema of an object: its properties are the fields',
+      decisions: '`[{name, label}]`: the decision buttons',
+      expires_at: 'ISO time',
+    },
+    example: {
+      type: 'input_requested',
+      input_id: INPUT,
+      execution_id: INPUT_REQUESTED.executionId,
+      flow_id: INPUT_REQUESTED.flowId,
+      node_id: INPUT_REQUESTED.nodeId,
+      owner_id: INPUT_REQUESTED.ownerId,
+      prompt: INPUT_REQUESTED.prompt,
+      form: INPUT_REQUESTED.form,
+      decisions: INPUT_REQUESTED.decisions,
+      expires_at: INPUT_REQUESTED.expiresAt,
+    },
+  },
+  input_resolved: {
+    summary: 'The form was answered on some surface (first answer wins), timed out, or its execution ended.',
+    fields: {
+      input_id: 'the form request',
+      status: '`answered`, `timeout` or `cancelled`',
+      answered_by: 'who answered, or `null`',
+      decision: 'the decision, or `null`',
+    },
+    example: { type: 'input_resolved', input_id: INPUT, status: 'answered', answered_by: INPUT_REQUESTED.ownerId, decision: 'approve' },
   },
   cancelled: {
     summary: 'The running turn of the session was stopped; no `final` follows.',

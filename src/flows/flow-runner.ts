@@ -42,6 +42,7 @@ import { NodeControl, WAITING } from './node-control';
 import { isPromptNode, kindOf, type FlowNode, type NodeKind } from './node-kinds';
 import { nextSteps } from './flow-graph';
 import type { FlowExecutions } from './flow-executions';
+import { humanInputStep, type HumanInputDeps } from './node-input';
 
 export interface FlowRunnerDeps {
   repos: Repositories;
@@ -60,10 +61,12 @@ export interface FlowRunnerDeps {
   approvals?: Pick<ApprovalService, 'request' | 'cancelPending' | 'allow'>;
   /** Starts subflows' child executions; without it subflow nodes fail. */
   children?: Pick<FlowExecutions, 'startChild'>;
+  /** Sends human_input nodes' forms; without it such nodes fail. */
+  inputs?: HumanInputDeps['inputs'];
 }
 
-/** Node kinds that stay `running` while their items or child execution go on. */
-const WAITS = new Set<NodeKind>(['foreach', 'loop', 'subflow']);
+/** Node kinds that stay `running` while their items, child execution or form's answer go on. */
+const WAITS = new Set<NodeKind>(['foreach', 'loop', 'subflow', 'human_input']);
 
 /** A parked node's state in `hitl_requests.continuation`: the tool loop's, and where it belongs. */
 export interface FlowContinuation extends StoredContinuation {
@@ -122,7 +125,7 @@ export class FlowRunner {
     });
   }
 
-  /** A control-flow node's step: its output (and what its model call cost), or WAITING on its items or child. */
+  /** A control-flow node's step: its output (and what its model call cost), or WAITING on its items, child or form. */
   private async runControl(
     execution: FlowExecutionRow,
     node: Exclude<FlowNode, AgentflowNode>,
@@ -145,6 +148,8 @@ export class FlowRunner {
         return this.control.loop(execution, node, data);
       case 'subflow':
         return this.control.subflow(execution, node, outputs);
+      case 'human_input':
+        return humanInputStep(this.deps, execution, node, outputs);
     }
   }
 
