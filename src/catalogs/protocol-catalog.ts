@@ -13,6 +13,7 @@ import {
 } from '../schemas/device-protocol';
 import { blockInputSchema } from '../schemas/blocks';
 import { wsClientCatalog, wsServerCatalog } from './ws-protocol-catalog';
+import { toolApprovalSchema } from '../turns/approvals';
 import {
   APPROVAL,
   APPROVAL_REQUESTED,
@@ -385,9 +386,14 @@ export const deviceClientCatalog = {
   tool_approval: {
     summary:
       'Your decision on an `approval_requested`. Only a device connected with a session token (a signed-in person) decides; one connected with an API key serves tools but gets `person_required`, and the request stays pending.',
-    fields: { approvalId: 'from `approval_requested`', approved: 'boolean' },
+    fields: {
+      approvalId: 'from `approval_requested`',
+      approved: 'boolean',
+      arguments: 'optional, with `approved: true`: the arguments to run the call with instead of the model\'s (checked against the tool\'s schema; the audit records the edit)',
+      message: 'optional, with `approved: false`: a reply the model reads as the tool\'s result, and the turn goes on',
+    },
     example: { approvalId: APPROVAL, approved: true },
-    schema: z.strictObject({ approvalId: z.uuid(), approved: z.boolean() }),
+    schema: toolApprovalSchema,
     ack: {
       description:
         'Optional; `{ok:true, status}` or `{error:{code}}` (`person_required`, `not_found`, `already_decided`, `expired`, `validation_failed`).',

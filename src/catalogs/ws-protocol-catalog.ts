@@ -10,6 +10,7 @@ import {
 } from '../schemas/device-protocol';
 import { camelPayload, type WsClientFrames, type WsClientType, type WsFrame, type WsServerFrames } from '../devices/ws-frames';
 import { INPUT, INPUT_REQUESTED } from './catalog-examples';
+import { toolApprovalSchema } from '../turns/approvals';
 
 /**
  * The plain-WebSocket device protocol for docs/protocol.md, typed by the frame
@@ -119,9 +120,14 @@ export const wsClientCatalog = {
   tool_approval: {
     summary:
       'Your decision on an `approval_requested`; every surface then gets `approval_resolved`. An already decided request gets `error already_decided`. The endpoint opens only with an access token, so its decisions are those of a signed-in person (an API key, which never decides, is refused at the upgrade).',
-    fields: { approval_id: 'from `approval_requested`', approved: 'boolean' },
+    fields: {
+      approval_id: 'from `approval_requested`',
+      approved: 'boolean',
+      arguments: 'optional, with `approved: true`: the arguments to run the call with instead of the model\'s',
+      message: 'optional, with `approved: false`: a reply the model reads as the tool\'s result',
+    },
     example: { type: 'tool_approval', approval_id: APPROVAL, approved: true },
-    schema: wire('tool_approval', z.strictObject({ approvalId: z.uuid(), approved: z.boolean() })),
+    schema: wire('tool_approval', toolApprovalSchema),
   },
   chat_cancel: {
     summary: "Stops a running turn: the one of `session_id`, else this device's running turn; the turn ends with `cancelled`.",

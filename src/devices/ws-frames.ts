@@ -41,7 +41,7 @@ export interface WsClientFrames {
   pong: Record<never, never>;
   /** The device's own heartbeat: answered with `pong`. */
   ping: Record<never, never>;
-  tool_approval: { approval_id: string; approved: boolean };
+  tool_approval: { approval_id: string; approved: boolean; arguments?: Record<string, unknown>; message?: string };
   chat_cancel: { session_id?: string };
 }
 
@@ -128,7 +128,7 @@ const CLIENT_FIELDS: Record<Exclude<WsClientType, 'tool_result'>, Record<string,
   agent_complete: { run_id: 'runId', files_read: 'filesRead', errors: 'errors' },
   pong: {},
   ping: {},
-  tool_approval: { approval_id: 'approvalId', approved: 'approved' },
+  tool_approval: { approval_id: 'approvalId', approved: 'approved', arguments: 'arguments', message: 'message' },
   chat_cancel: { session_id: 'sessionId' },
 };
 

@@ -38,7 +38,7 @@ export function toInputView(row: InputRequestRow) {
 }
 
 /** The refusal of an answer made without a signed-in person (403 `person_required`). */
-const personRequired = () =>
+export const answerNeedsPerson = () =>
   new AppError(403, 'person_required', 'Forms are answered by a signed-in person (a session), not with an API key');
 
 /** Thrown inside a waitpoint's completion when the answer no longer holds: the completion rolls back. */
@@ -162,7 +162,7 @@ export class FlowInputs {
    * values do not fit the form (nothing written). The first answer wins, also under a race.
    */
   async answer(decider: Decider, id: string, body: { values: Record<string, unknown>; decision?: string }): Promise<InputRequestRow> {
-    if (!decider.person) throw personRequired();
+    if (!decider.person) throw answerNeedsPerson();
     const row = await this.get(decider.userId, id);
     this.refuseClosed(row);
     if (row.expiresAt.getTime() <= Date.now()) return this.refuseExpired(row);

@@ -27,7 +27,7 @@ import { flowError, type FlowEventLog } from './flow-events';
 import type { FlowRuns } from './flow-run';
 import type { BudgetTicket } from '../budget/budget-door';
 import type { ApprovalService } from '../turns/approvals';
-import { claimRound, decidedResults, parkRound, type StoredContinuation } from '../turns/parking';
+import { claimRound, decidedResults, parkRound, refusalGoesOn, type StoredContinuation } from '../turns/parking';
 import { tracedToolCall, waitingCalls, type ParkedLoop } from '../turns/tool-loop';
 import { TurnEngine } from '../turns/turn-engine';
 import { flowNodeTurnSpec } from './node-tools';
@@ -328,7 +328,10 @@ export class FlowRunner {
       (call) => `Error: ${call.name} was NOT run: the execution was cancelled.`,
       signal,
     ).finally(() => watch.release());
-    const refused = round.waiting.map(({ decision }) => decision).find((decision) => decision.status !== 'approved');
+    // A rejection with a reply does not fail the node: the model reads the reply and the node goes on.
+    const refused = round.waiting
+      .map(({ decision }) => decision)
+      .find((decision) => decision.status !== 'approved' && !refusalGoesOn(decision));
     return {
       state: parked,
       results,

@@ -164,8 +164,14 @@ export interface DeviceClientEvents extends AuthClientEvents {
   chat_cancel: (payload: { sessionId?: string }, ack?: Ack<ChatCancelAck>) => void;
   /** Stops an agent run of this device's user (queued, waiting for its device, or running). */
   agent_cancel: (payload: { runId: string }, ack?: Ack<AgentCancelAck>) => void;
-  /** The user's decision on an `approval_requested`; the optional ack is `{ok}` or `{error}`. */
-  tool_approval: (payload: { approvalId: string; approved: boolean }, ack?: Ack<ToolApprovalAck>) => void;
+  /**
+   * The user's decision on an `approval_requested` (an approval may carry the `arguments` to run the
+   * call with instead; a rejection a `message` the model reads as the result); the optional ack is `{ok}` or `{error}`.
+   */
+  tool_approval: (
+    payload: { approvalId: string; approved: boolean; arguments?: Record<string, unknown>; message?: string },
+    ack?: Ack<ToolApprovalAck>,
+  ) => void;
   /** Files read for an `agent_run` (any number of frames per run); the optional ack is `{ok}`. */
   agent_data: (payload: AgentData, ack?: Ack<AgentFrameAck>) => void;
   /** The device has sent every file of the run. */
