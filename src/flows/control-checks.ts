@@ -1,5 +1,5 @@
 import { ExpressionError, parseExpression, pathsOf, type Expr } from './expression';
-import { branchesOf, ELSE_BRANCH, isBranching, kindOf, type FlowNode } from './node-kinds';
+import { branchesOf, decisionsOf, ELSE_BRANCH, isBranching, kindOf, type FlowNode } from './node-kinds';
 
 /**
  * The checks on save of an agentflow's control flow, each problem at its path in the request:
@@ -60,7 +60,7 @@ export function controlProblems(
     // A human_input's decisions are checked like branches, whether or not they lead anywhere.
     if (node.type !== 'human_input' && !isBranching(node)) return;
     const field = node.type === 'human_input' ? 'decisions' : 'branches';
-    const named = node.type === 'human_input' ? (node.decisions ?? []) : node.branches;
+    const named: Array<{ name: string; to?: string[] }> = node.type === 'human_input' ? decisionsOf(node) : node.branches;
     const targetOf = new Map<string, string>();
     const names = new Set<string>();
     named.forEach((branch, j) => {

@@ -10,7 +10,7 @@ import type { InputRequested, InputResolved } from '../schemas/socket-events';
 import type { Decider } from '../turns/approvals';
 import type { FlowEventLog } from './flow-events';
 import { answerProblems, formOf } from './input-form';
-import { DEFAULT_INPUT_TIMEOUT_SECONDS, type HumanInputNode } from './node-kinds';
+import { decisionsOf, DEFAULT_INPUT_TIMEOUT_SECONDS, type HumanInputNode } from './node-kinds';
 
 /** The idempotency key of a form's waitpoint. */
 export const inputWaitpointKey = (inputId: string) => `input:${inputId}`;
@@ -88,7 +88,7 @@ export class FlowInputs {
       recipients,
       prompt,
       form: formOf(node),
-      decisions: (node.decisions ?? []).map((decision) => ({ name: decision.name, label: decision.label ?? decision.name })),
+      decisions: decisionsOf(node).map((decision) => ({ name: decision.name, label: decision.label ?? decision.name })),
       expiresAt: new Date(Date.now() + seconds * 1000),
     });
     await this.reopen(row, execution.flowId);

@@ -1,5 +1,5 @@
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020';
-import type { HumanInputNode } from './node-kinds';
+import { decisionsOf, type HumanInputNode } from './node-kinds';
 import { regexKeyword } from './schema-keywords';
 
 /**
@@ -110,7 +110,7 @@ export function humanInputProblems(node: HumanInputNode, at: (path: PropertyKey[
   });
   const timeout = node.timeout;
   if (!timeout) return problems;
-  const names = (node.decisions ?? []).map((decision) => decision.name);
+  const names = decisionsOf(node).map((decision) => decision.name);
   const namesDecision = () => {
     if (timeout.decision === undefined)
       problems.push({ path: at(['timeout', 'decision']), message: `name the decision taken when time is over: one of ${names.join(', ')}` });

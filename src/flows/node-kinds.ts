@@ -140,13 +140,8 @@ export const humanInputNodeSchema = z.strictObject({
   form: z.record(z.string(), z.unknown()).optional(),
   /** Who may answer, by user id or email: the flow's owner (the default) or users who share a canvas with them. */
   recipients: z.array(z.string().trim().min(1).max(320)).min(1).max(MAX_INPUT_RECIPIENTS).optional(),
-  /** Decision buttons (a string is a button of that name). */
-  decisions: z
-    .array(decisionSchema)
-    .min(1)
-    .max(MAX_BRANCHES)
-    .transform((list) => list.map((entry) => (typeof entry === 'string' ? { name: entry } : entry)))
-    .optional(),
+  /** Decision buttons (a string is a button of that name, leading nowhere). */
+  decisions: z.array(decisionSchema).min(1).max(MAX_BRANCHES).optional(),
   timeout: z
     .strictObject({
       seconds: z.number().int().min(MIN_INPUT_TIMEOUT_SECONDS).max(MAX_INPUT_TIMEOUT_SECONDS),
@@ -199,11 +194,16 @@ export const hasPrompt = (node: FlowNode): node is PromptNode | RouterNode | For
 /** A node that chooses which of its targets run: a condition, a router, a human_input whose decisions lead somewhere. */
 export type BranchingNode = ConditionNode | RouterNode | HumanInputNode;
 export const isBranching = (node: FlowNode): node is BranchingNode =>
-  node.type === 'condition' || node.type === 'router' || (node.type === 'human_input' && Boolean(node.decisions?.some((d) => d.to)));
+  node.type === 'condition' || node.type === 'router' || (node.type === 'human_input' && decisionsOf(node).some((d) => d.to));
+
+/** A human_input node's decisions as objects (a decision given as a string is one of that name, leading nowhere). */
+export function decisionsOf(node: Pick<HumanInputNode, 'decisions'>): Array<{ name: string; label?: string; to?: string[] }> {
+  return (node.decisions ?? []).map((decision) => (typeof decision === 'string' ? { name: decision } : decision));
+}
 
 /** A branching node's branches by name with their targets (a condition's `else` as {@link ELSE_BRANCH}, a human_input's decisions). */
 export function branchesOf(node: BranchingNode): Array<{ name: string; to: string[] }> {
-  if (node.type === 'human_input') return (node.decisions ?? []).map((decision) => ({ name: decision.name, to: decision.to ?? [] }));
+  if (node.type === 'human_input') return decisionsOf(node).map((decision) => ({ name: decision.name, to: decision.to ?? [] }));
   const named = node.branches.map((branch) => ({ name: branch.name, to: branch.to }));
   return node.type === 'condition' && node.else ? [...named, { name: ELSE_BRANCH, to: node.else }] : named;
 }
