@@ -19,7 +19,7 @@ import {
 } from './node-kinds';
 import { controlProblems, expressionInputKeys } from './control-checks';
 import { REGEX_KEYWORDS, regexKeyword } from './schema-keywords';
-import { humanInputProblems } from './input-form';
+import { humanInputProblems, withFieldOrder } from './input-form';
 
 export { MAX_FLOW_NODES, MAX_NODE_PROMPT_CHARS, NODE_ID_PATTERN, REGEX_KEYWORDS, regexKeyword };
 export type { FlowNode };
@@ -220,13 +220,20 @@ export function validateDefinition(
 /** Node types also accepted under another name: `input` is a `human_input` (stored under that name). */
 const NODE_TYPE_ALIASES: Record<string, string> = { input: 'human_input' };
 
-/** The definition with aliased node types under their own names (anything else as it is). */
+/**
+ * The definition as it is stored: aliased node types under their own names, and a human_input's
+ * form with the order of its fields written down (anything else as it is).
+ */
 function withNodeAliases(value: unknown): unknown {
   const nodes = (value as { nodes?: unknown } | null)?.nodes;
   if (!Array.isArray(nodes)) return value;
   const renamed = nodes.map((node: unknown) => {
-    const type = (node as { type?: unknown } | null)?.type;
-    return typeof type === 'string' && Object.hasOwn(NODE_TYPE_ALIASES, type) ? { ...(node as object), type: NODE_TYPE_ALIASES[type] } : node;
+    if (node === null || typeof node !== 'object') return node;
+    const { type } = node as { type?: unknown };
+    const kind = typeof type === 'string' && Object.hasOwn(NODE_TYPE_ALIASES, type) ? NODE_TYPE_ALIASES[type] : type;
+    if (kind !== 'human_input') return node;
+    const { form } = node as { form?: unknown };
+    return { ...node, type: kind, ...(form === undefined ? {} : { form: withFieldOrder(form) }) };
   });
   return { ...(value as object), nodes: renamed };
 }

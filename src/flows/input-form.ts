@@ -67,6 +67,8 @@ export function formProblems(form: Record<string, unknown>, path: string): Probl
       },
     ];
   if (form.type !== 'object') return [{ path: `${path}.type`, message: 'a form is a JSON Schema of an object: set "type": "object"' }];
+  const order = orderProblem(form, path);
+  if (order) return [order];
   try {
     formValidator(form);
   } catch (error) {
@@ -86,6 +88,28 @@ export function answerProblems(form: Record<string, unknown>, values: unknown, r
     const at = `${error.instancePath.replace(/\//g, '.')}${missing ? `.${missing}` : ''}`;
     return { path: `${root}${at}`, message: error.message ?? 'invalid' };
   });
+}
+
+/**
+ * A form as written, with the order of its fields kept as `propertyOrder` (unless it gives one):
+ * a definition is stored as PostgreSQL `jsonb`, which does not keep the order of an object's keys,
+ * and a form's fields should show in the order their author wrote them.
+ */
+export function withFieldOrder(form: unknown): unknown {
+  if (form === null || typeof form !== 'object' || Array.isArray(form)) return form;
+  const { properties, propertyOrder } = form as { properties?: unknown; propertyOrder?: unknown };
+  if (propertyOrder !== undefined || properties === null || typeof properties !== 'object' || Array.isArray(properties)) return form;
+  return { ...form, propertyOrder: Object.keys(properties) };
+}
+
+/** The problem of a form's `propertyOrder` (a list of its property names), or null. */
+function orderProblem(form: Record<string, unknown>, path: string): Problem | null {
+  const order = form.propertyOrder;
+  if (order === undefined) return null;
+  const names = Object.keys((form.properties as Record<string, unknown> | undefined) ?? {});
+  if (!Array.isArray(order) || order.some((name) => typeof name !== 'string' || !names.includes(name)))
+    return { path: `${path}.propertyOrder`, message: 'the order of the fields: a list of the names under properties' };
+  return null;
 }
 
 /** The node's form, or {@link EMPTY_FORM} when it names none. */

@@ -144,7 +144,8 @@ describe('human_input nodes', () => {
       nodeId: 'review',
       ownerId: ada.id,
       prompt: 'Check this draft: Dear ACME, your order ships Monday.',
-      form: FORM,
+      // The fields' order as written is kept (the stored jsonb does not keep key order).
+      form: { ...FORM, propertyOrder: ['note', 'score', 'urgent'] },
       decisions: [
         { name: 'approve', label: 'Send it' },
         { name: 'reject', label: 'reject' },
