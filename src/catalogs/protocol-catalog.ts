@@ -389,8 +389,9 @@ export const deviceClientCatalog = {
     fields: {
       approvalId: 'from `approval_requested`',
       approved: 'boolean',
-      arguments: 'optional, with `approved: true`: the arguments to run the call with instead of the model\'s (checked against the tool\'s schema; the audit records the edit)',
-      message: 'optional, with `approved: false`: a reply the model reads as the tool\'s result, and the turn goes on',
+      arguments:
+        "optional, with `approved: true`: the arguments to run the call with instead of the model's (checked against the tool's schema; the audit records the edit)",
+      message: "optional, with `approved: false`: a reply the model reads as the tool's result, and the turn goes on",
     },
     example: { approvalId: APPROVAL, approved: true },
     schema: toolApprovalSchema,

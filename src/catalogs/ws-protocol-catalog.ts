@@ -123,8 +123,8 @@ export const wsClientCatalog = {
     fields: {
       approval_id: 'from `approval_requested`',
       approved: 'boolean',
-      arguments: 'optional, with `approved: true`: the arguments to run the call with instead of the model\'s',
-      message: 'optional, with `approved: false`: a reply the model reads as the tool\'s result',
+      arguments: "optional, with `approved: true`: the arguments to run the call with instead of the model's",
+      message: "optional, with `approved: false`: a reply the model reads as the tool's result",
     },
     example: { type: 'tool_approval', approval_id: APPROVAL, approved: true },
     schema: wire('tool_approval', toolApprovalSchema),

@@ -12,9 +12,15 @@ import { httpToolArgsSchema } from './http-tool';
  */
 export function editedArgumentsProblems(row: Pick<HitlRequestRow, 'toolName' | 'deviceId'>, args: Record<string, unknown>) {
   const deep = tooDeep(args, MAX_DEFINITION_DEPTH);
-  if (deep) return [{ path: ['arguments', ...deep].map(String).join('.'), message: `nested more than ${MAX_DEFINITION_DEPTH} levels deep` }];
+  if (deep)
+    return [{ path: ['arguments', ...deep].map(String).join('.'), message: `nested more than ${MAX_DEFINITION_DEPTH} levels deep` }];
   if (isMcpToolName(row.toolName))
-    return [{ path: 'arguments', message: `${row.toolName} is an MCP server's tool: its arguments cannot be edited, approve or reject it as asked` }];
+    return [
+      {
+        path: 'arguments',
+        message: `${row.toolName} is an MCP server's tool: its arguments cannot be edited, approve or reject it as asked`,
+      },
+    ];
   // An agentflow HTTP tool (never named like a device tool) has its approval name its host: `http:<host>`.
   const schema = toolNamed(row.toolName)?.schema ?? (row.deviceId.startsWith('http:') ? httpToolArgsSchema : undefined);
   if (!schema) return [{ path: 'arguments', message: `the arguments of ${row.toolName} cannot be edited` }];

@@ -107,9 +107,11 @@ export class FlowInputs {
 
   /** The form's waitpoint on its execution's run (created once; its deadline is the form's expiry). */
   private async block(row: InputRequestRow): Promise<void> {
-    await this.deps.waits().block('flow', row.executionId, [
-      { kind: 'input', userId: row.userId, idempotencyKey: inputWaitpointKey(row.id), ref: row.id, completeAfter: row.expiresAt },
-    ]);
+    await this.deps
+      .waits()
+      .block('flow', row.executionId, [
+        { kind: 'input', userId: row.userId, idempotencyKey: inputWaitpointKey(row.id), ref: row.id, completeAfter: row.expiresAt },
+      ]);
   }
 
   /** Tells every surface of each recipient, then records that they were told. */
@@ -140,7 +142,10 @@ export class FlowInputs {
       .onRequested?.(row, flowId)
       .catch((error: unknown) => this.log.warn({ err: error, inputId: row.id }, 'a listener of form requests failed'));
     await this.deps.repos.inputRequests.markAnnounced(row.id);
-    this.log.info({ inputId: row.id, executionId: row.executionId, nodeId: row.nodeId, recipients: row.recipients.length }, 'form requested');
+    this.log.info(
+      { inputId: row.id, executionId: row.executionId, nodeId: row.nodeId, recipients: row.recipients.length },
+      'form requested',
+    );
   }
 
   /** The caller's forms (those they may answer), newest first. */
@@ -264,8 +269,7 @@ export class FlowInputs {
 /** An answer names one of the form's decisions when it has some, and none when it has none. */
 function decisionProblems(row: InputRequestRow, decision: string | undefined): Array<{ path: string; message: string }> {
   const names = row.decisions.map((entry) => entry.name);
-  if (!names.length)
-    return decision === undefined ? [] : [{ path: 'decision', message: 'this form has no decisions: leave decision out' }];
+  if (!names.length) return decision === undefined ? [] : [{ path: 'decision', message: 'this form has no decisions: leave decision out' }];
   if (decision === undefined) return [{ path: 'decision', message: `choose one of ${names.join(', ')}` }];
   return names.includes(decision) ? [] : [{ path: 'decision', message: `"${decision}" is not one of ${names.join(', ')}` }];
 }

@@ -73,7 +73,13 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
           const form = waitpoint.ref ? await repos.inputRequests.find(waitpoint.ref) : null;
           if (!form || form.executionId !== run.id) continue;
           const tier = (await repos.flowExecutions.find(run.id))?.tier ?? 'free';
-          await deps.queues.enqueue('flows', 'node', { executionId: run.id, nodeId: form.nodeId, userId: form.userId, tier, input: form.id });
+          await deps.queues.enqueue('flows', 'node', {
+            executionId: run.id,
+            nodeId: form.nodeId,
+            userId: form.userId,
+            tier,
+            input: form.id,
+          });
           continue;
         }
         const row = waitpoint.kind === 'approval' && waitpoint.ref ? await repos.hitl.find(waitpoint.ref) : null;

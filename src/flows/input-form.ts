@@ -137,7 +137,10 @@ export function humanInputProblems(node: HumanInputNode, at: (path: PropertyKey[
   const names = decisionsOf(node).map((decision) => decision.name);
   const namesDecision = () => {
     if (timeout.decision === undefined)
-      problems.push({ path: at(['timeout', 'decision']), message: `name the decision taken when time is over: one of ${names.join(', ')}` });
+      problems.push({
+        path: at(['timeout', 'decision']),
+        message: `name the decision taken when time is over: one of ${names.join(', ')}`,
+      });
     else if (!names.includes(timeout.decision))
       problems.push({
         path: at(['timeout', 'decision']),
@@ -148,7 +151,8 @@ export function humanInputProblems(node: HumanInputNode, at: (path: PropertyKey[
   };
   switch (timeout.outcome) {
     case 'fail':
-      if (timeout.values !== undefined) problems.push({ path: at(['timeout', 'values']), message: 'only an outcome "default" takes values' });
+      if (timeout.values !== undefined)
+        problems.push({ path: at(['timeout', 'values']), message: 'only an outcome "default" takes values' });
       if (timeout.decision !== undefined)
         problems.push({ path: at(['timeout', 'decision']), message: 'only an outcome "default" or "decision" takes a decision' });
       break;
@@ -157,7 +161,8 @@ export function humanInputProblems(node: HumanInputNode, at: (path: PropertyKey[
       if (names.length || timeout.decision !== undefined) namesDecision();
       break;
     case 'decision':
-      if (timeout.values !== undefined) problems.push({ path: at(['timeout', 'values']), message: 'only an outcome "default" takes values' });
+      if (timeout.values !== undefined)
+        problems.push({ path: at(['timeout', 'values']), message: 'only an outcome "default" takes values' });
       if (!names.length) problems.push({ path: at(['timeout', 'outcome']), message: 'outcome "decision" needs decisions on the node' });
       else namesDecision();
       break;

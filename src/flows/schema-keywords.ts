@@ -34,4 +34,3 @@ export function regexKeyword(schema: unknown, path: PropertyKey[] = []): Propert
   }
   return null;
 }
-

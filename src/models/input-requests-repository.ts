@@ -86,7 +86,13 @@ export class InputRequestsRepository {
     return this.db
       .select()
       .from(inputRequests)
-      .where(and(arrayContains(inputRequests.recipients, [userId]), options.status ? eq(inputRequests.status, options.status) : undefined, before))
+      .where(
+        and(
+          arrayContains(inputRequests.recipients, [userId]),
+          options.status ? eq(inputRequests.status, options.status) : undefined,
+          before,
+        ),
+      )
       .orderBy(desc(inputRequests.createdAt), desc(inputRequests.id))
       .limit(options.limit);
   }

@@ -286,7 +286,8 @@ export class ApprovalService {
    * that fits the tool's schema; a reply only with a rejection. A quorum decides as asked: neither.
    */
   private answerOf(row: HitlRequestRow, approved: boolean, options: DecisionOptions, quorum: boolean): DecisionAnswer {
-    const invalid = (path: string, message: string) => new AppError(400, 'validation_failed', `Invalid decision: ${path}: ${message}`, [{ path, message }]);
+    const invalid = (path: string, message: string) =>
+      new AppError(400, 'validation_failed', `Invalid decision: ${path}: ${message}`, [{ path, message }]);
     const { arguments: args, message } = options;
     if (args === undefined && message === undefined) return {};
     if (quorum)
@@ -491,7 +492,10 @@ export function toolApprovalHandler(service: ApprovalService) {
     if (!parsed.success) return { error: { code: 'validation_failed', message: describeIssues(parsed.error) } };
     try {
       const { approvalId, approved, arguments: args, message } = parsed.data;
-      const row = await service.decide({ userId: user.id, person: user.person }, approvalId, approved, 'device', { arguments: args, message });
+      const row = await service.decide({ userId: user.id, person: user.person }, approvalId, approved, 'device', {
+        arguments: args,
+        message,
+      });
       return { ok: true, status: row.status };
     } catch (error) {
       if (error instanceof AppError && error.status < 500) return { error: { code: error.code, message: error.message } };

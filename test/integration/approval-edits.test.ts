@@ -4,7 +4,7 @@ import { systemAudit } from '../../src/models/schema';
 import type { ApprovalRequested } from '../../src/schemas/socket-events';
 import { startTestApp, type TestApp } from '../support/app';
 import { nextDeviceEvent } from '../support/device-events';
-import { request, type TestUser } from '../support/http';
+import { request } from '../support/http';
 import { toolResultTexts } from '../support/scripted-llm';
 import { userWithDevice as userWithDeviceOn } from '../support/user-device';
 import { eventually } from '../support/wait';

@@ -421,7 +421,10 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         put<T.Approval>(`/hitl/requests/${seg(approvalId)}/approve`, options.arguments ? { arguments: options.arguments } : undefined),
       /** Refuses the call (with a `message` the model reads as its result, when given: the turn goes on). */
       reject: (approvalId: string, options: { message?: string } = {}) =>
-        put<T.Approval>(`/hitl/requests/${seg(approvalId)}/reject`, options.message !== undefined ? { message: options.message } : undefined),
+        put<T.Approval>(
+          `/hitl/requests/${seg(approvalId)}/reject`,
+          options.message !== undefined ? { message: options.message } : undefined,
+        ),
     },
 
     inputs: {

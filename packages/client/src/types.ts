@@ -362,7 +362,7 @@ export interface ApiKey {
   expiresAt: string | null;
   revokedAt: string | null;
 }
-/** What a webhook endpoint listens to: `run.succeeded`, `run.failed`, `run.cancelled`, `approval.requested`. */
+/** What a webhook endpoint listens to: `run.succeeded`, `run.failed`, `run.cancelled`, `approval.requested`, `input.requested`. */
 export interface CreateWebhookRequest {
   url: string;
   events: string[];

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { decodeCursor, idKey, pageOf } from '../../lib/pagination';
 import { answerNeedsPerson, toInputView, type FlowInputs } from '../../flows/flow-inputs';
-import { INPUT_REQUEST_STATUSES } from '../../models/schema';
 import { inputRequestListResponse, inputRequestView } from '../openapi/response-schemas';
 import { routesWith } from '../route';
 import { inputIdParam } from './params';
@@ -13,7 +12,7 @@ const route = routesWith<InputPorts>();
 
 /** `GET /hitl/inputs`: the forms the caller may answer, optionally by status. */
 export const inputListQuerySchema = z.strictObject({
-  status: z.enum(INPUT_REQUEST_STATUSES).optional(),
+  status: z.enum(['pending', 'answered', 'timeout', 'cancelled']).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(50),
   /** The previous page's `nextCursor` (newest first). */
   cursor: z.string().min(1).max(500).optional(),
@@ -25,7 +24,12 @@ export const answerInputSchema = z.strictObject({
     .record(z.string(), z.unknown())
     .default({})
     .describe("The form's fields by name; validated against the form's JSON Schema (400 naming each problem)"),
-  decision: z.string().min(1).max(64).optional().describe('One of the form\'s decisions (required when it has some, absent when it has none)'),
+  decision: z
+    .string()
+    .min(1)
+    .max(64)
+    .optional()
+    .describe("One of the form's decisions (required when it has some, absent when it has none)"),
 });
 
 const tags = ['approvals'];
