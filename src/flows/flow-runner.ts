@@ -149,7 +149,7 @@ export class FlowRunner {
       case 'subflow':
         return this.control.subflow(execution, node, outputs);
       case 'human_input':
-        return humanInputStep(this.deps, execution, node, outputs);
+        return humanInputStep(this.deps, execution, node, outputs, data.lane);
     }
   }
 

@@ -38,8 +38,11 @@ export async function humanInputStep(
   execution: FlowExecutionRow,
   node: HumanInputNode,
   outputs: ReadonlyMap<string, unknown>,
+  lane?: 'evaluation',
 ): Promise<{ output: HumanInputOutput } | typeof WAITING> {
   const { repos, inputs } = deps;
+  // An evaluation's execution asks nobody: the node takes its timeout outcome at once.
+  if (lane === 'evaluation') return timedOut(node);
   if (!inputs) throw new UnrecoverableError('This worker cannot ask for forms');
   let row = await repos.inputRequests.forNode(execution.id, node.id);
   if (!row) {
@@ -74,19 +77,23 @@ export async function humanInputStep(
           timedOut: false,
         },
       };
-    case 'timeout': {
-      const timeout = node.timeout;
-      const outcome = timeout?.outcome ?? 'fail';
-      if (outcome === 'fail') throw new ControlError('input_timeout');
-      return {
-        output: {
-          values: outcome === 'default' ? (timeout?.values ?? {}) : null,
-          decision: timeout?.decision ?? null,
-          answeredBy: null,
-          answeredAt: null,
-          timedOut: true,
-        },
-      };
-    }
+    case 'timeout':
+      return timedOut(node);
   }
+}
+
+/** The node's timeout outcome: its default answer or decision, or its failure (`input_timeout`). */
+function timedOut(node: HumanInputNode): { output: HumanInputOutput } {
+  const timeout = node.timeout;
+  const outcome = timeout?.outcome ?? 'fail';
+  if (outcome === 'fail') throw new ControlError('input_timeout');
+  return {
+    output: {
+      values: outcome === 'default' ? (timeout?.values ?? {}) : null,
+      decision: timeout?.decision ?? null,
+      answeredBy: null,
+      answeredAt: null,
+      timedOut: true,
+    },
+  };
 }

@@ -320,6 +320,34 @@ describe('human_input nodes', () => {
     expect((await execution(ada, flowId, executionId)).status).toBe('cancelled');
   }, 60_000);
 
+  test("an evaluation's executions ask nobody: the node takes its timeout outcome at once", async () => {
+    const flowId = await createFlow(
+      ada,
+      reviewFlow({ timeout: { seconds: 3600, outcome: 'default', values: { score: 4 }, decision: 'approve' } }),
+    );
+    const dataset = await request('POST', `${t.api}/evaluations/datasets`, {
+      token: ada.accessToken,
+      body: { name: 'Customers', rows: [{ input: { customer: 'ACME' }, expected: 'out(send)' }] },
+    });
+    expect(dataset.status).toBe(201);
+    const started = await request('POST', `${t.api}/evaluations`, {
+      token: ada.accessToken,
+      body: { flowId, datasetId: dataset.body.dataset.id, versions: [1], scorers: [{ type: 'contains' }] },
+    });
+    expect(started.status).toBe(202);
+    const done = await eventually(
+      () => request('GET', `${t.api}/evaluations/${started.body.evaluation.id}`, { token: ada.accessToken }),
+      (res) => res.body.evaluation?.status !== 'running',
+      30_000,
+    );
+    expect(done.body.evaluation.status).toBe('completed');
+    const [result] = done.body.results;
+    expect(result).toMatchObject({ status: 'scored', score: 1 });
+    const review = nodeOf(await execution(ada, flowId, result.executionId), 'review');
+    expect(review.output).toMatchObject({ values: { score: 4 }, decision: 'approve', timedOut: true, answeredBy: null });
+    await expect(t.app.repos.inputRequests.forNode(result.executionId, 'review')).resolves.toBeNull();
+  }, 60_000);
+
   test('a form that is not a valid JSON Schema, or a timeout that does not fit it, is a 400 naming the node; nothing is saved', async () => {
     const before = (await request('GET', `${t.api}/flows`, { token: ada.accessToken })).body.flows.length;
     const cases: Array<[Record<string, unknown>, string, string]> = [
