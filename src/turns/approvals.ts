@@ -6,6 +6,7 @@ import type { Logger } from '../lib/logger';
 import type { UsageLimiter } from '../lib/usage-limiter';
 import type { Repositories } from '../models';
 import { approvalSessionId, type DecisionAnswer, type NewHitlRequest } from '../models/hitl-repository';
+import { decisionAnswer, MAX_REPLY_CHARS, type ArgumentsCheck, type DecisionOptions } from './decision-answers';
 import type { HitlRequestRow, HitlStatus } from '../models/schema';
 import type { RunKernel, WaitpointHook } from '../runs/run-kernel';
 import type { Metrics } from '../observability/metrics';
@@ -63,6 +64,7 @@ export const approvalReason = (toolName: string, parameters: Record<string, unkn
     : standingReason(toolName, parameters);
 
 export type Decision = Exclude<HitlStatus, 'pending'>;
+export { MAX_REPLY_CHARS, type DecisionOptions } from './decision-answers';
 
 /**
  * Who decides an approval request: the user, and whether a person signed in to do it — a session
@@ -110,19 +112,8 @@ export interface ApprovalServiceDeps {
    * The problems of arguments an approver gives a call instead of the model's, against the tool's
    * schema (each at `arguments.<path>`; none: they fit). Without it, arguments cannot be edited.
    */
-  checkArguments?: (row: HitlRequestRow, args: Record<string, unknown>) => Array<{ path: string; message: string }>;
+  checkArguments?: ArgumentsCheck;
 }
-
-/** What a person may add to a decision: an approval's own arguments for the call, a rejection's message to the model. */
-export interface DecisionOptions {
-  arguments?: Record<string, unknown>;
-  message?: string;
-}
-
-/** A rejection's reply as the model reads it: the call's result, after which the turn goes on. */
-export const MAX_REPLY_CHARS = 2_000;
-/** Edited arguments as JSON text at most. */
-export const MAX_EDITED_ARGUMENTS_CHARS = 20_000;
 
 /**
  * The run a request's waitpoint blocks: a chat turn's (its message), or an agentflow execution's
@@ -263,7 +254,7 @@ export class ApprovalService {
     // Past expiresAt no decision counts, whatever its deadline job did: the request times
     // out now if nothing settled it yet, and the turn resumes telling the model it did not run.
     if (current.expiresAt.getTime() <= Date.now()) return this.refuseExpired(current);
-    const answer = this.answerOf(current, approved, options, rule.kind === 'vote');
+    const answer = decisionAnswer(current, approved, options, rule.kind === 'vote', this.deps.checkArguments);
     if (rule.kind === 'vote') return this.vote(current, userId, approved, rule.needed, via);
     const details = {
       via,
@@ -278,35 +269,6 @@ export class ApprovalService {
       throw conflict('already_decided', `This approval request is already ${now?.status ?? 'decided'}`);
     }
     return decided;
-  }
-
-  /**
-   * What the decision carries besides yes or no, checked before anything is written (400
-   * `validation_failed` naming the problem): edited arguments only with an approval, as an object
-   * that fits the tool's schema; a reply only with a rejection. A quorum decides as asked: neither.
-   */
-  private answerOf(row: HitlRequestRow, approved: boolean, options: DecisionOptions, quorum: boolean): DecisionAnswer {
-    const invalid = (path: string, message: string) =>
-      new AppError(400, 'validation_failed', `Invalid decision: ${path}: ${message}`, [{ path, message }]);
-    const { arguments: args, message } = options;
-    if (args === undefined && message === undefined) return {};
-    if (quorum)
-      throw invalid(args !== undefined ? 'arguments' : 'message', 'a request decided by a quorum is approved or rejected as asked');
-    if (args !== undefined) {
-      if (!approved) throw invalid('arguments', 'only an approval runs the call with edited arguments');
-      if (JSON.stringify(args).length > MAX_EDITED_ARGUMENTS_CHARS)
-        throw invalid('arguments', `at most ${MAX_EDITED_ARGUMENTS_CHARS} characters of JSON`);
-      if (!this.deps.checkArguments) throw invalid('arguments', `the arguments of ${row.toolName} cannot be edited here`);
-      const problems = this.deps.checkArguments(row, args);
-      if (problems.length)
-        throw new AppError(400, 'validation_failed', `Invalid decision: ${problems[0].path}: ${problems[0].message}`, problems);
-      return { editedArguments: args };
-    }
-    if (approved) throw invalid('message', 'a reply goes with a rejection: the model reads it instead of the result');
-    const reply = message!.trim();
-    if (!reply) throw invalid('message', 'the reply is empty');
-    if (reply.length > MAX_REPLY_CHARS) throw invalid('message', `at most ${MAX_REPLY_CHARS} characters`);
-    return { reply };
   }
 
   /**
