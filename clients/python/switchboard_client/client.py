@@ -500,14 +500,34 @@ class ApprovalsApi:
     def __init__(self, transport: Transport) -> None:
         self._t = transport
 
-    def approve_request(self, request_id: str) -> Dict[str, Any]:
-        """Approve a pending tool call (a signed-in session only: an API key is 403 `person_required`)
+    def answer_input_request(self, input_id: str, values: Optional[Dict[str, Any]] = None, decision: Optional[str] = None) -> Dict[str, Any]:
+        """Answer a form: its values and decision become the node's output (a signed-in session only: an API key is 403 `person_required`; the first answer wins, a second is 409)
+
+        ``POST /api/v1/hitl/inputs/{id}/answer``.
+
+        input_id: Form request id. A malformed id answers 404, like a missing one.
+        values: The form's fields by name; validated against the form's JSON Schema (400 naming each problem)
+        decision: One of the form's decisions (required when it has some, absent when it has none)
+        """
+        body: Dict[str, Any] = {}
+        if values is not None:
+            body["values"] = values
+        if decision is not None:
+            body["decision"] = decision
+        return self._t.request("POST", "/hitl/inputs/{id}/answer", {"id": input_id}, {}, {}, body, True, False)
+
+    def approve_request(self, request_id: str, arguments: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """Approve a pending tool call, optionally with edited `arguments` (a signed-in session only: an API key is 403 `person_required`)
 
         ``PUT /api/v1/hitl/requests/{id}/approve``.
 
         request_id: Approval request id. A malformed id answers 404, like a missing one.
+        arguments: Run the call with these arguments instead of the model's (checked against the tool's schema; the audit records the edit)
         """
-        return self._t.request("PUT", "/hitl/requests/{id}/approve", {"id": request_id}, {}, {}, None, False, False)
+        body: Dict[str, Any] = {}
+        if arguments is not None:
+            body["arguments"] = arguments
+        return self._t.request("PUT", "/hitl/requests/{id}/approve", {"id": request_id}, {}, {}, body, True, False)
 
     def get_approval_request(self, request_id: str) -> Dict[str, Any]:
         """An approval request (its requester, the member it is addressed to, or a member of its room thread)
@@ -518,6 +538,15 @@ class ApprovalsApi:
         """
         return self._t.request("GET", "/hitl/requests/{id}", {"id": request_id}, {}, {}, None, False, False)
 
+    def get_input_request(self, input_id: str) -> Dict[str, Any]:
+        """A form request (its recipients only)
+
+        ``GET /api/v1/hitl/inputs/{id}``.
+
+        input_id: Form request id. A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("GET", "/hitl/inputs/{id}", {"id": input_id}, {}, {}, None, False, False)
+
     def list_approval_requests(self, status: Optional[str] = None, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
         """The caller's own approval requests, newest first (e.g. `?status=pending`)
 
@@ -525,14 +554,25 @@ class ApprovalsApi:
         """
         return self._t.request("GET", "/hitl/requests", {}, {"status": status, "limit": limit, "cursor": cursor}, {}, None, False, False)
 
-    def reject_request(self, request_id: str) -> Dict[str, Any]:
-        """Reject a pending tool call (a signed-in session only: an API key is 403 `person_required`)
+    def list_input_requests(self, status: Optional[str] = None, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """The forms the caller may answer, newest first (e.g. `?status=pending`)
+
+        ``GET /api/v1/hitl/inputs``.
+        """
+        return self._t.request("GET", "/hitl/inputs", {}, {"status": status, "limit": limit, "cursor": cursor}, {}, None, False, False)
+
+    def reject_request(self, request_id: str, message: Optional[str] = None) -> Dict[str, Any]:
+        """Reject a pending tool call, optionally with a `message` the model reads as its result (a signed-in session only: an API key is 403 `person_required`)
 
         ``PUT /api/v1/hitl/requests/{id}/reject``.
 
         request_id: Approval request id. A malformed id answers 404, like a missing one.
+        message: A reply the model reads instead of the tool's result; the turn (or the agentflow node) goes on with it
         """
-        return self._t.request("PUT", "/hitl/requests/{id}/reject", {"id": request_id}, {}, {}, None, False, False)
+        body: Dict[str, Any] = {}
+        if message is not None:
+            body["message"] = message
+        return self._t.request("PUT", "/hitl/requests/{id}/reject", {"id": request_id}, {}, {}, body, True, False)
 
 class AsyncApprovalsApi:
     """asyncio: operations tagged `approvals`."""
@@ -540,14 +580,34 @@ class AsyncApprovalsApi:
     def __init__(self, transport: Transport) -> None:
         self._t = transport
 
-    async def approve_request(self, request_id: str) -> Dict[str, Any]:
-        """Approve a pending tool call (a signed-in session only: an API key is 403 `person_required`)
+    async def answer_input_request(self, input_id: str, values: Optional[Dict[str, Any]] = None, decision: Optional[str] = None) -> Dict[str, Any]:
+        """Answer a form: its values and decision become the node's output (a signed-in session only: an API key is 403 `person_required`; the first answer wins, a second is 409)
+
+        ``POST /api/v1/hitl/inputs/{id}/answer``.
+
+        input_id: Form request id. A malformed id answers 404, like a missing one.
+        values: The form's fields by name; validated against the form's JSON Schema (400 naming each problem)
+        decision: One of the form's decisions (required when it has some, absent when it has none)
+        """
+        body: Dict[str, Any] = {}
+        if values is not None:
+            body["values"] = values
+        if decision is not None:
+            body["decision"] = decision
+        return await self._t.arequest("POST", "/hitl/inputs/{id}/answer", {"id": input_id}, {}, {}, body, True, False)
+
+    async def approve_request(self, request_id: str, arguments: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """Approve a pending tool call, optionally with edited `arguments` (a signed-in session only: an API key is 403 `person_required`)
 
         ``PUT /api/v1/hitl/requests/{id}/approve``.
 
         request_id: Approval request id. A malformed id answers 404, like a missing one.
+        arguments: Run the call with these arguments instead of the model's (checked against the tool's schema; the audit records the edit)
         """
-        return await self._t.arequest("PUT", "/hitl/requests/{id}/approve", {"id": request_id}, {}, {}, None, False, False)
+        body: Dict[str, Any] = {}
+        if arguments is not None:
+            body["arguments"] = arguments
+        return await self._t.arequest("PUT", "/hitl/requests/{id}/approve", {"id": request_id}, {}, {}, body, True, False)
 
     async def get_approval_request(self, request_id: str) -> Dict[str, Any]:
         """An approval request (its requester, the member it is addressed to, or a member of its room thread)
@@ -558,6 +618,15 @@ class AsyncApprovalsApi:
         """
         return await self._t.arequest("GET", "/hitl/requests/{id}", {"id": request_id}, {}, {}, None, False, False)
 
+    async def get_input_request(self, input_id: str) -> Dict[str, Any]:
+        """A form request (its recipients only)
+
+        ``GET /api/v1/hitl/inputs/{id}``.
+
+        input_id: Form request id. A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("GET", "/hitl/inputs/{id}", {"id": input_id}, {}, {}, None, False, False)
+
     async def list_approval_requests(self, status: Optional[str] = None, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
         """The caller's own approval requests, newest first (e.g. `?status=pending`)
 
@@ -565,14 +634,25 @@ class AsyncApprovalsApi:
         """
         return await self._t.arequest("GET", "/hitl/requests", {}, {"status": status, "limit": limit, "cursor": cursor}, {}, None, False, False)
 
-    async def reject_request(self, request_id: str) -> Dict[str, Any]:
-        """Reject a pending tool call (a signed-in session only: an API key is 403 `person_required`)
+    async def list_input_requests(self, status: Optional[str] = None, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """The forms the caller may answer, newest first (e.g. `?status=pending`)
+
+        ``GET /api/v1/hitl/inputs``.
+        """
+        return await self._t.arequest("GET", "/hitl/inputs", {}, {"status": status, "limit": limit, "cursor": cursor}, {}, None, False, False)
+
+    async def reject_request(self, request_id: str, message: Optional[str] = None) -> Dict[str, Any]:
+        """Reject a pending tool call, optionally with a `message` the model reads as its result (a signed-in session only: an API key is 403 `person_required`)
 
         ``PUT /api/v1/hitl/requests/{id}/reject``.
 
         request_id: Approval request id. A malformed id answers 404, like a missing one.
+        message: A reply the model reads instead of the tool's result; the turn (or the agentflow node) goes on with it
         """
-        return await self._t.arequest("PUT", "/hitl/requests/{id}/reject", {"id": request_id}, {}, {}, None, False, False)
+        body: Dict[str, Any] = {}
+        if message is not None:
+            body["message"] = message
+        return await self._t.arequest("PUT", "/hitl/requests/{id}/reject", {"id": request_id}, {}, {}, body, True, False)
 
 class AuthApi:
     """operations tagged `auth`."""
@@ -2074,7 +2154,7 @@ class FlowsApi:
 
         ``POST /api/v1/flows/{id}/execute/stream``: server-sent events; iterate the answer.
 
-        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. It runs the published version, or the saved `version` given (404 when the flow lacks it), and keeps running that version whatever is published meanwhile. Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId, replayOf?}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage, reused?}` (`reused`: a replay took the output over), `node_failed {nodeId, error}`, `node_skipped {nodeId}` (no branch taken leads to it), `item_completed {nodeId, index, output}` (one element of a foreach or iteration of a loop), `subflow_started {nodeId, childExecutionId}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
+        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. It runs the published version, or the saved `version` given (404 when the flow lacks it), and keeps running that version whatever is published meanwhile. Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId, replayOf?}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `input_requested {nodeId, inputId, expiresAt}` (a human_input node waits for a recipient's answer at `POST /hitl/inputs/:id/answer`), `node_completed {nodeId, output, usage, reused?}` (`reused`: a replay took the output over), `node_failed {nodeId, error}`, `node_skipped {nodeId}` (no branch taken leads to it), `item_completed {nodeId, index, output}` (one element of a foreach or iteration of a loop), `subflow_started {nodeId, childExecutionId}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
@@ -2277,7 +2357,7 @@ class FlowsApi:
 
         ``GET /api/v1/flows/{id}/executions/{executionId}/events``: server-sent events; iterate the answer.
 
-        Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId, replayOf?}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage, reused?}` (`reused`: a replay took the output over), `node_failed {nodeId, error}`, `node_skipped {nodeId}` (no branch taken leads to it), `item_completed {nodeId, index, output}` (one element of a foreach or iteration of a loop), `subflow_started {nodeId, childExecutionId}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. A finished execution replays what exists and closes.
+        Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId, replayOf?}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `input_requested {nodeId, inputId, expiresAt}` (a human_input node waits for a recipient's answer at `POST /hitl/inputs/:id/answer`), `node_completed {nodeId, output, usage, reused?}` (`reused`: a replay took the output over), `node_failed {nodeId, error}`, `node_skipped {nodeId}` (no branch taken leads to it), `item_completed {nodeId, index, output}` (one element of a foreach or iteration of a loop), `subflow_started {nodeId, childExecutionId}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. A finished execution replays what exists and closes.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         execution_id: Execution id. A malformed id answers 404, like a missing one.
@@ -2531,7 +2611,7 @@ class AsyncFlowsApi:
 
         ``POST /api/v1/flows/{id}/execute/stream``: server-sent events; iterate the answer.
 
-        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. It runs the published version, or the saved `version` given (404 when the flow lacks it), and keeps running that version whatever is published meanwhile. Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId, replayOf?}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage, reused?}` (`reused`: a replay took the output over), `node_failed {nodeId, error}`, `node_skipped {nodeId}` (no branch taken leads to it), `item_completed {nodeId, index, output}` (one element of a foreach or iteration of a loop), `subflow_started {nodeId, childExecutionId}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
+        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. It runs the published version, or the saved `version` given (404 when the flow lacks it), and keeps running that version whatever is published meanwhile. Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId, replayOf?}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `input_requested {nodeId, inputId, expiresAt}` (a human_input node waits for a recipient's answer at `POST /hitl/inputs/:id/answer`), `node_completed {nodeId, output, usage, reused?}` (`reused`: a replay took the output over), `node_failed {nodeId, error}`, `node_skipped {nodeId}` (no branch taken leads to it), `item_completed {nodeId, index, output}` (one element of a foreach or iteration of a loop), `subflow_started {nodeId, childExecutionId}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
@@ -2734,7 +2814,7 @@ class AsyncFlowsApi:
 
         ``GET /api/v1/flows/{id}/executions/{executionId}/events``: server-sent events; iterate the answer.
 
-        Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId, replayOf?}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage, reused?}` (`reused`: a replay took the output over), `node_failed {nodeId, error}`, `node_skipped {nodeId}` (no branch taken leads to it), `item_completed {nodeId, index, output}` (one element of a foreach or iteration of a loop), `subflow_started {nodeId, childExecutionId}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. A finished execution replays what exists and closes.
+        Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId, replayOf?}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `input_requested {nodeId, inputId, expiresAt}` (a human_input node waits for a recipient's answer at `POST /hitl/inputs/:id/answer`), `node_completed {nodeId, output, usage, reused?}` (`reused`: a replay took the output over), `node_failed {nodeId, error}`, `node_skipped {nodeId}` (no branch taken leads to it), `item_completed {nodeId, index, output}` (one element of a foreach or iteration of a loop), `subflow_started {nodeId, childExecutionId}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. A finished execution replays what exists and closes.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         execution_id: Execution id. A malformed id answers 404, like a missing one.
@@ -4314,7 +4394,7 @@ class WebhooksApi:
         Every message is a POST signed the Standard Webhooks way: `webhook-id`, `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>` under the secret. A URL whose host is or resolves to a loopback, private or link-local address is 400; a `flowId` not the caller's is 404; more than 20 endpoints is 409.
 
         url: The receiver (http or https; private addresses are refused)
-        flow_id: Only this flow's executions (and their approval requests); default every run of the caller
+        flow_id: Only this flow's executions (and their approval requests and forms); default every run of the caller
         """
         body: Dict[str, Any] = {"url": url, "events": events}
         if flow_id is not None:
@@ -4385,7 +4465,7 @@ class AsyncWebhooksApi:
         Every message is a POST signed the Standard Webhooks way: `webhook-id`, `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>` under the secret. A URL whose host is or resolves to a loopback, private or link-local address is 400; a `flowId` not the caller's is 404; more than 20 endpoints is 409.
 
         url: The receiver (http or https; private addresses are refused)
-        flow_id: Only this flow's executions (and their approval requests); default every run of the caller
+        flow_id: Only this flow's executions (and their approval requests and forms); default every run of the caller
         """
         body: Dict[str, Any] = {"url": url, "events": events}
         if flow_id is not None:
