@@ -32,6 +32,8 @@ describe('OpenAPI document and /docs', () => {
   let chatflowId: string;
   /** An ended execution of the agentflow: a replay checks it exists and has ended before reading its body. */
   let endedExecutionId: string;
+  /** A form waiting for the user's answer: answering checks its recipient before reading the body. */
+  let inputId: string;
 
   beforeAll(async () => {
     // The demo model answers chats, generations and flows, and asks a device to delete a task (an approval).
@@ -89,6 +91,25 @@ describe('OpenAPI document and /docs', () => {
       () => request('GET', `${t.api}/flows/${agentflowId}/executions/${endedExecutionId}`, { token: user.accessToken }),
       (read) => read.body.execution?.status === 'completed',
     );
+    const asking = await request('POST', `${t.api}/flows`, {
+      token: user.accessToken,
+      body: {
+        type: 'agentflow',
+        name: 'Form fixture',
+        definition: {
+          nodes: [{ id: 'ask', type: 'human_input', form: { type: 'object', properties: { ok: { type: 'boolean' } } } }],
+          output: 'ask',
+        },
+      },
+    });
+    expect(asking.status).toBe(201);
+    const waiting = await request('POST', `${t.api}/flows/${asking.body.flow.id}/execute`, { token: user.accessToken, body: {} });
+    expect(waiting.status).toBe(202);
+    const forms = await eventually(
+      () => request('GET', `${t.api}/hitl/inputs?status=pending`, { token: user.accessToken }),
+      (read) => read.body.inputs?.some((form: { executionId: string }) => form.executionId === waiting.body.executionId),
+    );
+    inputId = forms.body.inputs.find((form: { executionId: string }) => form.executionId === waiting.body.executionId).id;
     const res = await request('GET', `${t.api}/openapi.json`); // no token: public
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
@@ -117,6 +138,7 @@ describe('OpenAPI document and /docs', () => {
       if (path.startsWith('/canvases/{id}') && name === 'id') return canvasId;
       if (name === 'blockId') return blockId;
       if (name === 'executionId' && /\/replay(\/stream)?$/.test(path)) return endedExecutionId;
+      if (path.startsWith('/hitl/inputs/{id}')) return inputId;
       if (path.startsWith('/agents/local/{id}')) return localAgentId;
       if (path.startsWith('/agents/cloud/{id}')) return cloudAgentId;
       if (path.startsWith('/flows/{id}') && name === 'id') return /^\/flows\/\{id\}\/(chat|embeds)/.test(path) ? chatflowId : agentflowId;
