@@ -5,6 +5,7 @@
 import { io } from '/console/vendor/socket.io.esm.min.js';
 import { Api } from './api.js';
 import { ApprovalsPanel } from './approvals.js';
+import { InputFormsPanel } from './input-forms.js';
 import { AssistantPanel } from './assistant-panel.js';
 import { BlockEditor } from './block-editor.js';
 import { FlowsPage } from './flows-page.js';
@@ -73,6 +74,7 @@ function setConnection(state) {
 const view = new CanvasView({ api, socket, notify });
 const generator = new GeneratePanel({ api, view, notify });
 const approvals = new ApprovalsPanel({ api, socket, notify });
+const inputForms = new InputFormsPanel({ api, socket, notify });
 new BlockEditor({ api, view, notify });
 const keeper = new SessionKeeper({ api, socket, notify });
 const canvases = new CanvasesPage({ api, notify });
@@ -222,6 +224,7 @@ api.onSessionChange = (session) => {
     keeper.stop();
     socket.disconnect();
     approvals.stop();
+    inputForms.stop();
     void route();
   } else if (!active) {
     // Signed in from another tab: this one takes the session too.
@@ -236,6 +239,7 @@ async function signedIn() {
   socket.connect();
   keeper.start();
   approvals.start();
+  inputForms.start();
   void probeAdmin();
   await route();
 }

@@ -10,6 +10,7 @@ const EVENTS = [
   ['run.failed', 'a run failed or timed out'],
   ['run.cancelled', 'a run was cancelled'],
   ['approval.requested', 'a tool call waits for my approval'],
+  ['input.requested', "a flow's form waits for my answer"],
 ];
 
 export class WebhooksPage {

@@ -212,6 +212,7 @@ export async function startApiRole(
     chatTurnLife: services.chatTurnLife,
     threads: new RoomThreads({ repos, room: services.canvasEvents }),
     approvals: services.approvals,
+    inputs: services.inputs,
     journeys: new JourneyService({
       config,
       redis: cache.command,

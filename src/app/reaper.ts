@@ -162,9 +162,13 @@ export class Reaper {
         ...items.map((item) => flowItemJobId(execution.id, item.nodeId, item.index)),
       ];
       // While any node or item job can still run, the execution moves on its own (each job dispatches the next);
-      // a subflow node waits on its open child execution (whose end queues it again).
+      // a subflow node waits on its open child execution (whose end queues it again), a human_input
+      // node on its pending form (whose answer or deadline queues it again).
       if ((await Promise.all(jobIds.map((jobId) => queues.isLive('flows', jobId)))).some(Boolean)) continue;
-      const waitingOn = new Set((await this.deps.repos.flowExecutions.openChildren(execution.id)).map((child) => child.parentNodeId));
+      const waitingOn = new Set<string | null>([
+        ...(await this.deps.repos.flowExecutions.openChildren(execution.id)).map((child) => child.parentNodeId),
+        ...(await this.deps.repos.inputRequests.pendingNodes(execution.id)),
+      ]);
       const running = nodes.filter((node) => node.status === 'running');
       if (running.length && running.every((node) => waitingOn.has(node.nodeId))) continue;
       // A failed or finished job with an open node's id would make the new add a no-op.

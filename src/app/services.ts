@@ -24,6 +24,8 @@ import { prometheusDeviceRpcMetrics } from '../devices/device-rpc';
 import { WsRelay } from '../devices/ws-relay';
 import { FlowEventLog } from '../flows/flow-events';
 import { FlowExecutions } from '../flows/flow-executions';
+import { FlowInputs } from '../flows/flow-inputs';
+import { editedArgumentsProblems } from '../flows/edited-arguments';
 import { registerFlowRuns } from '../flows/flow-run';
 import { HttpCredentials } from '../flows/http-credentials';
 import { GenerationEventLog } from '../generation/event-log';
@@ -164,6 +166,18 @@ export function buildServices(
     waits: () => runKernel,
     // A room thread's requests: decided under the thread's policy, or by the owner of a lent device.
     threads: new ThreadApprovals({ repos, room: canvasEvents, logger }),
+    // An approval may run the call with the approver's arguments: they must fit the tool's schema.
+    checkArguments: editedArgumentsProblems,
+  });
+  // The forms of agentflows' human_input nodes: each a waitpoint of its execution's run, told to every surface of each recipient.
+  const inputs = new FlowInputs({
+    repos,
+    waits: () => runKernel,
+    devices,
+    browsers: canvasEvents,
+    events: flowEvents,
+    onRequested: (row, flowId) => webhooks.inputRequested(row, flowId),
+    logger,
   });
   // Cancel requests: any API node asks, the worker streaming the model hears it.
   const signals = new CancelSignals(realtime.command, config.redis.keyPrefix, logger);
@@ -203,6 +217,8 @@ export function buildServices(
   });
   // An approval's waitpoint completing at its deadline times the request out.
   runKernel.onWaitpoint('approval', approvals.waitpointHook());
+  // A form's waitpoint completes with its first answer, or at its deadline (the form times out).
+  runKernel.onWaitpoint('input', inputs.waitpointHook());
   const generationRuns = registerGenerationRuns(runKernel, {
     config,
     repos,
@@ -213,7 +229,7 @@ export function buildServices(
     logger,
     metrics,
   });
-  const flowRuns = registerFlowRuns(runKernel, { repos, events: flowEvents, queues, logger, metrics, approvals });
+  const flowRuns = registerFlowRuns(runKernel, { repos, events: flowEvents, queues, logger, metrics, approvals, inputs });
   const agentRuns = registerAgentRuns(runKernel, { config, repos, queues, logger, metrics });
   const journeyRuns = registerJourneyRuns(runKernel, {
     repos,
@@ -279,6 +295,7 @@ export function buildServices(
     deviceRegistry,
     usage,
     approvals,
+    inputs,
     signals,
     limits,
     budget,

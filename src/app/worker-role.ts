@@ -30,6 +30,7 @@ import type { AgentRunChannel } from '../agents/run-channel';
 import type { DeviceRegistry } from '../devices/device-registry';
 import type { DeviceChannel } from '../devices/device-channel';
 import { FlowRunner } from '../flows/flow-runner';
+import type { FlowInputs } from '../flows/flow-inputs';
 import { FlowExecutions } from '../flows/flow-executions';
 import { EvaluationRunner } from '../evals/evaluation-runner';
 import { NodeTools } from '../flows/node-tools';
@@ -93,6 +94,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   devices: DeviceChannel;
   /** The process's one approval service (shared with the API role when both run here). */
   approvals: ApprovalService;
+  /** The forms of agentflows' human_input nodes (sent from here, answered through the API). */
+  inputs: FlowInputs;
   chatEvents: ChatEventLog;
   /** Sends a room thread's turn events (and the assistant's state) to its canvas room. */
   threadRelay: ThreadRelay;
@@ -320,6 +323,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
         knowledge: searchKnowledge,
       }),
       approvals: deps.approvals,
+      inputs: deps.inputs,
     }),
     evaluations: new EvaluationRunner({
       repos,

@@ -27,6 +27,40 @@ export const approvalResolvedFields = {
   status: '`approved`, `rejected` or `timeout`',
   decidedBy: 'the user who decided; `null` for a timeout',
 };
+export const INPUT = '4c2e8a91-3b7d-4f06-a5c8-1d9e7b3f0a62';
+export const EXECUTION = '6f1d3b85-2a9c-4e07-b8d4-9c0e5a7f2b13';
+export const FLOW = 'a3e9c5d1-7b20-4f8a-9c6e-2d4b1f0e8a57';
+export const INPUT_REQUESTED = {
+  inputId: INPUT,
+  executionId: EXECUTION,
+  flowId: FLOW,
+  nodeId: 'review',
+  ownerId: USER,
+  prompt: 'Check the draft reply to ACME before it goes out.',
+  form: { type: 'object', properties: { note: { type: 'string', title: 'Note for the writer' } } },
+  decisions: [
+    { name: 'approve', label: 'Send it' },
+    { name: 'reject', label: 'Rewrite it' },
+  ],
+  expiresAt: '2026-11-23T10:40:42.779Z',
+};
+export const inputRequestedFields = {
+  inputId: 'the form request; answer with `POST /hitl/inputs/:id/answer {values, decision}`',
+  executionId: 'the agentflow execution that waits',
+  flowId: 'its flow',
+  nodeId: 'the human_input node',
+  ownerId: "the flow's owner, who asks",
+  prompt: 'what to answer, above the form (may be empty)',
+  form: 'a JSON Schema of an object: its properties are the fields',
+  decisions: '`[{name, label}]`: the decision buttons (none: one plain submit)',
+  expiresAt: 'ISO time; an answer after it is 409 `expired`',
+};
+export const inputResolvedFields = {
+  inputId: 'the form request',
+  status: '`answered`, `timeout` or `cancelled` (the execution ended)',
+  answeredBy: 'who answered; `null` otherwise',
+  decision: 'the decision chosen (or taken at the timeout); `null` for none',
+};
 export const block: Block = {
   id: '1722160a-db38-4b7f-b025-cfa7f21ced79',
   canvasId: CANVAS,

@@ -13,6 +13,7 @@ import {
 } from '../schemas/device-protocol';
 import { blockInputSchema } from '../schemas/blocks';
 import { wsClientCatalog, wsServerCatalog } from './ws-protocol-catalog';
+import { toolApprovalSchema } from '../turns/approvals';
 import {
   APPROVAL,
   APPROVAL_REQUESTED,
@@ -21,6 +22,10 @@ import {
   block,
   CANVAS,
   GEN,
+  INPUT,
+  INPUT_REQUESTED,
+  inputRequestedFields,
+  inputResolvedFields,
   SESSION,
   USER,
 } from './catalog-examples';
@@ -305,6 +310,18 @@ export const canvasServerCatalog = {
     fields: approvalResolvedFields,
     example: { approvalId: APPROVAL, status: 'approved', decidedBy: USER },
   },
+  input_requested: {
+    summary:
+      "To every `/canvas` socket of each recipient of an agentflow's form (room `user:<id>`): a human_input node waits for your answer (`POST /hitl/inputs/:id/answer`).",
+    fields: inputRequestedFields,
+    example: INPUT_REQUESTED,
+  },
+  input_resolved: {
+    summary:
+      'To every `/canvas` socket of each recipient: the form was answered (the first answer wins, on any surface), timed out, or its execution ended. Clear it from view.',
+    fields: inputResolvedFields,
+    example: { inputId: INPUT, status: 'answered', answeredBy: USER, decision: 'approve' },
+  },
 } satisfies EventCatalog<CanvasServerEvents>;
 
 export const deviceClientCatalog = {
@@ -369,9 +386,15 @@ export const deviceClientCatalog = {
   tool_approval: {
     summary:
       'Your decision on an `approval_requested`. Only a device connected with a session token (a signed-in person) decides; one connected with an API key serves tools but gets `person_required`, and the request stays pending.',
-    fields: { approvalId: 'from `approval_requested`', approved: 'boolean' },
+    fields: {
+      approvalId: 'from `approval_requested`',
+      approved: 'boolean',
+      arguments:
+        "optional, with `approved: true`: the arguments to run the call with instead of the model's (checked against the tool's schema; the audit records the edit)",
+      message: "optional, with `approved: false`: a reply the model reads as the tool's result, and the turn goes on",
+    },
     example: { approvalId: APPROVAL, approved: true },
-    schema: z.strictObject({ approvalId: z.uuid(), approved: z.boolean() }),
+    schema: toolApprovalSchema,
     ack: {
       description:
         'Optional; `{ok:true, status}` or `{error:{code}}` (`person_required`, `not_found`, `already_decided`, `expired`, `validation_failed`).',
@@ -458,6 +481,17 @@ export const deviceServerCatalog = {
     summary: 'An approval request of this user was decided on some surface (first decision wins), or timed out.',
     fields: approvalResolvedFields,
     example: { approvalId: APPROVAL, status: 'timeout', decidedBy: null },
+  },
+  input_requested: {
+    summary:
+      "An agentflow's form waits for this user's answer (`POST /hitl/inputs/:id/answer`, a signed-in person only) until `expiresAt`. Sent to every connected device of each recipient.",
+    fields: inputRequestedFields,
+    example: INPUT_REQUESTED,
+  },
+  input_resolved: {
+    summary: 'A form of this user was answered on some surface (first answer wins), timed out, or its execution ended.',
+    fields: inputResolvedFields,
+    example: { inputId: INPUT, status: 'timeout', answeredBy: null, decision: null },
   },
   final: {
     summary: "The assistant's whole answer; the turn is over.",

@@ -9,6 +9,8 @@ import {
   toolCallSchema,
 } from '../schemas/device-protocol';
 import { camelPayload, type WsClientFrames, type WsClientType, type WsFrame, type WsServerFrames } from '../devices/ws-frames';
+import { INPUT, INPUT_REQUESTED } from './catalog-examples';
+import { toolApprovalSchema } from '../turns/approvals';
 
 /**
  * The plain-WebSocket device protocol for docs/protocol.md, typed by the frame
@@ -118,9 +120,14 @@ export const wsClientCatalog = {
   tool_approval: {
     summary:
       'Your decision on an `approval_requested`; every surface then gets `approval_resolved`. An already decided request gets `error already_decided`. The endpoint opens only with an access token, so its decisions are those of a signed-in person (an API key, which never decides, is refused at the upgrade).',
-    fields: { approval_id: 'from `approval_requested`', approved: 'boolean' },
+    fields: {
+      approval_id: 'from `approval_requested`',
+      approved: 'boolean',
+      arguments: "optional, with `approved: true`: the arguments to run the call with instead of the model's",
+      message: "optional, with `approved: false`: a reply the model reads as the tool's result",
+    },
     example: { type: 'tool_approval', approval_id: APPROVAL, approved: true },
-    schema: wire('tool_approval', z.strictObject({ approvalId: z.uuid(), approved: z.boolean() })),
+    schema: wire('tool_approval', toolApprovalSchema),
   },
   chat_cancel: {
     summary: "Stops a running turn: the one of `session_id`, else this device's running turn; the turn ends with `cancelled`.",
@@ -208,6 +215,43 @@ export const wsServerCatalog = {
     summary: 'The request was decided on some surface (first decision wins) or timed out.',
     fields: { approval_id: 'the request', status: '`approved`, `rejected` or `timeout`' },
     example: { type: 'approval_resolved', approval_id: APPROVAL, status: 'approved' },
+  },
+  input_requested: {
+    summary:
+      "An agentflow's form waits for this user's answer (over HTTP: `POST /hitl/inputs/:id/answer`, a signed-in person only) until `expires_at`. Sent to every connected device of each recipient.",
+    fields: {
+      input_id: 'the form request',
+      execution_id: 'the execution that waits',
+      flow_id: 'its flow',
+      node_id: 'the human_input node',
+      owner_id: "the flow's owner, who asks",
+      prompt: 'what to answer (may be empty)',
+      form: 'a JSON Schema of an object: its properties are the fields',
+      decisions: '`[{name, label}]`: the decision buttons',
+      expires_at: 'ISO time',
+    },
+    example: {
+      type: 'input_requested',
+      input_id: INPUT,
+      execution_id: INPUT_REQUESTED.executionId,
+      flow_id: INPUT_REQUESTED.flowId,
+      node_id: INPUT_REQUESTED.nodeId,
+      owner_id: INPUT_REQUESTED.ownerId,
+      prompt: INPUT_REQUESTED.prompt,
+      form: INPUT_REQUESTED.form,
+      decisions: INPUT_REQUESTED.decisions,
+      expires_at: INPUT_REQUESTED.expiresAt,
+    },
+  },
+  input_resolved: {
+    summary: 'The form was answered on some surface (first answer wins), timed out, or its execution ended.',
+    fields: {
+      input_id: 'the form request',
+      status: '`answered`, `timeout` or `cancelled`',
+      answered_by: 'who answered, or `null`',
+      decision: 'the decision, or `null`',
+    },
+    example: { type: 'input_resolved', input_id: INPUT, status: 'answered', answered_by: INPUT_REQUESTED.ownerId, decision: 'approve' },
   },
   cancelled: {
     summary: 'The running turn of the session was stopped; no `final` follows.',

@@ -11,7 +11,7 @@ export type DeviceMessageName = 'agent_run' | 'agent_cancelled';
 /** The messages of one chat turn that runs on a device: its pieces and its end. */
 export type TurnMessageName = 'text_chunk' | 'final' | 'chat_error' | 'cancelled';
 /** Server → device messages sent to every device of a user. */
-export type UserDeviceMessageName = 'approval_requested' | 'approval_resolved';
+export type UserDeviceMessageName = 'approval_requested' | 'approval_resolved' | 'input_requested' | 'input_resolved';
 /** The payload of a server → device message, as the Socket.IO event map types it (camelCase). */
 export type DeviceMessage<E extends keyof DeviceServerEvents> = Parameters<DeviceServerEvents[E]>[0];
 

@@ -1,5 +1,5 @@
 import { MAX_JSON_DEPTH } from '../lib/json-depth';
-import type { ApprovalRequested, ApprovalResolved, DeviceServerEvents } from '../schemas/socket-events';
+import type { ApprovalRequested, ApprovalResolved, DeviceServerEvents, InputRequested, InputResolved } from '../schemas/socket-events';
 import type { AgentFile, ToolCall } from '../schemas/device-protocol';
 
 /**
@@ -41,7 +41,7 @@ export interface WsClientFrames {
   pong: Record<never, never>;
   /** The device's own heartbeat: answered with `pong`. */
   ping: Record<never, never>;
-  tool_approval: { approval_id: string; approved: boolean };
+  tool_approval: { approval_id: string; approved: boolean; arguments?: Record<string, unknown>; message?: string };
   chat_cancel: { session_id?: string };
 }
 
@@ -75,6 +75,18 @@ export interface WsServerFrames {
     expires_at: string;
   };
   approval_resolved: { approval_id: string; status: ApprovalResolved['status'] };
+  input_requested: {
+    input_id: string;
+    execution_id: string;
+    flow_id: string;
+    node_id: string;
+    owner_id: string;
+    prompt: string;
+    form: Record<string, unknown>;
+    decisions: InputRequested['decisions'];
+    expires_at: string;
+  };
+  input_resolved: { input_id: string; status: InputResolved['status']; answered_by: string | null; decision: string | null };
   cancelled: { session_id: string };
   agent_cancelled: { run_id: string };
   /** The server stopped waiting for that `tool_call`: stop it if it still runs. */
@@ -116,7 +128,7 @@ const CLIENT_FIELDS: Record<Exclude<WsClientType, 'tool_result'>, Record<string,
   agent_complete: { run_id: 'runId', files_read: 'filesRead', errors: 'errors' },
   pong: {},
   ping: {},
-  tool_approval: { approval_id: 'approvalId', approved: 'approved' },
+  tool_approval: { approval_id: 'approvalId', approved: 'approved', arguments: 'arguments', message: 'message' },
   chat_cancel: { session_id: 'sessionId' },
 };
 
@@ -192,6 +204,25 @@ export function toWsFrame(event: string, payload: unknown): Record<string, unkno
     case 'approval_resolved': {
       const p = payload as ApprovalResolved;
       return { type: 'approval_resolved', approval_id: p.approvalId, status: p.status };
+    }
+    case 'input_requested': {
+      const p = payload as InputRequested;
+      return {
+        type: 'input_requested',
+        input_id: p.inputId,
+        execution_id: p.executionId,
+        flow_id: p.flowId,
+        node_id: p.nodeId,
+        owner_id: p.ownerId,
+        prompt: p.prompt,
+        form: p.form,
+        decisions: p.decisions,
+        expires_at: p.expiresAt,
+      };
+    }
+    case 'input_resolved': {
+      const p = payload as InputResolved;
+      return { type: 'input_resolved', input_id: p.inputId, status: p.status, answered_by: p.answeredBy, decision: p.decision };
     }
     default:
       return null;

@@ -1,5 +1,5 @@
 import { ExpressionError, parseExpression, pathsOf, type Expr } from './expression';
-import { branchesOf, ELSE_BRANCH, isBranching, kindOf, type FlowNode } from './node-kinds';
+import { branchesOf, decisionsOf, ELSE_BRANCH, isBranching, kindOf, type FlowNode } from './node-kinds';
 
 /**
  * The checks on save of an agentflow's control flow, each problem at its path in the request:
@@ -57,19 +57,22 @@ export function controlProblems(
   const references: Problem[] = [];
   const byId = new Map(definition.nodes.map((node) => [node.id, node]));
   definition.nodes.forEach((node, index) => {
-    if (!isBranching(node)) return;
+    // A human_input's decisions are checked like branches, whether or not they lead anywhere.
+    if (node.type !== 'human_input' && !isBranching(node)) return;
+    const field = node.type === 'human_input' ? 'decisions' : 'branches';
+    const named: Array<{ name: string; to?: string[] }> = node.type === 'human_input' ? decisionsOf(node) : node.branches;
     const targetOf = new Map<string, string>();
     const names = new Set<string>();
-    node.branches.forEach((branch, j) => {
+    named.forEach((branch, j) => {
       if (names.has(branch.name) || (node.type === 'condition' && branch.name === ELSE_BRANCH))
         references.push({
-          path: prefix(['nodes', index, 'branches', j, 'name']),
-          message: branch.name === ELSE_BRANCH ? `"${ELSE_BRANCH}" is the name of the else branch` : `"${branch.name}" names two branches`,
+          path: prefix(['nodes', index, field, j, 'name']),
+          message: branch.name === ELSE_BRANCH ? `"${ELSE_BRANCH}" is the name of the else branch` : `"${branch.name}" names two ${field}`,
         });
       names.add(branch.name);
     });
     const lists = [
-      ...node.branches.map((branch, j) => ({ at: ['branches', j, 'to'] as PropertyKey[], name: branch.name, to: branch.to })),
+      ...named.map((branch, j) => ({ at: [field, j, 'to'] as PropertyKey[], name: branch.name, to: branch.to ?? [] })),
       ...(node.type === 'condition' && node.else ? [{ at: ['else'] as PropertyKey[], name: ELSE_BRANCH, to: node.else }] : []),
     ];
     for (const list of lists)
@@ -160,6 +163,13 @@ function knownNotList(read: PathExpr, byId: ReadonlyMap<string, FlowNode>): stri
     case 'subflow':
     case 'foreach':
       return null;
+    case 'human_input': {
+      if (rest[0] !== 'values') return `"${source.id}" answers {values, decision, answeredBy, timedOut}; read a list in its values`;
+      const type = source.form ? schemaAt(source.form, rest.slice(1))?.type : undefined;
+      if (type === undefined) return null;
+      const types = Array.isArray(type) ? type : [type];
+      return types.includes('array') ? null : `its form makes ${read.text} ${types.join(' or ')}, not an array`;
+    }
     default: {
       if (!source.outputSchema) return `"${source.id}" answers text; give it an outputSchema whose value there is an array`;
       const schema = schemaAt(source.outputSchema, rest);

@@ -18,8 +18,10 @@ import {
   type PromptNode,
 } from './node-kinds';
 import { controlProblems, expressionInputKeys } from './control-checks';
+import { REGEX_KEYWORDS, regexKeyword } from './schema-keywords';
+import { humanInputProblems, withFieldOrder } from './input-form';
 
-export { MAX_FLOW_NODES, MAX_NODE_PROMPT_CHARS, NODE_ID_PATTERN };
+export { MAX_FLOW_NODES, MAX_NODE_PROMPT_CHARS, NODE_ID_PATTERN, REGEX_KEYWORDS, regexKeyword };
 export type { FlowNode };
 
 /**
@@ -48,12 +50,6 @@ export const MAX_RENDERED_PROMPT_CHARS = 64_000;
 export const MAX_NODE_OUTPUT_CHARS = 16_000;
 /** The end of a text output that was cut to {@link MAX_NODE_OUTPUT_CHARS}. */
 export const TRUNCATED_MARK = '\n[output truncated]';
-/**
- * JSON-Schema keywords whose value is a regular expression. They are refused: a
- * user's pattern would run in the backtracking engine of the worker's thread against a model's
- * answer, and one pattern can stall every job of that process for seconds.
- */
-export const REGEX_KEYWORDS = ['pattern', 'patternProperties'] as const;
 /** Knowledge bases one chatflow may search. */
 export const MAX_KNOWLEDGE_BASES = 10;
 /** Tools one node may offer its model. */
@@ -63,8 +59,6 @@ export const MAX_HTTP_TOOLS = 20;
 export const MAX_ALLOWED_ORIGINS = 20;
 /** An HTTP tool's name, as the model calls it. */
 export const HTTP_TOOL_NAME_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
-/** Keywords whose value maps names (not keywords) to schemas. */
-const SCHEMA_MAPS = new Set(['properties', '$defs', 'definitions', 'dependentSchemas']);
 
 export const chatflowDefinitionSchema = z.strictObject({
   systemPrompt: z.string().trim().min(1).max(MAX_SYSTEM_PROMPT_CHARS),
@@ -211,7 +205,7 @@ export function validateDefinition(
     checkModels([{ path: prefix(['model']), ref: parsed.data.model }], knows);
     return parsed.data;
   }
-  const parsed = agentflowDefinitionSchema.safeParse(value);
+  const parsed = agentflowDefinitionSchema.safeParse(withNodeAliases(value));
   if (!parsed.success) throw invalid(parsed.error.issues.map((issue) => ({ path: prefix(issue.path), message: issue.message })));
   const definition = parsed.data;
   const problems = graphProblems(definition, prefix);
@@ -221,6 +215,27 @@ export function validateDefinition(
     knows,
   );
   return definition;
+}
+
+/** Node types also accepted under another name: `input` is a `human_input` (stored under that name). */
+const NODE_TYPE_ALIASES: Record<string, string> = { input: 'human_input' };
+
+/**
+ * The definition as it is stored: aliased node types under their own names, and a human_input's
+ * form with the order of its fields written down (anything else as it is).
+ */
+function withNodeAliases(value: unknown): unknown {
+  const nodes = (value as { nodes?: unknown } | null)?.nodes;
+  if (!Array.isArray(nodes)) return value;
+  const renamed = nodes.map((node: unknown) => {
+    if (node === null || typeof node !== 'object') return node;
+    const { type } = node as { type?: unknown };
+    const kind = typeof type === 'string' && Object.hasOwn(NODE_TYPE_ALIASES, type) ? NODE_TYPE_ALIASES[type] : type;
+    if (kind !== 'human_input') return node;
+    const { form } = node as { form?: unknown };
+    return { ...node, type: kind, ...(form === undefined ? {} : { form: withFieldOrder(form) }) };
+  });
+  return { ...(value as object), nodes: renamed };
 }
 
 function checkModels(refs: Array<{ path: string; ref?: { provider: string; model: string } }>, knows: ModelCheck): void {
@@ -277,6 +292,7 @@ export function templateRefs(prompt: string): { refs: TemplateRef[]; bad: string
 /** The templates of a node: its prompt, or a subflow's input values. */
 export function nodeTemplates(node: FlowNode): string[] {
   if (hasPrompt(node)) return [node.prompt];
+  if (node.type === 'human_input') return node.prompt ? [node.prompt] : [];
   if (node.type === 'subflow') return Object.values(node.input);
   return [];
 }
@@ -405,6 +421,7 @@ function graphProblems(definition: AgentflowDefinition, prefix: (path: PropertyK
       if (refs.length + bad.length > MAX_TEMPLATE_REFS)
         problems.push({ path, message: `at most ${MAX_TEMPLATE_REFS} {{…}} references per prompt` });
     }
+    if (node.type === 'human_input') problems.push(...humanInputProblems(node, (path) => prefix(['nodes', index, ...path])));
     const outputSchema = 'outputSchema' in node ? node.outputSchema : undefined;
     if (outputSchema !== undefined) {
       const schemaPath = prefix(['nodes', index, 'outputSchema']);
@@ -489,34 +506,6 @@ function findCycle(definition: AgentflowDefinition): string[] | null {
   };
   for (const node of definition.nodes) {
     const found = visit(node.id);
-    if (found) return found;
-  }
-  return null;
-}
-
-/**
- * The path of the first regular-expression keyword ({@link REGEX_KEYWORDS}) in a JSON Schema, or
- * null. Names under `properties` and the like are names, so a property called `pattern` is fine.
- */
-export function regexKeyword(schema: unknown, path: PropertyKey[] = []): PropertyKey[] | null {
-  if (schema === null || typeof schema !== 'object') return null;
-  if (Array.isArray(schema)) {
-    for (const [index, item] of schema.entries()) {
-      const found = regexKeyword(item, [...path, index]);
-      if (found) return found;
-    }
-    return null;
-  }
-  for (const [key, value] of Object.entries(schema)) {
-    if ((REGEX_KEYWORDS as readonly string[]).includes(key)) return [...path, key];
-    if (SCHEMA_MAPS.has(key) && value !== null && typeof value === 'object' && !Array.isArray(value)) {
-      for (const [name, sub] of Object.entries(value as Record<string, unknown>)) {
-        const found = regexKeyword(sub, [...path, key, name]);
-        if (found) return found;
-      }
-      continue;
-    }
-    const found = regexKeyword(value, [...path, key]);
     if (found) return found;
   }
   return null;

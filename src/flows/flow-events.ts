@@ -68,6 +68,8 @@ export type FlowEvent =
     }
   /** A node's dangerous tool call waits for the owner's decision (`PUT /hitl/requests/:id/approve|reject`). */
   | { type: 'approval_requested'; executionId: string; nodeId: string; approvalId: string; tool: string; expiresAt: string }
+  /** A human_input node waits for a form's answer (`POST /hitl/inputs/:id/answer`) from one of its recipients. */
+  | { type: 'input_requested'; executionId: string; nodeId: string; inputId: string; expiresAt: string }
   | { type: 'execution_completed'; executionId: string; output: unknown; usage: ExecutionUsage }
   | { type: 'execution_failed'; executionId: string; error: FlowError }
   /** Stopped by a cancel: terminal. */
@@ -103,6 +105,8 @@ export const FLOW_ERROR_MESSAGES: Record<string, string> = {
   subflow_refused: 'The subflow could not start with this input (missing or invalid input, or a limit)',
   subflow_failed: 'The subflow (the child execution) failed or was cancelled',
   unsupported_schema: "The node's outputSchema uses a regular expression (pattern), which is not supported; update the flow",
+  no_recipients: 'None of the people a human_input node names may be asked any more (they no longer share a canvas with the owner)',
+  input_timeout: 'Nobody answered the human_input node in time',
 };
 export const flowError = (code: string): FlowError => ({ code, message: FLOW_ERROR_MESSAGES[code] ?? FLOW_ERROR_MESSAGES.node_failed });
 

@@ -12,6 +12,7 @@ import type { AgentflowDefinition } from './definition';
 import { isPromptNode } from './node-kinds';
 import type { FlowEventLog } from './flow-events';
 import { nodeApprovalKey } from './node-approvals';
+import type { FlowInputs } from './flow-inputs';
 import { publicStatus, type PUBLIC_STATUS, type TerminalRunStatus } from '../schemas/public-status';
 
 /** What a completed execution carries: the output node's output. */
@@ -35,6 +36,8 @@ export interface FlowRunDeps {
   metrics?: Metrics;
   /** Rejects the pending approvals of an execution's parked nodes when it ends. */
   approvals?: Pick<ApprovalService, 'cancelPending'>;
+  /** Cancels the forms of an execution's waiting human_input nodes when it ends. */
+  inputs?: Pick<FlowInputs, 'cancelOpen'>;
 }
 
 /**
@@ -70,9 +73,22 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
     interrupted: { code: 'interrupted', message: 'The execution was interrupted' },
     releases: [],
 
-    /** A decided (or expired) approval of a parked node: the node's resume job takes it on. */
+    /** A decided (or expired) approval of a parked node: the node's resume job takes it on; an answered (or expired) form: its node's. */
     async continue(run, waitpoints) {
       for (const waitpoint of waitpoints) {
+        if (waitpoint.kind === 'input') {
+          const form = waitpoint.ref ? await repos.inputRequests.find(waitpoint.ref) : null;
+          if (!form || form.executionId !== run.id) continue;
+          const tier = (await repos.flowExecutions.find(run.id))?.tier ?? 'free';
+          await deps.queues.enqueue('flows', 'node', {
+            executionId: run.id,
+            nodeId: form.nodeId,
+            userId: form.userId,
+            tier,
+            input: form.id,
+          });
+          continue;
+        }
         const row = waitpoint.kind === 'approval' && waitpoint.ref ? await repos.hitl.find(waitpoint.ref) : null;
         const at = row?.continuation as { executionId?: string; nodeId?: string } | null | undefined;
         if (!row || at?.executionId !== run.id || !at.nodeId) continue;
@@ -121,6 +137,9 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
         return;
       }
       if (ended) await rejectApprovals(ended);
+      await deps.inputs
+        ?.cancelOpen(executionId)
+        .catch((error: unknown) => log.warn({ err: error, executionId }, 'open forms of an ended execution not cancelled'));
       // A parent that ends otherwise than completed takes its running subflows with it.
       await cancelChildren(executionId);
       if (outcome.status === 'cancelled') {

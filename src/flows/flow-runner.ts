@@ -27,7 +27,7 @@ import { flowError, type FlowEventLog } from './flow-events';
 import type { FlowRuns } from './flow-run';
 import type { BudgetTicket } from '../budget/budget-door';
 import type { ApprovalService } from '../turns/approvals';
-import { claimRound, decidedResults, parkRound, type StoredContinuation } from '../turns/parking';
+import { claimRound, decidedResults, parkRound, refusalGoesOn, type StoredContinuation } from '../turns/parking';
 import { tracedToolCall, waitingCalls, type ParkedLoop } from '../turns/tool-loop';
 import { TurnEngine } from '../turns/turn-engine';
 import { flowNodeTurnSpec } from './node-tools';
@@ -42,6 +42,7 @@ import { NodeControl, WAITING } from './node-control';
 import { isPromptNode, kindOf, type FlowNode, type NodeKind } from './node-kinds';
 import { nextSteps } from './flow-graph';
 import type { FlowExecutions } from './flow-executions';
+import { humanInputStep, type HumanInputDeps } from './node-input';
 
 export interface FlowRunnerDeps {
   repos: Repositories;
@@ -60,10 +61,12 @@ export interface FlowRunnerDeps {
   approvals?: Pick<ApprovalService, 'request' | 'cancelPending' | 'allow'>;
   /** Starts subflows' child executions; without it subflow nodes fail. */
   children?: Pick<FlowExecutions, 'startChild'>;
+  /** Sends human_input nodes' forms; without it such nodes fail. */
+  inputs?: HumanInputDeps['inputs'];
 }
 
-/** Node kinds that stay `running` while their items or child execution go on. */
-const WAITS = new Set<NodeKind>(['foreach', 'loop', 'subflow']);
+/** Node kinds that stay `running` while their items, child execution or form's answer go on. */
+const WAITS = new Set<NodeKind>(['foreach', 'loop', 'subflow', 'human_input']);
 
 /** A parked node's state in `hitl_requests.continuation`: the tool loop's, and where it belongs. */
 export interface FlowContinuation extends StoredContinuation {
@@ -122,7 +125,7 @@ export class FlowRunner {
     });
   }
 
-  /** A control-flow node's step: its output (and what its model call cost), or WAITING on its items or child. */
+  /** A control-flow node's step: its output (and what its model call cost), or WAITING on its items, child or form. */
   private async runControl(
     execution: FlowExecutionRow,
     node: Exclude<FlowNode, AgentflowNode>,
@@ -145,6 +148,8 @@ export class FlowRunner {
         return this.control.loop(execution, node, data);
       case 'subflow':
         return this.control.subflow(execution, node, outputs);
+      case 'human_input':
+        return humanInputStep(this.deps, execution, node, outputs, data.lane);
     }
   }
 
@@ -323,7 +328,10 @@ export class FlowRunner {
       (call) => `Error: ${call.name} was NOT run: the execution was cancelled.`,
       signal,
     ).finally(() => watch.release());
-    const refused = round.waiting.map(({ decision }) => decision).find((decision) => decision.status !== 'approved');
+    // A rejection with a reply does not fail the node: the model reads the reply and the node goes on.
+    const refused = round.waiting
+      .map(({ decision }) => decision)
+      .find((decision) => decision.status !== 'approved' && !refusalGoesOn(decision));
     return {
       state: parked,
       results,

@@ -19,8 +19,8 @@ import type { Logger } from '../lib/logger';
 
 /**
  * Saved flows: create, read, change, delete, always as their owner (another user's flow
- * is a 404). Definitions are validated against the flow's type, the configured models and the
- * owner's credentials on save and on publish.
+ * is a 404). Definitions are validated against the flow's type, the configured models, the
+ * owner's credentials and the people its forms may ask on save and on publish.
  */
 /** A `[version]` cursor key, or null. */
 const versionKey = positiveIntKey(PG_INTEGER_MAX);
@@ -100,6 +100,29 @@ export class FlowService {
       throw new AppError(400, 'validation_failed', `Invalid flow definition: ${problems[0].path}: ${problems[0].message}`, problems);
   }
 
+  /**
+   * Each human_input node names only people its owner may ask: the owner, or a user (by id or
+   * email) who shares a canvas with them. 400 naming the recipient's path otherwise; a user who
+   * does not exist gets the same answer, so a save tells no one who has an account.
+   */
+  private async checkRecipients(userId: string, definition: Record<string, unknown>): Promise<void> {
+    const nodes = ((definition as { nodes?: FlowNode[] }).nodes ?? []).map((node, index) => ({ node, index }));
+    const problems: Array<{ path: string; message: string }> = [];
+    for (const { node, index } of nodes) {
+      if (node.type !== 'human_input' || !node.recipients) continue;
+      const allowed = await this.deps.repos.inputRequests.allowedRecipients(userId, node.recipients);
+      node.recipients.forEach((recipient, at) => {
+        if (!allowed.has(recipient))
+          problems.push({
+            path: `definition.nodes.${index}.recipients.${at}`,
+            message: `human_input "${node.id}": "${recipient}" is neither you nor a user who shares a canvas with you`,
+          });
+      });
+    }
+    if (problems.length)
+      throw new AppError(400, 'validation_failed', `Invalid flow definition: ${problems[0].path}: ${problems[0].message}`, problems);
+  }
+
   private readonly knows = (ref: { provider: string; model: string }) => this.deps.models.knows(ref);
 
   /** The models a definition may name as `model: {provider, model}`. */
@@ -112,6 +135,7 @@ export class FlowService {
     this.checkPrompts(userId, definition as unknown as Record<string, unknown>);
     await this.checkCredentials(userId, definition as unknown as Record<string, unknown>);
     await this.checkSubflows(userId, definition as unknown as Record<string, unknown>);
+    await this.checkRecipients(userId, definition as unknown as Record<string, unknown>);
     return this.deps.repos.flows.create({ userId, type: body.type, name: body.name, definition: definition });
   }
 
@@ -139,6 +163,7 @@ export class FlowService {
     if (definition) this.checkPrompts(userId, definition);
     if (definition) await this.checkCredentials(userId, definition);
     if (definition) await this.checkSubflows(userId, definition, flow.id);
+    if (definition) await this.checkRecipients(userId, definition);
     const updated = await this.deps.repos.flows.update(userId, flowId, { name: body.name, definition, publish: body.publish });
     if (!updated) throw notFound('Flow');
     return updated;
@@ -185,6 +210,7 @@ export class FlowService {
     validateDefinition(flow.type, found.definition, this.knows);
     await this.checkCredentials(userId, found.definition);
     await this.checkSubflows(userId, found.definition, flow.id);
+    await this.checkRecipients(userId, found.definition);
     const published = await this.deps.repos.flows.publish(userId, flowId, version);
     if (!published) throw notFound('Flow version');
     return published;

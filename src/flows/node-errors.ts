@@ -29,7 +29,8 @@ export class InvalidOutputError extends Error {
 
 /**
  * A control-flow node that cannot go on: a foreach over a value that is not a list (or too long),
- * a subflow that cannot be found, nests too deep, is refused or fails.
+ * a subflow that cannot be found, nests too deep, is refused or fails, a human_input that has
+ * nobody to ask or was not answered in time (with the outcome `fail`).
  */
 export class ControlError extends Error {
   constructor(
@@ -41,7 +42,9 @@ export class ControlError extends Error {
       | 'subflow_refused'
       | 'subflow_failed'
       | 'budget_exceeded'
-      | 'prompt_too_large',
+      | 'prompt_too_large'
+      | 'no_recipients'
+      | 'input_timeout',
   ) {
     super(`flow node refused: ${code}`);
     this.name = 'ControlError';

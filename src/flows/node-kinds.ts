@@ -5,7 +5,8 @@ import { MAX_EXPRESSION_CHARS } from './expression';
 /**
  * The control-flow nodes of an agentflow beside its prompt nodes: a `condition` and a `router`
  * choose branches, a `foreach` runs its prompt once per element of a list, a `loop` repeats its
- * prompt up to a bound, a `subflow` runs another agentflow of the same owner as a child execution.
+ * prompt up to a bound, a `subflow` runs another agentflow of the same owner as a child execution,
+ * a `human_input` asks people for a form's answer and may route on their decision.
  * The graph stays acyclic: a loop repeats inside its node, never along an edge.
  */
 
@@ -26,6 +27,14 @@ export const MAX_LOOP_ITERATIONS = 20;
 export const MAX_SUBFLOW_DEPTH = 3;
 /** The branch a condition takes when none of its `when`s holds. */
 export const ELSE_BRANCH = 'else';
+/** People one human_input node may ask. */
+export const MAX_INPUT_RECIPIENTS = 20;
+/** How long a human_input node waits for its answer unless it says otherwise, and the bounds it may set. */
+export const DEFAULT_INPUT_TIMEOUT_SECONDS = 24 * 3600;
+export const MIN_INPUT_TIMEOUT_SECONDS = 60;
+export const MAX_INPUT_TIMEOUT_SECONDS = 30 * 24 * 3600;
+/** What a human_input node does when its time is over: fail, take its default answer, or take a decision. */
+export const INPUT_TIMEOUT_OUTCOMES = ['fail', 'default', 'decision'] as const;
 
 const nodeId = z.string().regex(NODE_ID_PATTERN, 'letters, digits, _ and - only (1-64)');
 const dependsOn = z.array(z.string().max(64)).max(MAX_FLOW_NODES).optional();
@@ -104,6 +113,47 @@ export const loopNodeSchema = z.strictObject({
   until: expression.optional(),
 });
 
+/** A decision button: a name (the branch), the text it shows, and the nodes it leads to. */
+const decisionSchema = z.union([
+  branchName,
+  z.strictObject({
+    name: branchName,
+    /** The button's text (default: its name). */
+    label: z.string().trim().min(1).max(100).optional(),
+    /** The nodes this decision leads to; the other decisions' targets are skipped. */
+    to: targets.optional(),
+  }),
+]);
+
+/**
+ * Asks people for a form's answer and waits (on a waitpoint, no worker held) until one of them
+ * answers or its time is over. Its output is `{values, decision, answeredBy, timedOut}`; decisions
+ * with `to` route the flow as a router's branches do.
+ */
+export const humanInputNodeSchema = z.strictObject({
+  id: nodeId,
+  type: z.literal('human_input'),
+  dependsOn,
+  /** What the recipients read above the form: a template over the input and ancestors' outputs. */
+  prompt: prompt.optional(),
+  /** The form as a JSON Schema of an object (its properties are the fields); none: no fields. */
+  form: z.record(z.string(), z.unknown()).optional(),
+  /** Who may answer, by user id or email: the flow's owner (the default) or users who share a canvas with them. */
+  recipients: z.array(z.string().trim().min(1).max(320)).min(1).max(MAX_INPUT_RECIPIENTS).optional(),
+  /** Decision buttons (a string is a button of that name, leading nowhere). */
+  decisions: z.array(decisionSchema).min(1).max(MAX_BRANCHES).optional(),
+  timeout: z
+    .strictObject({
+      seconds: z.number().int().min(MIN_INPUT_TIMEOUT_SECONDS).max(MAX_INPUT_TIMEOUT_SECONDS),
+      outcome: z.enum(INPUT_TIMEOUT_OUTCOMES).default('fail'),
+      /** `default`: the answer's values. */
+      values: z.record(z.string(), z.unknown()).optional(),
+      /** `decision`, or `default` on a node with decisions: the decision taken. */
+      decision: branchName.optional(),
+    })
+    .optional(),
+});
+
 /** Runs another agentflow of the owner as a child execution; its output is the child's. */
 export const subflowNodeSchema = z.strictObject({
   id: nodeId,
@@ -123,6 +173,7 @@ export const flowNodeSchema = z.discriminatedUnion('type', [
   foreachNodeSchema,
   loopNodeSchema,
   subflowNodeSchema,
+  humanInputNodeSchema,
 ]);
 
 export type PromptNode = z.output<typeof promptNodeSchema>;
@@ -131,25 +182,36 @@ export type RouterNode = z.output<typeof routerNodeSchema>;
 export type ForeachNode = z.output<typeof foreachNodeSchema>;
 export type LoopNode = z.output<typeof loopNodeSchema>;
 export type SubflowNode = z.output<typeof subflowNodeSchema>;
+export type HumanInputNode = z.output<typeof humanInputNodeSchema>;
 export type FlowNode = z.output<typeof flowNodeSchema>;
-export type NodeKind = 'prompt' | 'condition' | 'router' | 'foreach' | 'loop' | 'subflow';
+export type NodeKind = 'prompt' | 'condition' | 'router' | 'foreach' | 'loop' | 'subflow' | 'human_input';
 
 export const kindOf = (node: Pick<FlowNode, 'type'>): NodeKind => node.type ?? 'prompt';
 export const isPromptNode = (node: FlowNode): node is PromptNode => kindOf(node) === 'prompt';
-/** Nodes that send a prompt of their own to a model. */
+/** Nodes that send a prompt of their own to a model (a human_input's prompt is for people). */
 export const hasPrompt = (node: FlowNode): node is PromptNode | RouterNode | ForeachNode | LoopNode =>
-  'prompt' in node && typeof node.prompt === 'string';
-export const isBranching = (node: FlowNode): node is ConditionNode | RouterNode => node.type === 'condition' || node.type === 'router';
+  node.type !== 'human_input' && 'prompt' in node && typeof node.prompt === 'string';
+/** A node that chooses which of its targets run: a condition, a router, a human_input whose decisions lead somewhere. */
+export type BranchingNode = ConditionNode | RouterNode | HumanInputNode;
+export const isBranching = (node: FlowNode): node is BranchingNode =>
+  node.type === 'condition' || node.type === 'router' || (node.type === 'human_input' && decisionsOf(node).some((d) => d.to));
 
-/** A branching node's branches by name with their targets (a condition's `else` as {@link ELSE_BRANCH}). */
-export function branchesOf(node: ConditionNode | RouterNode): Array<{ name: string; to: string[] }> {
+/** A human_input node's decisions as objects (a decision given as a string is one of that name, leading nowhere). */
+export function decisionsOf(node: Pick<HumanInputNode, 'decisions'>): Array<{ name: string; label?: string; to?: string[] }> {
+  return (node.decisions ?? []).map((decision) => (typeof decision === 'string' ? { name: decision } : decision));
+}
+
+/** A branching node's branches by name with their targets (a condition's `else` as {@link ELSE_BRANCH}, a human_input's decisions). */
+export function branchesOf(node: BranchingNode): Array<{ name: string; to: string[] }> {
+  if (node.type === 'human_input') return decisionsOf(node).map((decision) => ({ name: decision.name, to: decision.to ?? [] }));
   const named = node.branches.map((branch) => ({ name: branch.name, to: branch.to }));
   return node.type === 'condition' && node.else ? [...named, { name: ELSE_BRANCH, to: node.else }] : named;
 }
 
-/** The targets a completed branching node took, from its output `{branch}`. */
-export function takenTargets(node: ConditionNode | RouterNode, output: unknown): string[] {
-  const branch = (output as { branch?: unknown } | null)?.branch;
+/** The targets a completed branching node took, from its output `{branch}` (a human_input's `{decision}`). */
+export function takenTargets(node: BranchingNode, output: unknown): string[] {
+  const taken = output as { branch?: unknown; decision?: unknown } | null;
+  const branch = node.type === 'human_input' ? taken?.decision : taken?.branch;
   return branchesOf(node).find((candidate) => candidate.name === branch)?.to ?? [];
 }
 

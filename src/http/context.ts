@@ -4,6 +4,7 @@ import type { ProviderProbe } from '../ai/provider-probe';
 import type { WorkerPresence } from '../producers/worker-presence';
 import type { BudgetDoor } from '../budget/budget-door';
 import type { ApprovalService } from '../turns/approvals';
+import type { FlowInputs } from '../flows/flow-inputs';
 import type { RedisClient } from '../lib/redis';
 import type { Config } from '../../config';
 import type { ChatTurnLife } from '../assistant/chat-turn-life';
@@ -72,6 +73,8 @@ export interface ApiContext {
   threads: RoomThreads;
   /** Approval requests of dangerous assistant tool calls. */
   approvals: ApprovalService;
+  /** The forms agentflows' human_input nodes send: listed and answered by their recipients. */
+  inputs: FlowInputs;
   /** Agent setup journeys: guided conversations that end with a prompt template. */
   journeys: JourneyService;
   /** Background agent configs, manual runs, runs waiting for devices. */

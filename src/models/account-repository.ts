@@ -159,6 +159,8 @@ export class AccountRepository {
           decidedBy: hitlRequests.decidedBy,
           decisionReason: hitlRequests.decisionReason,
           addressedTo: hitlRequests.addressedTo,
+          editedArguments: hitlRequests.editedArguments,
+          reply: hitlRequests.reply,
           resumedAt: hitlRequests.resumedAt,
           createdAt: hitlRequests.createdAt,
         })

@@ -19,6 +19,12 @@ export interface NewHitlRequest {
   addressedTo?: string | null;
 }
 
+/** What a person's decision may carry besides yes or no: the arguments an approval edited, a rejection's reply. */
+export interface DecisionAnswer {
+  editedArguments?: Record<string, unknown>;
+  reply?: string;
+}
+
 /** A member's vote on a quorum request. */
 export interface HitlVote {
   userId: string;
@@ -53,6 +59,10 @@ export function toHitlView(row: HitlRequestRow) {
     decisionReason: row.decisionReason,
     /** The one member who decides it whatever its thread's policy (the owner of a lent device); null for everyone else's. */
     addressedTo: row.addressedTo,
+    /** The arguments the approver ran the call with instead of `parameters`; null when it ran as asked (or was not approved). */
+    editedArguments: row.editedArguments,
+    /** A rejection's message, given to the model as the tool's result; null for a plain rejection. */
+    reply: row.reply,
     createdAt: row.createdAt.toISOString(),
   };
 }
@@ -133,6 +143,7 @@ export class HitlRepository {
     decidedBy: string | null,
     db: DbOrTx = this.db,
     decisionReason: NonNullable<HitlRequestRow['decisionReason']> = status === 'timeout' ? 'timeout' : 'user',
+    answer: DecisionAnswer = {},
   ): Promise<HitlRequestRow | null> {
     // A person's decision holds only before expiresAt, by the database's clock: past it,
     // only the timeout (or a cancel of the turn) can settle the request, whatever happened to the
@@ -140,7 +151,14 @@ export class HitlRepository {
     const inTime = decisionReason === 'user' ? gt(hitlRequests.expiresAt, sql`now()`) : undefined;
     const rows = await db
       .update(hitlRequests)
-      .set({ status, decidedBy, decidedAt: sql`now()`, decisionReason })
+      .set({
+        status,
+        decidedBy,
+        decidedAt: sql`now()`,
+        decisionReason,
+        ...(answer.editedArguments ? { editedArguments: answer.editedArguments } : {}),
+        ...(answer.reply ? { reply: answer.reply } : {}),
+      })
       .where(and(eq(hitlRequests.id, id), eq(hitlRequests.status, 'pending'), inTime))
       .returning();
     return rows[0] ?? null;
@@ -157,9 +175,10 @@ export class HitlRepository {
     details: Record<string, unknown>,
     decisionReason?: NonNullable<HitlRequestRow['decisionReason']>,
     db?: Tx,
+    answer: DecisionAnswer = {},
   ): Promise<HitlRequestRow | null> {
     const write = async (tx: DbOrTx) => {
-      const row = await this.decide(id, status, decidedBy, tx, decisionReason);
+      const row = await this.decide(id, status, decidedBy, tx, decisionReason, answer);
       if (row)
         await this.audit.write(
           {

@@ -20,6 +20,7 @@ import { EmbedsRepository } from './embeds-repository';
 import { EvalsRepository } from './evals-repository';
 import { GenerationsRepository } from './generations-repository';
 import { HitlRepository } from './hitl-repository';
+import { InputRequestsRepository } from './input-requests-repository';
 import { HttpCredentialsRepository } from './http-credentials-repository';
 import { KnowledgeRepository } from './knowledge-repository';
 import { RunsRepository } from './runs-repository';
@@ -57,6 +58,8 @@ export function createRepositories(db: Db) {
     /** Room threads' approval policies and the devices lent to them. */
     threads: new ThreadsRepository(db),
     hitl: new HitlRepository(db, audit),
+    /** The forms agentflows' human_input nodes send to people. */
+    inputRequests: new InputRequestsRepository(db, audit),
     notes: new SessionNotesRepository(db),
     /** PSA connections and the sessions' pushes of their notes. */
     psa: new PsaRepository(db),

@@ -298,6 +298,10 @@ export const hitlRequests = pgTable('hitl_requests', {
   resumedAt: timestamp('resumed_at', { withTimezone: true }),
   /** The one member who decides it whatever the thread's policy: the owner of a device lent to the thread (0056). */
   addressedTo: uuid('addressed_to'),
+  /** The arguments the approver gave the call instead of the model's (0057); null: run as asked. */
+  editedArguments: jsonb('edited_arguments').$type<Record<string, unknown>>(),
+  /** A rejection's message to the model, read as the tool's result (0057); null: a plain rejection. */
+  reply: text('reply'),
   ...timestamps,
 });
 
@@ -617,6 +621,39 @@ export const flowExecutionItems = pgTable(
   (table) => [primaryKey({ columns: [table.executionId, table.nodeId, table.index] })],
 );
 export type FlowExecutionItemRow = typeof flowExecutionItems.$inferSelect;
+
+export const INPUT_REQUEST_STATUSES = ['pending', 'answered', 'timeout', 'cancelled'] as const;
+export type InputRequestStatus = (typeof INPUT_REQUEST_STATUSES)[number];
+/** A decision button of a form: its name (the branch it takes) and the text it shows. */
+export interface InputDecision {
+  name: string;
+  label: string;
+}
+/**
+ * A human_input node's form sent to people (0057_flow_inputs_and_approval_edits.sql): one per
+ * execution and node; `userId` is the flow's owner, `recipients` who may answer it.
+ */
+export const inputRequests = pgTable('input_requests', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  userId: uuid('user_id').notNull(),
+  executionId: uuid('execution_id').notNull(),
+  nodeId: text('node_id').notNull(),
+  recipients: uuid('recipients').array().notNull(),
+  prompt: text('prompt').notNull().default(''),
+  form: jsonb('form').$type<Record<string, unknown>>().notNull(),
+  decisions: jsonb('decisions').$type<InputDecision[]>().notNull(),
+  status: text('status', { enum: INPUT_REQUEST_STATUSES }).notNull().default('pending'),
+  /** The form's values as answered (or the timeout's default answer). */
+  answer: jsonb('answer').$type<Record<string, unknown>>(),
+  decision: text('decision'),
+  answeredBy: uuid('answered_by'),
+  answeredAt: timestamp('answered_at', { withTimezone: true }),
+  expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  /** When its recipients were told (a re-run of the node tells them only if that never happened). */
+  announcedAt: timestamp('announced_at', { withTimezone: true }),
+  ...timestamps,
+});
+export type InputRequestRow = typeof inputRequests.$inferSelect;
 /** Public chat widgets of chatflows: a hash of the token, the allowed origins (0009_flow_embeds.sql). */
 export const flowEmbeds = pgTable('flow_embeds', {
   id: uuid('id').primaryKey().defaultRandom(),

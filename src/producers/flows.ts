@@ -27,6 +27,8 @@ export const flowNodeJobSchema = z.object({
   item: z.number().int().min(0).max(1_000).optional(),
   /** The child execution of a subflow node ended: the node finishes with it. */
   child: z.uuid().optional(),
+  /** The form of a human_input node was answered or timed out (this input request): the node finishes with it. */
+  input: z.uuid().optional(),
 });
 export type FlowNodeJob = z.infer<typeof flowNodeJobSchema>;
 
@@ -43,6 +45,8 @@ export const flowNodeResumeJobId = (executionId: string, nodeId: string, approva
 export const flowItemJobId = (executionId: string, nodeId: string, item: number) => `flow-${executionId}-${nodeId}-item-${item}`;
 /** A subflow node's notice that its child execution ended. */
 export const flowChildJobId = (executionId: string, nodeId: string, childId: string) => `flow-${executionId}-${nodeId}-child-${childId}`;
+/** A human_input node's notice that its form was answered or timed out. */
+export const flowInputJobId = (executionId: string, nodeId: string, inputId: string) => `flow-${executionId}-${nodeId}-input-${inputId}`;
 
 /** A failed node retries alone, with backoff: three attempts (1 s, then 2 s apart). */
 export const FLOW_NODE_ATTEMPTS = 3;
@@ -76,7 +80,9 @@ export const flowsQueue = defineQueue({
             ? flowItemJobId(job.executionId, job.nodeId, job.item)
             : job.child
               ? flowChildJobId(job.executionId, job.nodeId, job.child)
-              : flowNodeJobId(job.executionId, job.nodeId),
+              : job.input
+                ? flowInputJobId(job.executionId, job.nodeId, job.input)
+                : flowNodeJobId(job.executionId, job.nodeId),
       // One user's executions (up to 50 nodes each) must not queue ahead of everyone else's.
       fairBy: (job) => (job.lane ? `${job.userId}:${job.lane}` : job.userId),
       priorityBase: (job) => (job.lane ? BACKGROUND_PRIORITY : 0),

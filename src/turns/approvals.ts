@@ -5,7 +5,7 @@ import { AppError, conflict, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { UsageLimiter } from '../lib/usage-limiter';
 import type { Repositories } from '../models';
-import { approvalSessionId, type NewHitlRequest } from '../models/hitl-repository';
+import { approvalSessionId, type DecisionAnswer, type NewHitlRequest } from '../models/hitl-repository';
 import type { HitlRequestRow, HitlStatus } from '../models/schema';
 import type { RunKernel, WaitpointHook } from '../runs/run-kernel';
 import type { Metrics } from '../observability/metrics';
@@ -106,7 +106,23 @@ export interface ApprovalServiceDeps {
    * lent device), and the room that hears a quorum's votes. Without it, every request is its requester's.
    */
   threads?: ThreadApprovals;
+  /**
+   * The problems of arguments an approver gives a call instead of the model's, against the tool's
+   * schema (each at `arguments.<path>`; none: they fit). Without it, arguments cannot be edited.
+   */
+  checkArguments?: (row: HitlRequestRow, args: Record<string, unknown>) => Array<{ path: string; message: string }>;
 }
+
+/** What a person may add to a decision: an approval's own arguments for the call, a rejection's message to the model. */
+export interface DecisionOptions {
+  arguments?: Record<string, unknown>;
+  message?: string;
+}
+
+/** A rejection's reply as the model reads it: the call's result, after which the turn goes on. */
+export const MAX_REPLY_CHARS = 2_000;
+/** Edited arguments as JSON text at most. */
+export const MAX_EDITED_ARGUMENTS_CHARS = 20_000;
 
 /**
  * The run a request's waitpoint blocks: a chat turn's (its message), or an agentflow execution's
@@ -232,7 +248,13 @@ export class ApprovalService {
    * same member); then the turn resumes. Under a quorum a vote is counted, and the vote that
    * satisfies the policy (or the first reject) decides the request.
    */
-  async decide(decider: Decider, id: string, approved: boolean, via: 'http' | 'device'): Promise<HitlRequestRow> {
+  async decide(
+    decider: Decider,
+    id: string,
+    approved: boolean,
+    via: 'http' | 'device',
+    options: DecisionOptions = {},
+  ): Promise<HitlRequestRow> {
     if (!decider.person) throw personRequired();
     const { userId } = decider;
     const current = this.deps.threads ? await this.deps.repos.hitl.find(id) : await this.deps.repos.hitl.findOwned(userId, id);
@@ -241,8 +263,14 @@ export class ApprovalService {
     // Past expiresAt no decision counts, whatever its deadline job did: the request times
     // out now if nothing settled it yet, and the turn resumes telling the model it did not run.
     if (current.expiresAt.getTime() <= Date.now()) return this.refuseExpired(current);
+    const answer = this.answerOf(current, approved, options, rule.kind === 'vote');
     if (rule.kind === 'vote') return this.vote(current, userId, approved, rule.needed, via);
-    const decided = await this.settle(current.id, approved ? 'approved' : 'rejected', userId, { via });
+    const details = {
+      via,
+      ...(answer.editedArguments ? { editedArguments: answer.editedArguments, originalArguments: current.parameters } : {}),
+      ...(answer.reply ? { reply: answer.reply } : {}),
+    };
+    const decided = await this.settle(current.id, approved ? 'approved' : 'rejected', userId, details, {}, answer);
     if (!decided) {
       const now = await this.deps.repos.hitl.find(id);
       // The database's clock said it had expired (the conditional UPDATE checks expires_at > now()).
@@ -250,6 +278,35 @@ export class ApprovalService {
       throw conflict('already_decided', `This approval request is already ${now?.status ?? 'decided'}`);
     }
     return decided;
+  }
+
+  /**
+   * What the decision carries besides yes or no, checked before anything is written (400
+   * `validation_failed` naming the problem): edited arguments only with an approval, as an object
+   * that fits the tool's schema; a reply only with a rejection. A quorum decides as asked: neither.
+   */
+  private answerOf(row: HitlRequestRow, approved: boolean, options: DecisionOptions, quorum: boolean): DecisionAnswer {
+    const invalid = (path: string, message: string) =>
+      new AppError(400, 'validation_failed', `Invalid decision: ${path}: ${message}`, [{ path, message }]);
+    const { arguments: args, message } = options;
+    if (args === undefined && message === undefined) return {};
+    if (quorum)
+      throw invalid(args !== undefined ? 'arguments' : 'message', 'a request decided by a quorum is approved or rejected as asked');
+    if (args !== undefined) {
+      if (!approved) throw invalid('arguments', 'only an approval runs the call with edited arguments');
+      if (JSON.stringify(args).length > MAX_EDITED_ARGUMENTS_CHARS)
+        throw invalid('arguments', `at most ${MAX_EDITED_ARGUMENTS_CHARS} characters of JSON`);
+      if (!this.deps.checkArguments) throw invalid('arguments', `the arguments of ${row.toolName} cannot be edited here`);
+      const problems = this.deps.checkArguments(row, args);
+      if (problems.length)
+        throw new AppError(400, 'validation_failed', `Invalid decision: ${problems[0].path}: ${problems[0].message}`, problems);
+      return { editedArguments: args };
+    }
+    if (approved) throw invalid('message', 'a reply goes with a rejection: the model reads it instead of the result');
+    const reply = message!.trim();
+    if (!reply) throw invalid('message', 'the reply is empty');
+    if (reply.length > MAX_REPLY_CHARS) throw invalid('message', `at most ${MAX_REPLY_CHARS} characters`);
+    return { reply };
   }
 
   /**
@@ -349,8 +406,9 @@ export class ApprovalService {
     decidedBy: string | null,
     details: Record<string, unknown>,
     options: { reason?: 'user' | 'timeout' | 'cancelled'; resume?: boolean } = {},
+    answer: DecisionAnswer = {},
   ): Promise<HitlRequestRow | null> {
-    const decided = await this.deps.repos.hitl.decideAudited(id, status, decidedBy, details, options.reason);
+    const decided = await this.deps.repos.hitl.decideAudited(id, status, decidedBy, details, options.reason, undefined, answer);
     if (!decided) return null;
     await this.afterDecision(decided, status, decidedBy, details, options);
     return decided;
@@ -411,20 +469,33 @@ export class ApprovalService {
 const surfacesOf = (row: HitlRequestRow): string[] =>
   row.addressedTo && row.addressedTo !== row.userId ? [row.userId, row.addressedTo] : [row.userId];
 
-const toolApprovalSchema = z.strictObject({ approvalId: z.uuid(), approved: z.boolean() });
+/** A device's `tool_approval`: the decision, and what it may carry (edited arguments, a reply). */
+export const toolApprovalSchema = z.strictObject({
+  approvalId: z.uuid(),
+  approved: z.boolean(),
+  /** With an approval: the arguments to run the call with instead of the model's. */
+  arguments: z.record(z.string(), z.unknown()).optional(),
+  /** With a rejection: the message the model reads instead of the result. */
+  message: z.string().max(MAX_REPLY_CHARS).optional(),
+});
 
 /**
  * The devices' `tool_approval` handler (Socket.IO `/device` and the plain WebSocket): the same
- * decision as the HTTP routes, by the connection's user, who is a person only when the connection
- * was opened with a session token. The ack is `{ok: true, status}` or `{error: {code, message}}`
- * (validation_failed, person_required, not_found, already_decided, expired).
+ * decision as the HTTP routes (edited `arguments` with an approval, a `message` with a rejection),
+ * by the connection's user, who is a person only when the connection was opened with a session
+ * token. The ack is `{ok: true, status}` or `{error: {code, message}}` (validation_failed,
+ * person_required, not_found, already_decided, expired).
  */
 export function toolApprovalHandler(service: ApprovalService) {
   return async (user: { id: string; person: boolean }, _deviceId: string, payload: unknown): Promise<ToolApprovalAck> => {
     const parsed = toolApprovalSchema.safeParse(payload);
     if (!parsed.success) return { error: { code: 'validation_failed', message: describeIssues(parsed.error) } };
     try {
-      const row = await service.decide({ userId: user.id, person: user.person }, parsed.data.approvalId, parsed.data.approved, 'device');
+      const { approvalId, approved, arguments: args, message } = parsed.data;
+      const row = await service.decide({ userId: user.id, person: user.person }, approvalId, approved, 'device', {
+        arguments: args,
+        message,
+      });
       return { ok: true, status: row.status };
     } catch (error) {
       if (error instanceof AppError && error.status < 500) return { error: { code: error.code, message: error.message } };

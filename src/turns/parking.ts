@@ -109,8 +109,10 @@ export async function claimRound(
 
 /**
  * The results of a claimed round's calls, by position: an approved call runs (`approved`, up to
- * the loop's parallel limit), a refused one (rejected, not decided in time) gives `refused`'s
- * text; a cancel stops what has not started with `cancelledText`.
+ * the loop's parallel limit) — with the approver's arguments when they edited them, and the
+ * model is told so before the result; a refused one (rejected, not decided in time) gives
+ * `refused`'s text, or the approver's reply when the rejection carried one; a cancel stops what
+ * has not started with `cancelledText`.
  */
 export async function decidedResults(
   round: Pick<ClaimedRound, 'waiting'>,
@@ -122,9 +124,29 @@ export async function decidedResults(
   const outcomes = await inOrderLimited(
     round.waiting,
     MAX_PARALLEL_TOOL_CALLS,
-    ({ call, position, decision }) => (decision.status === 'approved' ? approved(call, decision, position) : refused(call, decision)),
+    async ({ call, position, decision }) => {
+      if (decision.status === 'approved') {
+        if (!decision.editedArguments) return approved(call, decision, position);
+        const result = await approved({ ...call, args: decision.editedArguments }, decision, position);
+        return `${editedNote(call.name, decision.editedArguments)}\n${result}`;
+      }
+      const text = await refused(call, decision);
+      return decision.status === 'rejected' && decision.reply ? replyText(call.name, decision.reply) : text;
+    },
     ({ call }) => cancelledText(call),
     signal,
   );
   return new Map(round.waiting.map(({ position }, i) => [position, outcomes[i]]));
 }
+
+/** What the model reads before the result of a call the person approved with their own arguments. */
+export const editedNote = (name: string, args: Record<string, unknown>) =>
+  `Note: the user edited the arguments before approving ${name}; it ran with ${JSON.stringify(args)}.`;
+
+/** What the model reads for a call the person rejected with a reply: the reply is the result, and the turn goes on. */
+export const replyText = (name: string, reply: string) =>
+  `${name} was NOT run: the user rejected it and replied: ${JSON.stringify(reply)}. Take their reply into account and go on.`;
+
+/** Whether a refusal of a parked call still lets its turn go on: a rejection with a reply does (the model reads it). */
+export const refusalGoesOn = (decision: Pick<HitlRequestRow, 'status' | 'reply'>) =>
+  decision.status === 'rejected' && Boolean(decision.reply);

@@ -6,7 +6,7 @@ import { badRequest, conflict, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { UsageLimiter } from '../lib/usage-limiter';
 import type { Repositories } from '../models';
-import type { HitlRequestRow, RunRow } from '../models/schema';
+import type { HitlRequestRow, InputRequestRow, RunRow } from '../models/schema';
 import type { A2aPushConfigRow, WebhookDeliveryWithAttempts, WebhookEndpointView } from '../models/webhooks-repository';
 import type { Enqueue } from '../producers/registry';
 import { newWebhookSecret, signWebhook } from './signature';
@@ -14,7 +14,7 @@ import type { SubscriptionsPort } from './subscriptions';
 import { refuseEndpointUrl, sendWebhook } from './webhook-sender';
 
 /** The events an endpoint can take. */
-export const WEBHOOK_EVENTS = ['run.succeeded', 'run.failed', 'run.cancelled', 'approval.requested'] as const;
+export const WEBHOOK_EVENTS = ['run.succeeded', 'run.failed', 'run.cancelled', 'approval.requested', 'input.requested'] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 /** The event `POST /webhooks/:id/test` sends; every endpoint takes it. */
 export const TEST_EVENT = 'webhook.test';
@@ -64,7 +64,7 @@ export const MAX_PUSH_CONFIGS_PER_TASK = 10;
 
 /**
  * Webhooks out: a user's endpoints (every run of theirs, or one flow's executions), the messages
- * their runs' ends and approval requests become, and their delivery on the `webhooks` queue,
+ * their runs' ends, approval requests and form requests become, and their delivery on the `webhooks` queue,
  * signed the Standard Webhooks way and retried with backoff. Publishing writes one row and one job
  * per subscribed endpoint and holds nothing in memory; nothing of it can fail the run it reports.
  */
@@ -373,6 +373,31 @@ export class WebhookService {
         ...(row.executionId ? { executionId: row.executionId, flowId } : {}),
       }),
     );
+  }
+
+  /**
+   * An agentflow's human_input node waits for a form's answer: each recipient's endpoints hear it
+   * (an endpoint limited to one flow, only for that flow's forms).
+   */
+  async inputRequested(row: InputRequestRow, flowId: string): Promise<void> {
+    for (const userId of row.recipients)
+      await this.publish(
+        userId,
+        'input.requested',
+        () => Promise.resolve(flowId),
+        () => ({
+          inputId: row.id,
+          executionId: row.executionId,
+          flowId,
+          nodeId: row.nodeId,
+          ownerId: row.userId,
+          prompt: row.prompt,
+          form: row.form,
+          decisions: row.decisions,
+          expiresAt: row.expiresAt.toISOString(),
+          answer: `POST /api/v1/hitl/inputs/${row.id}/answer`,
+        }),
+      );
   }
 
   /** The flow of an agentflow execution (null for none). */

@@ -19,6 +19,7 @@ import type { CanvasesRepository, CanvasView } from '../../src/models/canvases-r
 import type { toChatMessageView, toChatSessionView } from '../../src/models/chat-repository';
 import type { toGenerationView } from '../../src/models/generations-repository';
 import type { toHitlView } from '../../src/models/hitl-repository';
+import type { toInputView } from '../../src/flows/flow-inputs';
 import type { ChatSessionRow } from '../../src/models/schema';
 import type { AgentService } from '../../src/agents/agent-service';
 import type { JourneyService } from '../../src/agents/journey';
@@ -101,6 +102,7 @@ export function contract(): void {
   same<Same<Sdk.SessionStatus, ServerSession['status']>>();
   same<Same<Sdk.SessionDocumentation['documentationStatus'], NonNullable<ChatSessionRow['documentationStatus']>>>();
   same<Same<Sdk.Approval, ReturnType<typeof toHitlView>>>();
+  same<Same<Sdk.InputRequest, ReturnType<typeof toInputView>>>();
   same<Same<Sdk.Embedding, z.output<typeof embeddingResultSchema>>>();
   same<Same<Sdk.Agent, ReturnType<typeof toAgentView>>>();
   same<Same<Sdk.AgentRun, ReturnType<typeof toRunView>>>();
@@ -154,6 +156,9 @@ export function operationContract(): void {
   same<Same<Sdk.Approval, ApiResponseBody<'getApprovalRequest'>>>();
   same<Same<Sdk.Approval, ApiResponseBody<'approveRequest'>>>();
   same<Same<Sdk.Approval[], ApiResponseBody<'listApprovalRequests'>['requests']>>();
+  same<Same<Sdk.InputRequest, ApiResponseBody<'getInputRequest'>>>();
+  same<Same<Sdk.InputRequest, ApiResponseBody<'answerInputRequest'>>>();
+  same<Same<Sdk.InputRequest[], ApiResponseBody<'listInputRequests'>['inputs']>>();
   same<Same<Sdk.Generation, ApiResponseBody<'getGeneration'>['generation']>>();
   same<Same<Sdk.ChatResponse, ApiResponseBody<'chat'>>>();
   same<Same<Sdk.ChatResponse, ApiResponseBody<'chatWithFlow'>>>();

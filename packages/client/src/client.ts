@@ -428,8 +428,25 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       list: (query: { status?: T.Approval['status']; limit?: number; cursor?: string } = {}) =>
         get<{ requests: T.Approval[]; nextCursor?: string }>(`/hitl/requests${queryString(query)}`),
       get: (approvalId: string) => get<T.Approval>(`/hitl/requests/${seg(approvalId)}`),
-      approve: (approvalId: string) => put<T.Approval>(`/hitl/requests/${seg(approvalId)}/approve`),
-      reject: (approvalId: string) => put<T.Approval>(`/hitl/requests/${seg(approvalId)}/reject`),
+      /** Runs the call (with `arguments` instead of the model's, when given: checked against the tool's schema). */
+      approve: (approvalId: string, options: { arguments?: Record<string, unknown> } = {}) =>
+        put<T.Approval>(`/hitl/requests/${seg(approvalId)}/approve`, options.arguments ? { arguments: options.arguments } : undefined),
+      /** Refuses the call (with a `message` the model reads as its result, when given: the turn goes on). */
+      reject: (approvalId: string, options: { message?: string } = {}) =>
+        put<T.Approval>(
+          `/hitl/requests/${seg(approvalId)}/reject`,
+          options.message !== undefined ? { message: options.message } : undefined,
+        ),
+    },
+
+    inputs: {
+      /** The forms the caller may answer, newest first (`status: 'pending'` for what waits); `nextCursor` when more follow. */
+      list: (query: { status?: T.InputRequest['status']; limit?: number; cursor?: string } = {}) =>
+        get<{ inputs: T.InputRequest[]; nextCursor?: string }>(`/hitl/inputs${queryString(query)}`),
+      get: (inputId: string) => get<T.InputRequest>(`/hitl/inputs/${seg(inputId)}`),
+      /** Answers a form (a signed-in person only): its `values`, and one of its `decision`s when it has some. The first answer wins. */
+      answer: (inputId: string, body: { values?: Record<string, unknown>; decision?: string }) =>
+        post<T.InputRequest>(`/hitl/inputs/${seg(inputId)}/answer`, body),
     },
 
     models: {

@@ -1,8 +1,17 @@
 import type { AgentComplete, AgentData, AgentFrameAck, AgentRunRequest, DeviceHello, DeviceHelloAck, ToolCall } from './protocol';
-import type { ApprovalRequested, ApprovalResolved, GenerationStage } from './payloads';
+import type { ApprovalRequested, ApprovalResolved, GenerationStage, InputRequested, InputResolved } from './payloads';
 import type { Block } from './types';
 
-export type { ApprovalDeciders, ApprovalRequested, ApprovalResolved, ApprovalVote, GenerationStage } from './payloads';
+export type {
+  ApprovalDeciders,
+  ApprovalRequested,
+  ApprovalResolved,
+  ApprovalVote,
+  GenerationStage,
+  InputDecision,
+  InputRequested,
+  InputResolved,
+} from './payloads';
 
 /*
  * Every Socket.IO event, typed per namespace and direction. The server (src/schemas/socket-events.ts re-exports
@@ -102,6 +111,10 @@ export interface CanvasServerEvents extends AuthServerEvents {
   approval_requested: (payload: ApprovalRequested) => void;
   /** The request was decided (first decision wins) or timed out; to every socket of its owner. */
   approval_resolved: (payload: ApprovalResolved) => void;
+  /** A flow's form waits for your answer; to every socket of each of its recipients. */
+  input_requested: (payload: InputRequested) => void;
+  /** The form was answered (first answer wins), timed out, or its execution ended; to every socket of each recipient. */
+  input_resolved: (payload: InputResolved) => void;
 }
 
 /** What the assistant of a room thread is doing. */
@@ -124,7 +137,7 @@ export type ThreadEventBody =
   | ({ type: string } & Record<string, unknown>);
 
 /** `/canvas` events sent to a user's own sockets rather than to a canvas room. */
-export type CanvasUserEventName = 'approval_requested' | 'approval_resolved';
+export type CanvasUserEventName = 'approval_requested' | 'approval_resolved' | 'input_requested' | 'input_resolved';
 
 /** The sequenced room events of a canvas. */
 export const CANVAS_ROOM_EVENTS = [
@@ -151,8 +164,14 @@ export interface DeviceClientEvents extends AuthClientEvents {
   chat_cancel: (payload: { sessionId?: string }, ack?: Ack<ChatCancelAck>) => void;
   /** Stops an agent run of this device's user (queued, waiting for its device, or running). */
   agent_cancel: (payload: { runId: string }, ack?: Ack<AgentCancelAck>) => void;
-  /** The user's decision on an `approval_requested`; the optional ack is `{ok}` or `{error}`. */
-  tool_approval: (payload: { approvalId: string; approved: boolean }, ack?: Ack<ToolApprovalAck>) => void;
+  /**
+   * The user's decision on an `approval_requested` (an approval may carry the `arguments` to run the
+   * call with instead; a rejection a `message` the model reads as the result); the optional ack is `{ok}` or `{error}`.
+   */
+  tool_approval: (
+    payload: { approvalId: string; approved: boolean; arguments?: Record<string, unknown>; message?: string },
+    ack?: Ack<ToolApprovalAck>,
+  ) => void;
   /** Files read for an `agent_run` (any number of frames per run); the optional ack is `{ok}`. */
   agent_data: (payload: AgentData, ack?: Ack<AgentFrameAck>) => void;
   /** The device has sent every file of the run. */
@@ -189,6 +208,10 @@ export interface DeviceServerEvents extends AuthServerEvents {
   approval_requested: (payload: ApprovalRequested) => void;
   /** An approval request was decided on some surface, or timed out. */
   approval_resolved: (payload: ApprovalResolved) => void;
+  /** A flow's form waits for this user's answer (they are one of its recipients). */
+  input_requested: (payload: InputRequested) => void;
+  /** That form was answered on some surface (first answer wins), timed out, or its execution ended. */
+  input_resolved: (payload: InputResolved) => void;
   final: (payload: { sessionId: string; response: string }) => void;
   /** The turn failed (model unreachable, ...); no `final` follows. */
   chat_error: (payload: { sessionId: string; code: string; message: string }) => void;

@@ -43,3 +43,38 @@ export interface ApprovalResolved {
   /** A quorum request's votes, in the order they came (`decidedBy` cast the one that settled it). */
   voters?: ApprovalVote[];
 }
+
+/** A decision button of a form: its name (what the answer carries) and the text it shows. */
+export interface InputDecision {
+  name: string;
+  label: string;
+}
+
+/**
+ * `input_requested`: an agentflow's human_input node asks you (one of its recipients) for a form's
+ * answer; answer with `POST /hitl/inputs/:id/answer {values, decision}` before `expiresAt`.
+ */
+export interface InputRequested {
+  inputId: string;
+  executionId: string;
+  flowId: string;
+  nodeId: string;
+  /** The flow's owner, who asks. */
+  ownerId: string;
+  /** What to answer, above the form (may be empty). */
+  prompt: string;
+  /** The form: a JSON Schema of an object whose properties are its fields. */
+  form: Record<string, unknown>;
+  /** The decision buttons (none: one plain submit). */
+  decisions: InputDecision[];
+  expiresAt: string;
+}
+
+/** `input_resolved`: the form was answered (the first answer wins), timed out, or its execution ended. */
+export interface InputResolved {
+  inputId: string;
+  status: 'answered' | 'timeout' | 'cancelled';
+  /** Who answered; null for a timeout or an ended execution. */
+  answeredBy: string | null;
+  decision: string | null;
+}

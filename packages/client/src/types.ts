@@ -362,7 +362,7 @@ export interface ApiKey {
   expiresAt: string | null;
   revokedAt: string | null;
 }
-/** What a webhook endpoint listens to: `run.succeeded`, `run.failed`, `run.cancelled`, `approval.requested`. */
+/** What a webhook endpoint listens to: `run.succeeded`, `run.failed`, `run.cancelled`, `approval.requested`, `input.requested`. */
 export interface CreateWebhookRequest {
   url: string;
   events: string[];
@@ -773,6 +773,34 @@ export interface Approval {
   decisionReason: 'user' | 'timeout' | 'cancelled' | null;
   /** The one member who decides it whatever its thread's policy (the owner of a device lent to the thread); null otherwise. */
   addressedTo: string | null;
+  /** The arguments the approver ran the call with instead of `parameters`; null when it ran as asked. */
+  editedArguments: Record<string, unknown> | null;
+  /** A rejection's message, given to the model as the tool's result; null for a plain rejection. */
+  reply: string | null;
+  createdAt: string;
+}
+/**
+ * A form an agentflow's human_input node sent to its recipients (`GET /hitl/inputs/:id`): answer it
+ * with `inputs.answer` (a signed-in person only) before `expiresAt`.
+ */
+export interface InputRequest {
+  id: string;
+  executionId: string;
+  nodeId: string;
+  /** The flow's owner, who asks. */
+  ownerId: string;
+  prompt: string;
+  /** A JSON Schema of an object: its properties are the fields. */
+  form: Record<string, unknown>;
+  /** The decision buttons (none: one plain submit). */
+  decisions: Array<{ name: string; label: string }>;
+  status: 'pending' | 'answered' | 'timeout' | 'cancelled';
+  /** The answer's values; null while pending (and for a timeout without a default answer). */
+  values: Record<string, unknown> | null;
+  decision: string | null;
+  answeredBy: string | null;
+  answeredAt: string | null;
+  expiresAt: string;
   createdAt: string;
 }
 /**

@@ -514,11 +514,36 @@ export const approvalView = z.object({
     .uuid()
     .nullable()
     .describe("The one member who decides it whatever its thread's policy (the owner of a device lent to the thread); null otherwise"),
+  editedArguments: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .describe('The arguments the approver ran the call with instead of `parameters`; null when it ran as asked'),
+  reply: z.string().nullable().describe("A rejection's message, given to the model as the tool's result; null for a plain rejection"),
   createdAt: timestamp,
 });
 export const approvalListResponse = z.object({
   requests: z.array(approvalView).describe('Newest first'),
   nextCursor: z.string().optional().describe('Present when older requests follow; send it back as `?cursor`'),
+});
+export const inputRequestView = z.object({
+  id: z.uuid(),
+  executionId: z.uuid(),
+  nodeId: z.string(),
+  ownerId: z.uuid().describe("The flow's owner, who asks"),
+  prompt: z.string().describe('What to answer, above the form (may be empty)'),
+  form: z.record(z.string(), z.unknown()).describe('A JSON Schema of an object: its properties are the fields'),
+  decisions: z.array(z.object({ name: z.string(), label: z.string() })).describe('The decision buttons (none: one plain submit)'),
+  status: z.enum(['pending', 'answered', 'timeout', 'cancelled']),
+  values: z.record(z.string(), z.unknown()).nullable().describe("The answer's values; null while pending"),
+  decision: z.string().nullable(),
+  answeredBy: z.uuid().nullable(),
+  answeredAt: timestamp.nullable(),
+  expiresAt: timestamp,
+  createdAt: timestamp,
+});
+export const inputRequestListResponse = z.object({
+  inputs: z.array(inputRequestView).describe('Newest first'),
+  nextCursor: z.string().optional().describe('Present when older forms follow; send it back as `?cursor`'),
 });
 
 // Metrics

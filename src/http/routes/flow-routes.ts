@@ -110,6 +110,7 @@ const EVENTS =
   'Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): ' +
   '`execution_started {flowId, replayOf?}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), ' +
   '`approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), ' +
+  "`input_requested {nodeId, inputId, expiresAt}` (a human_input node waits for a recipient's answer at `POST /hitl/inputs/:id/answer`), " +
   '`node_completed {nodeId, output, usage, reused?}` (`reused`: a replay took the output over), `node_failed {nodeId, error}`, `node_skipped {nodeId}` (no branch taken leads to it), ' +
   '`item_completed {nodeId, index, output}` (one element of a foreach or iteration of a loop), `subflow_started {nodeId, childExecutionId}`, then one of ' +
   '`execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel.';

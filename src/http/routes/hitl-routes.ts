@@ -7,6 +7,7 @@ import { approvalIdParam } from './params';
 import type { ApiContext } from '../context';
 import type { Repositories } from '../../models';
 import { deciderOf } from '../middleware/authenticate';
+import { MAX_REPLY_CHARS, personRequired } from '../../turns/approvals';
 
 /** The HITL routes' port: only the approval service and the hitl repository. */
 export type HitlPorts = { approvals: Pick<ApiContext['approvals'], 'get' | 'decide'> } & { repos: Pick<Repositories, 'hitl'> };
@@ -22,6 +23,22 @@ export const hitlListQuerySchema = z.strictObject({
 
 const tags = ['approvals'];
 
+/** `PUT /hitl/requests/:id/approve`: optionally, the arguments to run the call with instead of the model's. */
+export const approveBodySchema = z.strictObject({
+  arguments: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe("Run the call with these arguments instead of the model's (checked against the tool's schema; the audit records the edit)"),
+});
+/** `PUT /hitl/requests/:id/reject`: optionally, a reply the model reads as the tool's result (the turn goes on). */
+export const rejectBodySchema = z.strictObject({
+  message: z
+    .string()
+    .max(MAX_REPLY_CHARS)
+    .optional()
+    .describe("A reply the model reads instead of the tool's result; the turn (or the agentflow node) goes on with it"),
+});
+
 /**
  * Approvals: read a request, approve or reject it. Its requester sees and decides it; a request of
  * a room thread's turn is read by the thread's members and decided by whom the thread's policy
@@ -29,7 +46,9 @@ const tags = ['approvals'];
  * device); a member who may not decide gets 403, anyone else 404 (as for a missing one); a second
  * decision is 409. A decision
  * needs a signed-in person: with an API key it is 403 `person_required` and the request stays
- * pending (a key may read requests, never decide them).
+ * pending (a key may read requests, never decide them). An approval may run the call with edited
+ * `arguments` (checked against the tool's schema: 400 and nothing decided when they do not fit); a
+ * rejection may carry a `message`, which the model reads as the tool's result, and the turn goes on.
  */
 export const hitlRoutes = [
   // The caller's own requests (newest first), e.g. `?status=pending` for a console's approvals list.
@@ -75,11 +94,18 @@ export const hitlRoutes = [
     operationId: 'approveRequest',
     tags,
     auth: 'bearer',
-    summary: 'Approve a pending tool call (a signed-in session only: an API key is 403 `person_required`)',
+    summary:
+      'Approve a pending tool call, optionally with edited `arguments` (a signed-in session only: an API key is 403 `person_required`)',
     params: approvalIdParam,
+    body: approveBodySchema,
+    bodyOptional: true,
     responses: { 200: { description: 'The decided request', schema: approvalView } },
-    errors: [403, 404, 409],
-    handler: async ({ user, params }, ctx) => toHitlView(await ctx.approvals.decide(deciderOf(user), params.id, true, 'http')),
+    errors: [400, 403, 404, 409],
+    handler: async (input, ctx) => {
+      if (!deciderOf(input.user).person) throw personRequired();
+      const { arguments: args } = input.body;
+      return toHitlView(await ctx.approvals.decide(deciderOf(input.user), input.params.id, true, 'http', { arguments: args }));
+    },
   }),
 
   route({
@@ -88,10 +114,17 @@ export const hitlRoutes = [
     operationId: 'rejectRequest',
     tags,
     auth: 'bearer',
-    summary: 'Reject a pending tool call (a signed-in session only: an API key is 403 `person_required`)',
+    summary:
+      'Reject a pending tool call, optionally with a `message` the model reads as its result (a signed-in session only: an API key is 403 `person_required`)',
     params: approvalIdParam,
+    body: rejectBodySchema,
+    bodyOptional: true,
     responses: { 200: { description: 'The decided request', schema: approvalView } },
-    errors: [403, 404, 409],
-    handler: async ({ user, params }, ctx) => toHitlView(await ctx.approvals.decide(deciderOf(user), params.id, false, 'http')),
+    errors: [400, 403, 404, 409],
+    handler: async (input, ctx) => {
+      if (!deciderOf(input.user).person) throw personRequired();
+      const { message } = input.body;
+      return toHitlView(await ctx.approvals.decide(deciderOf(input.user), input.params.id, false, 'http', { message }));
+    },
   }),
 ];

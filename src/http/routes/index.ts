@@ -24,6 +24,7 @@ import { httpCredentialRoutes } from './http-credential-routes';
 import { generationRoutes } from './generation-routes';
 import { historyRoutes } from './history-routes';
 import { hitlRoutes } from './hitl-routes';
+import { inputRoutes } from './input-routes';
 import { journeyRoutes } from './journey-routes';
 import { knowledgeRoutes } from './knowledge-routes';
 import { mcpClientGrantRoutes } from './mcp-client-grants-routes';
@@ -82,6 +83,7 @@ export const apiRoutes = [
   ...sessionNotesRoutes,
   ...psaRoutes,
   ...hitlRoutes,
+  ...inputRoutes,
   ...flowRoutes,
   ...flowReplayRoutes,
   ...flowChatRoutes,

@@ -15,5 +15,6 @@ export const generationParams = { ...canvasIdParam, generationId: uuid('Generati
 export const sessionIdParam = { id: uuid('Chat session id', 'Chat session') };
 export const answerParams = { ...sessionIdParam, messageId: uuid('Assistant answer (message) id', 'Answer') };
 export const approvalIdParam = { id: uuid('Approval request id', 'Approval request') };
+export const inputIdParam = { id: uuid('Form request id', 'Form request') };
 export const agentIdParam = { id: uuid('Agent id', 'Agent') };
 export const agentRunIdParam = { runId: uuid('Agent run id', 'Agent run') };

@@ -13,13 +13,16 @@ const tags = ['webhooks'];
 
 const eventSchema = z
   .enum(WEBHOOK_EVENTS)
-  .describe('`run.succeeded`, `run.failed` (failed or timed out), `run.cancelled`, `approval.requested`');
+  .describe('`run.succeeded`, `run.failed` (failed or timed out), `run.cancelled`, `approval.requested`, `input.requested`');
 
 /** `POST /webhooks`: where to send, which events, and optionally one flow only. */
 export const createWebhookSchema = z.strictObject({
   url: z.string().trim().min(1).max(2_000).describe('The receiver (http or https; private addresses are refused)'),
   events: z.array(eventSchema).min(1).max(WEBHOOK_EVENTS.length),
-  flowId: z.uuid().optional().describe("Only this flow's executions (and their approval requests); default every run of the caller"),
+  flowId: z
+    .uuid()
+    .optional()
+    .describe("Only this flow's executions (and their approval requests and forms); default every run of the caller"),
   description: z.string().trim().max(200).optional(),
 });
 
