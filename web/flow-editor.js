@@ -72,6 +72,7 @@ export class FlowEditor {
       // A kind this form does not edit is sent as it came.
       if (!kind) return clone(node);
       const out = { id: node.id ?? '', ...kind.value(node) };
+      if (kind.problems) problems.push(...kind.problems(node, index));
       if (node.dependsOn?.length) out.dependsOn = node.dependsOn;
       const schema = kind.outputSchema ? this.schemaTexts.get(node)?.trim() : '';
       if (schema) {

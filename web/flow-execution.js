@@ -8,6 +8,7 @@
 import { el } from './blocks.js';
 import { readEventStream } from './event-stream.js';
 import { ControlState, controlDetails } from './flow-execution-control.js';
+import { ReplayForms } from './flow-replay.js';
 import { argumentList, toolSentence } from './tool-sentences.js';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
@@ -33,6 +34,7 @@ export class ExecutionView {
     this.api = api;
     this.notify = notify;
     this.controller = null;
+    this.replays = new ReplayForms(this);
     this.root = el('section', {
       class: 'card execution-view',
       hidden: true,
@@ -46,6 +48,7 @@ export class ExecutionView {
     this.controller = null;
     this.root.hidden = true;
     this.root.replaceChildren();
+    this.replays.reset();
     this.execution = null;
   }
 
@@ -114,6 +117,7 @@ export class ExecutionView {
                 status: 'completed',
                 output: data.output,
                 usage: data.usage,
+                reused: data.reused ?? target.reused,
                 completedAt: target.completedAt ?? now,
               });
             this.waiting.delete(data.nodeId);
@@ -244,11 +248,23 @@ export class ExecutionView {
             { type: 'button', class: 'danger', dataset: { testid: 'execution-cancel' }, onclick: () => void this.cancel() },
             'Cancel',
           ),
+      TERMINAL.has(x.status) ? this.replays.publishButton() : null,
       el(
         'dl',
         { class: 'execution-meta' },
         el('dt', {}, 'Id'),
         el('dd', {}, el('code', {}, x.id)),
+        x.replayOf?.executionId
+          ? [
+              el('dt', {}, 'Replay of'),
+              el(
+                'dd',
+                { dataset: { testid: 'execution-replay-of' } },
+                el('a', { href: `#/flows/${this.flow.id}/executions/${x.replayOf.executionId}` }, 'the execution'),
+                ` from “${x.replayOf.fromNode}”`,
+              ),
+            ]
+          : null,
         el('dt', {}, 'Created'),
         el('dd', {}, new Date(x.createdAt).toLocaleString()),
         el('dt', {}, 'Duration'),
@@ -294,6 +310,17 @@ export class ExecutionView {
         el('strong', {}, n.id),
         el('span', { class: `badge status-${n.status}`, dataset: { testid: 'execution-node-status' } }, n.status),
         n.attempts > 1 ? el('span', { class: 'small' }, `attempt ${n.attempts}`) : null,
+        n.reused
+          ? el(
+              'span',
+              {
+                class: 'badge',
+                title: 'Taken over from the replayed execution: no model call',
+                dataset: { testid: 'execution-node-reused' },
+              },
+              'reused',
+            )
+          : null,
       ),
       el(
         'dl',
@@ -326,6 +353,7 @@ export class ExecutionView {
           )
         : null,
       n.error ? el('p', { class: 'error', dataset: { testid: 'execution-node-error' } }, `${n.error.code}: ${n.error.message}`) : null,
+      TERMINAL.has(this.execution.status) && n.status !== 'skipped' ? this.replays.controls(n, definition) : null,
       calls.length
         ? el(
             'details',

@@ -5,15 +5,18 @@
 import { el } from './blocks.js';
 import { branchFields, ELSE_BRANCH } from './flow-node-branches.js';
 import { inputKeys } from './flow-inputs.js';
+import { humanInputKind } from './flow-node-human-input.js';
 import { DEVICE_TOOLS } from './tool-sentences.js';
 
 export { ELSE_BRANCH };
 export const kindOf = (node) => node?.type ?? 'prompt';
-const isBranching = (node) => node.type === 'condition' || node.type === 'router';
+const isBranching = (node) => node.type === 'condition' || node.type === 'router' || node.type === 'human_input';
 
 /** A branching node's branches by name with their targets (a condition's `else` last). */
 export function branchesOf(node) {
   if (!isBranching(node)) return [];
+  if (node.type === 'human_input')
+    return (node.decisions ?? []).map((d) => (typeof d === 'string' ? { name: d, to: [] } : { name: d.name, to: d.to ?? [] }));
   const named = (node.branches ?? []).map((branch) => ({ name: branch.name, to: branch.to ?? [] }));
   return node.type === 'condition' && node.else?.length ? [...named, { name: ELSE_BRANCH, to: node.else }] : named;
 }
@@ -348,8 +351,7 @@ export const NODE_KINDS = {
       input: { ...(node.input ?? {}) },
     }),
   },
-  // human_input: a form node's entry (its JSON-Schema form, recipients, decision buttons, timeout)
-  // goes here, with the same four members.
+  human_input: humanInputKind(promptField),
 };
 
 /** Makes `node` a node of `kind` in place: its id and what it runs after stay, and a prompt and model when both kinds have one. */
@@ -374,6 +376,7 @@ export function renameRefs(other, old, id) {
   const swap = (list) => list?.map((x) => (x === old ? id : x));
   if (other.dependsOn) other.dependsOn = swap(other.dependsOn);
   for (const branch of other.branches ?? []) branch.to = swap(branch.to);
+  for (const decision of other.decisions ?? []) if (decision.to) decision.to = swap(decision.to);
   if (Array.isArray(other.else)) other.else = swap(other.else);
   for (const key of ['prompt', 'items', 'until']) if (other[key] !== undefined) other[key] = renameRef(other[key], old, id);
   for (const branch of other.branches ?? []) if (branch.when !== undefined) branch.when = renameRef(branch.when, old, id);
@@ -385,6 +388,7 @@ export function renameRefs(other, old, id) {
 export function dropRefs(other, gone) {
   if (other.dependsOn) other.dependsOn = other.dependsOn.filter((id) => id !== gone);
   for (const branch of other.branches ?? []) if (branch.to) branch.to = branch.to.filter((id) => id !== gone);
+  for (const decision of other.decisions ?? []) if (decision.to) decision.to = decision.to.filter((id) => id !== gone);
   if (Array.isArray(other.else)) other.else = other.else.filter((id) => id !== gone);
 }
 

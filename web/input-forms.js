@@ -20,7 +20,7 @@ export function formFields(form) {
 const typeOf = (schema) => (Array.isArray(schema.type) ? schema.type.find((type) => type !== 'null') : schema.type);
 
 /** One field's control: a checkbox, a choice, a number or a text box; JSON text for anything else. */
-function control(field, id) {
+export function control(field, id) {
   const { schema } = field;
   const type = typeOf(schema);
   const common = { id, name: field.name, dataset: { testid: 'input-field', field: field.name } };
