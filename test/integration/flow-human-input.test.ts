@@ -160,7 +160,11 @@ describe('human_input nodes', () => {
     expect(waitpoint).toMatchObject({ status: 'pending', ref: form.id, userId: ada.id });
     expect(waitpoint.completeAfter?.toISOString()).toBe(form.expiresAt);
     await expect(t.app.repos.runs.find('flow', executionId)).resolves.toMatchObject({ status: 'running' });
-    expect(await (await queues.job('flows', `flow-${executionId}-review`))?.getState()).toBe('completed');
+    // The node's job ends once its form and waitpoint are written: it completes, and nothing holds the node.
+    await eventually(
+      async () => (await queues.job('flows', `flow-${executionId}-review`))?.getState(),
+      (state) => state === 'completed',
+    );
     expect(nodeOf(await execution(ada, flowId, executionId), 'review').status).toBe('running');
 
     // Someone who is not a recipient: 404, as for a missing form; an API key of the owner: 403.
@@ -280,7 +284,12 @@ describe('human_input nodes', () => {
       const executionId = await execute(ada, flowId);
       const form = await pendingForm(ada, executionId);
       const waitpoint = await waitpointOf(executionId);
-      await (await queues.job('assistant', `waitpoint-deadline-${waitpoint.id}`))!.promote();
+      // The deadline's delayed job is queued right after the waitpoint's row is committed.
+      const deadline = await eventually(
+        () => queues.job('assistant', `waitpoint-deadline-${waitpoint.id}`),
+        (job) => job !== undefined,
+      );
+      await deadline!.promote();
 
       const done = await ended(ada, flowId, executionId);
       await expect(t.app.repos.inputRequests.find(form.id)).resolves.toMatchObject({ status: 'timeout' });
