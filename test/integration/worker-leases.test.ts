@@ -50,12 +50,12 @@ describe('WorkerLeases', () => {
   };
 
   /** A BullMQ worker of `generation` under `workerName` whose jobs never finish; resolves each job as it starts. */
-  function hangingWorker(workerName: string, started: Job[]) {
+  function hangingWorker(workerName: string, started: Job[], concurrency = 4) {
     const [worker] = startWorkers({
       queues: ['generation'],
       processors: {
         generation: {
-          concurrency: 4,
+          concurrency,
           processor: (job) => {
             started.push(job);
             return new Promise(() => undefined);
@@ -158,7 +158,8 @@ describe('WorkerLeases', () => {
     await stranger.start();
     const startedBefore: Job[] = [];
     const startedOnStranger: Job[] = [];
-    const killedWorker = hangingWorker(before.name, startedBefore);
+    // One job at a time: the stranger's job cannot land on this worker.
+    const killedWorker = hangingWorker(before.name, startedBefore, 1);
     const queue = registry.get('generation');
     await queue.add('generate', { n: 1 }, { jobId: 'job-mine' });
     await waitUntil(() => startedBefore.length === 1, 10_000);
