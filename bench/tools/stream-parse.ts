@@ -1,7 +1,7 @@
 /**
  * Decision 0151, measured alone: the CPU to parse the realistic stream's bytes (200 create_text
  * calls in 4-character deltas, ~10,800 chunks, ~2.2 MB) with the openai SDK's stream iterator and
- * with `readCompletionChunks`, when the body arrives in reads of 16 KB, 64 KB and 1 MB (a reader
+ * with `readCompletionBatches`, when the body arrives in reads of 16 KB, 64 KB and 1 MB (a reader
  * far behind the model gets big reads). No network, no server: only the parse.
  *
  *   node -r ./bench/register.cjs bench/tools/stream-parse.ts
@@ -11,7 +11,7 @@
 const { Stream } = require(require.resolve('openai/core/streaming.js', { paths: [require.resolve('@langchain/openai')] })) as {
   Stream: { fromSSEResponse(response: Response, controller: AbortController): AsyncIterable<unknown> };
 };
-import { readCompletionChunks } from '../../src/ai/model-stream';
+import { ArgumentsDelta, readCompletionBatches } from '../../src/ai/model-stream';
 const frame = (choices: unknown[]) =>
   `data: ${JSON.stringify({ id: 'chatcmpl-r', object: 'chat.completion.chunk', created: 0, model: 'm', choices })}\n\n`;
 const delta = (d: Record<string, unknown>) => frame([{ index: 0, delta: d, finish_reason: null }]);
@@ -37,6 +37,13 @@ async function consume(it: AsyncIterable<any>) {
   for await (const chunk of it) n += chunk.choices?.[0]?.delta?.tool_calls?.length ?? 0;
   return n;
 }
+/** Our reader hands over batches; an argument delta read without a parse is one tool call part. */
+async function consumeBatches(it: AsyncIterable<Array<ArgumentsDelta | { choices: any[] }>>) {
+  let n = 0;
+  for await (const batch of it)
+    for (const item of batch) n += item instanceof ArgumentsDelta ? 1 : (item.choices?.[0]?.delta?.tool_calls?.length ?? 0);
+  return n;
+}
 async function main() {
   console.log('bytes', bytes.length);
   for (const size of [16_384, 65_536, 1_048_576]) {
@@ -45,7 +52,7 @@ async function main() {
       const a = await consume(Stream.fromSSEResponse(response(size), new AbortController()) as any);
       const sdk = process.cpuUsage(t);
       t = process.cpuUsage();
-      const b = await consume(readCompletionChunks(response(size)));
+      const b = await consumeBatches(readCompletionBatches(response(size)));
       const ours = process.cpuUsage(t);
       console.log(
         `read ${size}: sdk ${((sdk.user + sdk.system) / 1000).toFixed(0)} ms, ours ${((ours.user + ours.system) / 1000).toFixed(0)} ms (${a}/${b} parts)`,
