@@ -4,7 +4,7 @@ import type { ModelCallMetrics } from './call-usage';
 import { ModelCallCancelled, ModelContentFiltered, ModelOutputTruncated } from './model-errors';
 import { JsonObjectScanner } from './json-object-scanner';
 import { ProviderEchoCollector, type ModelMessage, type ModelToolCall } from './model-messages';
-import { ArgumentsDelta, EventLoopYielder, streamCompletion, type CompletionChunk } from './model-stream';
+import { ArgumentsDelta, EventLoopYielder, streamCompletion, type CompletionBatch, type CompletionChunk } from './model-stream';
 import type { ModelProvider, ModelRef, ModelTurn, ModelTurnRequest, ModelUsage } from './model-turn';
 
 /** What one attempt hands back: the turn without the usage of the attempts before it. */
@@ -123,6 +123,48 @@ export async function streamAttempt(
     }
   };
 
+  /**
+   * One batch of the stream: a plain function, not the loop of the async function around it, so
+   * V8 optimizes it while the first stream of a process runs.
+   */
+  const take = (batch: CompletionBatch) => {
+    for (const item of batch) {
+      // An argument delta read without a parse: all the chunk carried.
+      if (item instanceof ArgumentsDelta) {
+        toolCallPart(item.index, undefined, undefined, item.text);
+        continue;
+      }
+      const chunk = item as ProviderChunk;
+      // Groq reports usage in `x_groq.usage` of its last chunk rather than in `usage`.
+      const usage = chunk.usage ?? chunk.x_groq?.usage;
+      if (usage) reported = usage;
+      const choice = chunk.choices?.[0];
+      if (choice?.finish_reason) finishReason = choice.finish_reason;
+      const delta = choice?.delta;
+      if (!delta) continue;
+      echoes.observe(delta);
+      // The answer only: `reasoning_content` (DeepSeek, vLLM, ...) and thinking parts never join it.
+      const content = answerText(delta.content);
+      if (content) {
+        firstTokenAt ??= performance.now();
+        const piece = cleaner.push(content);
+        if (piece) {
+          text += piece;
+          delivered.any = true;
+          request.onText?.(piece);
+        }
+      }
+      if (delta.tool_calls)
+        for (const part of delta.tool_calls)
+          toolCallPart(
+            typeof part.index === 'number' ? part.index : undefined,
+            part.id,
+            part.function?.name,
+            part.function?.arguments ?? '',
+          );
+    }
+  };
+
   try {
     const stream = await streamCompletion(provider, ref.model, request.messages, {
       tools: request.tools,
@@ -136,41 +178,7 @@ export async function streamAttempt(
     delivered.opened = true;
     const yielder = new EventLoopYielder();
     for await (const batch of stream) {
-      for (const item of batch) {
-        // An argument delta read without a parse: all the chunk carried.
-        if (item instanceof ArgumentsDelta) {
-          toolCallPart(item.index, undefined, undefined, item.text);
-          continue;
-        }
-        const chunk = item as ProviderChunk;
-        // Groq reports usage in `x_groq.usage` of its last chunk rather than in `usage`.
-        const usage = chunk.usage ?? chunk.x_groq?.usage;
-        if (usage) reported = usage;
-        const choice = chunk.choices?.[0];
-        if (choice?.finish_reason) finishReason = choice.finish_reason;
-        const delta = choice?.delta;
-        if (!delta) continue;
-        echoes.observe(delta);
-        // The answer only: `reasoning_content` (DeepSeek, vLLM, ...) and thinking parts never join it.
-        const content = answerText(delta.content);
-        if (content) {
-          firstTokenAt ??= performance.now();
-          const piece = cleaner.push(content);
-          if (piece) {
-            text += piece;
-            delivered.any = true;
-            request.onText?.(piece);
-          }
-        }
-        if (delta.tool_calls)
-          for (const part of delta.tool_calls)
-            toolCallPart(
-              typeof part.index === 'number' ? part.index : undefined,
-              part.id,
-              part.function?.name,
-              part.function?.arguments ?? '',
-            );
-      }
+      take(batch);
       const pause = yielder.maybeYield();
       if (pause) await pause;
     }

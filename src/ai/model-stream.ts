@@ -8,18 +8,9 @@ import { langchainOpenAI, openaiSdk } from './langchain-openai';
 import { MODEL_ATTEMPTS } from './llm';
 import { completionMessages } from './model-messages';
 import { modelFetch, NodeStreamResponse } from './model-fetch';
-import { SseDataReader } from './sse-data-reader';
-import { ArgumentsDelta, ArgumentsShortcut } from './arguments-shortcut';
+import { CompletionChunks, type CompletionBatch } from './completion-chunks';
 
-/** One raw chunk of an OpenAI-compatible chat completion stream. */
-export type CompletionChunk = OpenAI.Chat.Completions.ChatCompletionChunk;
-
-/**
- * What one read of a completion stream brought, in order: chunks parsed in full, and the argument
- * deltas of tool calls recognised without a parse (each the same as a chunk carrying only it).
- */
-export type CompletionBatch = Array<CompletionChunk | ArgumentsDelta>;
-
+export type { CompletionBatch, CompletionChunk } from './completion-chunks';
 export { ArgumentsDelta } from './arguments-shortcut';
 
 /** A tool already in OpenAI's wire form. */
@@ -198,46 +189,26 @@ export async function* readCompletionBatches(
     });
   };
   const decoder = new TextDecoder();
-  const messages = new SseDataReader();
-  const shortcut = new ArgumentsShortcut();
+  const chunks = new CompletionChunks(response.headers);
   let done = false;
-  let unyielded = 0;
   try {
     while (!done) {
       const read = await next();
-      if (read.done) {
-        messages.push(decoder.decode());
-        messages.end();
-      } else messages.push(decoder.decode(read.value, { stream: true }));
-      let batch: CompletionBatch = [];
-      for (let data = messages.next(); data !== undefined; data = messages.next()) {
-        if (data.charCodeAt(0) === 91 && data.startsWith('[DONE]')) {
-          done = true;
-          break;
-        }
-        let item: CompletionBatch[number];
-        try {
-          // Most chunks of a streamed tool call are read without a parse (arguments-shortcut.ts).
-          item = shortcut.match(data) ?? parseChunk(data, shortcut, response.headers);
-        } catch (error) {
-          // The chunks before it reach the consumer first, as they would one by one.
-          if (batch.length) yield batch;
-          throw error;
-        }
-        batch.push(item);
+      chunks.push(read.done ? decoder.decode() : decoder.decode(read.value, { stream: true }), read.done);
+      for (;;) {
+        const batch: CompletionBatch = [];
+        const end = chunks.fill(batch, YIELD_BYTES);
+        // The chunks before a failed one reach the consumer first, as they would one by one.
+        if (batch.length) yield batch;
+        if (chunks.failed) throw chunks.failure;
+        if (end === 'done') done = true;
+        if (end !== 'full') break;
         // A turn of the event loop for everything else every YIELD_BYTES: a provider streaming
         // faster than it is parsed would otherwise keep the loop on this socket for dozens of reads
         // in a row, and every other reply (the event log's writes, the SSE streams, Redis) would
         // wait behind the whole burst. A stream that arrives slower is parsed with no pause.
-        unyielded += data.length;
-        if (unyielded >= YIELD_BYTES) {
-          unyielded = 0;
-          yield batch;
-          batch = [];
-          await new Promise((resolve) => setImmediate(resolve));
-        }
+        await new Promise((resolve) => setImmediate(resolve));
       }
-      if (batch.length) yield batch;
       if (read.done) break;
     }
   } catch (error) {
@@ -258,14 +229,6 @@ export async function* readCompletionBatches(
     // eslint-disable-next-line no-restricted-syntax -- closing a body the turn no longer reads: a failed close leaves nothing to do
     else await Promise.resolve(reader.return?.()).catch(() => undefined);
   }
-}
-
-/** One chunk's data, parsed; a chunk carrying `error` (a provider failing mid-stream) throws as the SDK would. */
-function parseChunk(data: string, shortcut: ArgumentsShortcut, headers: Headers): CompletionChunk {
-  const chunk = JSON.parse(data) as CompletionChunk & { error?: unknown };
-  if (chunk?.error) throw new (openaiSdk().APIError)(undefined, chunk.error as Record<string, unknown>, undefined, headers);
-  shortcut.learn(data, chunk);
-  return chunk;
 }
 
 /** How much of a stream is parsed before the event loop gets a turn for other work. */
