@@ -1,6 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { OpenAIClient } from '@langchain/openai';
 import type { LlmEndpoint } from '../../src/ai/llm';
 import { createCanvas, registerUser } from '../../test/support/http';
 import type { BenchContext } from '../lib/context';
@@ -26,11 +25,13 @@ type Consumer = (typeof CONSUMERS)[number];
 /**
  * The model streams 200 create_text calls in ~4-character deltas (~10,900 chunks, ~3.5 MB) as fast
  * as the socket takes them, from a process of its own. Three consumers take the same stream in
- * turn, in this process: a whole Switchboard generation (POST → `complete` on the SSE client), the
- * `openai` SDK alone (iterate, accumulate arguments per call, parse each call), and the minimal
- * consumer (`bare`: fetch, SSE line split, JSON.parse of each chunk, the same accumulation), the
- * reference Switchboard's CPU per generation is held to. CPU is this process's user+system time
- * per run (the generation's SSE client included).
+ * turn: a whole Switchboard generation (POST → `complete` on the SSE client) and the minimal
+ * consumer (`bare`: fetch, SSE line split, JSON.parse of each chunk, the arguments accumulated per
+ * call), the reference Switchboard's CPU per generation is held to, both in this process; and the
+ * `openai` SDK alone (iterate, accumulate arguments per call, parse each call) in a process of its
+ * own (sdk-consumer-process.ts), whose garbage would otherwise be collected in the next
+ * generation measured here. CPU is the consumer's process's user+system time per run (the
+ * generation's SSE client included).
  */
 export async function realisticStreamScenario(ctx: BenchContext, options: RealisticStreamOptions) {
   const model = await StreamModel.start();
@@ -40,7 +41,7 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
     dataDir: ctx.dataDir,
     endpoint: model.endpoint,
   });
-  const sdk = new OpenAIClient({ baseURL: model.baseURL, apiKey: 'bench' });
+  const sdk = await SdkConsumer.start();
   try {
     const owner = await registerUser(app.api, 'Stream');
     const canvasId = await createCanvas(app.api, owner, 'Stream canvas');
@@ -52,6 +53,8 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
       firstOutputAt?: bigint;
       completeAt?: bigint;
       calls: number;
+      /** CPU the consumer measured in a process of its own (the SDK's), instead of this process's. */
+      cpuMs?: number;
     };
     const consume: Record<Consumer, (calls: number, tag: string) => Promise<Consumed>> = {
       switchboard: async (calls, tag) => {
@@ -75,18 +78,7 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
           calls: outputs.length,
         };
       },
-      openaiSdk: async (calls, tag) => {
-        const stream = await sdk.chat.completions.create({
-          model: 'realistic',
-          stream: true,
-          messages: [{ role: 'user', content: `Write ${calls} paragraphs [calls:${calls}] [run:${tag}]` }],
-        });
-        const args: string[] = [];
-        for await (const chunk of stream)
-          for (const part of chunk.choices[0]?.delta?.tool_calls ?? [])
-            args[part.index] = (args[part.index] ?? '') + (part.function?.arguments ?? '');
-        return { calls: args.filter((text) => JSON.parse(text)).length };
-      },
+      openaiSdk: async (calls, tag) => sdk.consume(model.baseURL, 'realistic', `Write ${calls} paragraphs [calls:${calls}] [run:${tag}]`),
       bare: async (calls, tag) => consumeModelStream(model.baseURL, 'realistic', `Write ${calls} paragraphs [calls:${calls}] [run:${tag}]`),
     };
 
@@ -109,7 +101,7 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
           const stopProfile = profiled ? await startCpuProfile(ctx.profileDir, `realistic-stream-${calls}`) : undefined;
           const cpu0 = ownCpuMs();
           const result = await consume[consumer](calls, tag);
-          const spent = ownCpuMs() - cpu0;
+          const spent = result.cpuMs ?? ownCpuMs() - cpu0;
           const profile = await stopProfile?.();
           if (profile) ctx.log(`realisticStream: CPU profile of one ${calls}-call generation in ${profile}`);
           if (result.calls !== calls) throw new Error(`${consumer} saw ${result.calls} of ${calls} calls`);
@@ -150,7 +142,7 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
       config: {
         ...options,
         model: 'a separate process streams create_text calls in ~4-character argument deltas as fast as the socket takes them',
-        cpu: 'user+system CPU of the benchmark process (Switchboard with every role, or the bare consumers), per generation',
+        cpu: 'user+system CPU per generation of the benchmark process (Switchboard with every role, or the minimal consumer), and of its own process for the openai SDK consumer',
       },
       bySize,
       ratioToOpenaiSdk: largest.ratioToOpenaiSdk,
@@ -169,7 +161,59 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
     };
   } finally {
     await app.stop();
+    await sdk.stop();
     await model.stop();
+  }
+}
+
+/** The `openai` SDK's consumer in its own process (sdk-consumer-process.ts) and its IPC. */
+class SdkConsumer {
+  private nextId = 1;
+
+  private constructor(private readonly child: ChildProcess) {}
+
+  static async start(): Promise<SdkConsumer> {
+    const child = fork(path.join(__dirname, '../lib/sdk-consumer-process.ts'), [], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    await withTimeout(
+      new Promise<void>((resolve, reject) => {
+        child.once('message', () => resolve());
+        child.once('exit', (code) => reject(new Error(`SDK consumer process exited with ${code}`)));
+      }),
+      30_000,
+      'SDK consumer process start',
+    );
+    return new SdkConsumer(child);
+  }
+
+  /** One stream read by the SDK there: its calls and the CPU it took. */
+  async consume(baseURL: string, model: string, prompt: string): Promise<{ calls: number; cpuMs: number }> {
+    const id = this.nextId++;
+    const reply = await withTimeout(
+      new Promise<{ calls?: number; cpuMs?: number; error?: string }>((resolve) => {
+        const onMessage = (message: { id?: number; calls?: number; cpuMs?: number; error?: string }) => {
+          if (message.id !== id) return;
+          this.child.off('message', onMessage);
+          resolve(message);
+        };
+        this.child.on('message', onMessage);
+        this.child.send({ id, baseURL, model, prompt });
+      }),
+      120_000,
+      'SDK consumer',
+    );
+    if (reply.error !== undefined) throw new Error(`the SDK consumer failed: ${reply.error}`);
+    return { calls: reply.calls!, cpuMs: reply.cpuMs! };
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.send({ cmd: 'stop' });
+    await withTimeout(exited, 10_000, 'SDK consumer process exit').catch(() => this.child.kill('SIGKILL'));
   }
 }
 

@@ -164,7 +164,8 @@ export async function runCanvasTurn(
         },
         // Each block is validated and handed on the moment its call's JSON closes.
         onToolCall: (call, index) => {
-          closed[index] = call;
+          // Its parsed object when it has one: the arguments are parsed once, where the stream closed them.
+          closed[index] = { name: call.name, args: call.parsed ?? call.args };
           for (let next = closed[released]; next; next = closed[released]) {
             let check = checkToolCall(next.name, next.args);
             if (check.ok && blocks.length >= maxBlocks) check = { ok: false, error: 'Block limit reached; stop calling tools.' };

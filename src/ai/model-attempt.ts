@@ -4,7 +4,7 @@ import type { ModelCallMetrics } from './call-usage';
 import { ModelCallCancelled, ModelContentFiltered, ModelOutputTruncated } from './model-errors';
 import { JsonObjectScanner } from './json-object-scanner';
 import { ProviderEchoCollector, type ModelMessage, type ModelToolCall } from './model-messages';
-import { EventLoopYielder, streamCompletion, type CompletionChunk } from './model-stream';
+import { ArgumentsDelta, EventLoopYielder, streamCompletion, type CompletionBatch, type CompletionChunk } from './model-stream';
 import type { ModelProvider, ModelRef, ModelTurn, ModelTurnRequest, ModelUsage } from './model-turn';
 
 /** What one attempt hands back: the turn without the usage of the attempts before it. */
@@ -46,7 +46,7 @@ export async function streamAttempt(
 ): Promise<AttemptTurn> {
   const started = performance.now();
   let firstTokenAt: number | undefined;
-  type OpenCall = ModelToolCall & { done: boolean; scanner: JsonObjectScanner };
+  type OpenCall = ModelToolCall & { done: boolean; scanner: JsonObjectScanner; position: number };
   const calls: OpenCall[] = [];
   const byIndex = new Map<number, OpenCall>();
   let text = '';
@@ -85,22 +85,56 @@ export async function streamAttempt(
       call.args = JSON.stringify(call.parsed);
     }
     delivered.any = true;
-    request.onToolCall?.(call, calls.indexOf(call));
+    request.onToolCall?.(call, call.position);
   };
 
-  try {
-    const stream = await streamCompletion(provider, ref.model, request.messages, {
-      tools: request.tools,
-      toolChoice: request.toolChoice,
-      temperature: request.temperature,
-      maxTokens,
-      cacheSystem: request.cacheSystemPrompt === true && provider.promptCache === true,
-      signal: request.signal,
-      idleTimeoutMs: settings.idleTimeoutMs,
-    });
-    delivered.opened = true;
-    const yielder = new EventLoopYielder();
-    for await (const chunk of stream as AsyncIterable<ProviderChunk>) {
+  /** One delta of a tool call: its first opens the call, its argument pieces are followed until the object closes. */
+  const toolCallPart = (index: number | undefined, id: string | undefined, name: string | undefined, piece: string) => {
+    firstTokenAt ??= performance.now();
+    // Deltas of one call share its `index`; providers that send each call whole (Mistral,
+    // Gemini, some Ollama versions) give no index, or the same one, but a new `id` per call.
+    let call = index === undefined ? open : byIndex.get(index);
+    if (!call || (id && call.id && id !== call.id)) {
+      // A call of a new index leaves the others open: a provider may interleave the deltas of
+      // parallel calls, each closing when its own object does (or at the end of the stream).
+      if (open && (index === undefined || call)) close(open);
+      call = {
+        id: id ?? '',
+        name: name ?? '',
+        args: '',
+        done: false,
+        scanner: new JsonObjectScanner(),
+        position: calls.length,
+      };
+      if (index !== undefined) byIndex.set(index, call);
+      calls.push(call);
+      request.onToolCallStart?.(call.position);
+    }
+    if (!call.id && id) call.id = id;
+    if (!call.name && name) call.name = name;
+    if (call.done) return;
+    call.args += piece;
+    open = call;
+    // The scanner follows the object's structure piece by piece: the arguments are parsed once,
+    // when their object closed, not per chunk. Text that does not parse then waits for the end.
+    if (call.scanner.push(piece)) {
+      const parsed = parseObject(call.args);
+      if (parsed) close(call, parsed);
+    }
+  };
+
+  /**
+   * One batch of the stream: a plain function, not the loop of the async function around it, so
+   * V8 optimizes it while the first stream of a process runs.
+   */
+  const take = (batch: CompletionBatch) => {
+    for (const item of batch) {
+      // An argument delta read without a parse: all the chunk carried.
+      if (item instanceof ArgumentsDelta) {
+        toolCallPart(item.index, undefined, undefined, item.text);
+        continue;
+      }
+      const chunk = item as ProviderChunk;
       // Groq reports usage in `x_groq.usage` of its last chunk rather than in `usage`.
       const usage = chunk.usage ?? chunk.x_groq?.usage;
       if (usage) reported = usage;
@@ -120,34 +154,31 @@ export async function streamAttempt(
           request.onText?.(piece);
         }
       }
-      for (const part of delta.tool_calls ?? []) {
-        firstTokenAt ??= performance.now();
-        // Deltas of one call share its `index`; providers that send each call whole (Mistral,
-        // Gemini, some Ollama versions) give no index, or the same one, but a new `id` per call.
-        const index = typeof part.index === 'number' ? part.index : undefined;
-        let call = index === undefined ? open : byIndex.get(index);
-        if (!call || (part.id && call.id && part.id !== call.id)) {
-          // A call of a new index leaves the others open: a provider may interleave the deltas of
-          // parallel calls, each closing when its own object does (or at the end of the stream).
-          if (open && (index === undefined || call)) close(open);
-          call = { id: part.id ?? '', name: part.function?.name ?? '', args: '', done: false, scanner: new JsonObjectScanner() };
-          if (index !== undefined) byIndex.set(index, call);
-          calls.push(call);
-          request.onToolCallStart?.(calls.length - 1);
-        }
-        if (!call.id && part.id) call.id = part.id;
-        if (!call.name && part.function?.name) call.name = part.function.name;
-        if (call.done) continue;
-        const piece = part.function?.arguments ?? '';
-        call.args += piece;
-        open = call;
-        // The scanner follows the object's structure piece by piece: the arguments are parsed once,
-        // when their object closed, not per chunk. Text that does not parse then waits for the end.
-        if (call.scanner.push(piece)) {
-          const parsed = parseObject(call.args);
-          if (parsed) close(call, parsed);
-        }
-      }
+      if (delta.tool_calls)
+        for (const part of delta.tool_calls)
+          toolCallPart(
+            typeof part.index === 'number' ? part.index : undefined,
+            part.id,
+            part.function?.name,
+            part.function?.arguments ?? '',
+          );
+    }
+  };
+
+  try {
+    const stream = await streamCompletion(provider, ref.model, request.messages, {
+      tools: request.tools,
+      toolChoice: request.toolChoice,
+      temperature: request.temperature,
+      maxTokens,
+      cacheSystem: request.cacheSystemPrompt === true && provider.promptCache === true,
+      signal: request.signal,
+      idleTimeoutMs: settings.idleTimeoutMs,
+    });
+    delivered.opened = true;
+    const yielder = new EventLoopYielder();
+    for await (const batch of stream) {
+      take(batch);
       const pause = yielder.maybeYield();
       if (pause) await pause;
     }
@@ -172,7 +203,7 @@ export async function streamAttempt(
   );
   if (finishReason === 'content_filter') throw new ModelContentFiltered(usageSoFar());
   if (finishReason === 'length') throw new ModelOutputTruncated(usageSoFar());
-  const toolCalls = echoes.attach(calls.map(({ done: _done, scanner: _scanner, ...call }) => call));
+  const toolCalls = echoes.attach(calls.map(({ done: _done, scanner: _scanner, position: _position, ...call }) => call));
   return { text, toolCalls, reasoning: echoes.reasoning, usage: usageSoFar(), finishReason };
 }
 

@@ -4,14 +4,14 @@ import type { StructuredToolInterface } from '@langchain/core/tools';
 import { AsyncCaller, classifyRateLimitError } from '@langchain/core/utils/async_caller';
 import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
 import type { OpenAI } from 'openai';
-import { SseParser } from '@switchboard/client';
 import { langchainOpenAI, openaiSdk } from './langchain-openai';
 import { MODEL_ATTEMPTS } from './llm';
 import { completionMessages } from './model-messages';
 import { modelFetch, NodeStreamResponse } from './model-fetch';
+import { CompletionChunks, type CompletionBatch } from './completion-chunks';
 
-/** One raw chunk of an OpenAI-compatible chat completion stream. */
-export type CompletionChunk = OpenAI.Chat.Completions.ChatCompletionChunk;
+export type { CompletionBatch, CompletionChunk } from './completion-chunks';
+export { ArgumentsDelta } from './arguments-shortcut';
 
 /** A tool already in OpenAI's wire form. */
 export type ToolDefinition = OpenAI.Chat.Completions.ChatCompletionFunctionTool;
@@ -111,7 +111,7 @@ export async function streamCompletion(
     /** How long the stream may send nothing before it is abandoned as a failed attempt; unset = no limit. */
     idleTimeoutMs?: number;
   } = {},
-): Promise<AsyncIterable<CompletionChunk>> {
+): Promise<AsyncIterable<CompletionBatch>> {
   const { wrapOpenAIClientError } = langchainOpenAI();
   const sdk = sdkClient(endpoint);
   const endpointKey = endpoint.baseURL;
@@ -144,7 +144,7 @@ export async function streamCompletion(
     const { stream_options: _refused, ...plain } = request;
     response = await send(plain);
   }
-  return readCompletionChunks(response, options.signal, options.idleTimeoutMs);
+  return readCompletionBatches(response, options.signal, options.idleTimeoutMs);
 }
 
 /** A 400 or 422 whose message names `stream_options`: the endpoint does not take the field. */
@@ -162,15 +162,17 @@ export class ModelStreamStalled extends Error {
 }
 
 /**
- * The chunks of a chat completion event stream, parsed as they arrive: `data: [DONE]` ends it, and
- * a chunk carrying `error` (a provider failing mid-stream) throws as the SDK would. A consumer that
- * stops early closes the body, which closes the request.
+ * The chunks of a chat completion event stream, parsed as they arrive and handed over in batches:
+ * every chunk a read brought, in order, in one batch (cut every YIELD_BYTES), so the consumer pays
+ * one await per read, not one per chunk. `data: [DONE]` ends it, and a chunk carrying `error` (a
+ * provider failing mid-stream) throws as the SDK would. A consumer that stops early closes the
+ * body, which closes the request.
  */
-export async function* readCompletionChunks(
+export async function* readCompletionBatches(
   response: Response,
   signal?: AbortSignal,
   idleTimeoutMs?: number,
-): AsyncGenerator<CompletionChunk> {
+): AsyncGenerator<CompletionBatch> {
   // The Node stream itself when modelFetch brought it (no web stream in between), else the body.
   const source: AsyncIterable<Uint8Array> | null = response instanceof NodeStreamResponse ? response.incoming : response.body;
   if (!source) return;
@@ -187,35 +189,26 @@ export async function* readCompletionChunks(
     });
   };
   const decoder = new TextDecoder();
-  const ready: string[] = [];
-  const parser = new SseParser((message) => ready.push(message.data));
+  const chunks = new CompletionChunks(response.headers);
   let done = false;
-  let unyielded = 0;
   try {
     while (!done) {
       const read = await next();
-      parser.feed(read.done ? decoder.decode() : decoder.decode(read.value, { stream: true }));
-      if (read.done) parser.feed('\n\n');
-      for (let i = 0; i < ready.length && !done; i += 1) {
-        const data = ready[i];
-        if (data.startsWith('[DONE]')) {
-          done = true;
-          break;
-        }
-        const chunk = JSON.parse(data) as CompletionChunk & { error?: unknown };
-        if (chunk?.error) throw new (openaiSdk().APIError)(undefined, chunk.error as Record<string, unknown>, undefined, response.headers);
-        yield chunk;
+      chunks.push(read.done ? decoder.decode() : decoder.decode(read.value, { stream: true }), read.done);
+      for (;;) {
+        const batch: CompletionBatch = [];
+        const end = chunks.fill(batch, YIELD_BYTES);
+        // The chunks before a failed one reach the consumer first, as they would one by one.
+        if (batch.length) yield batch;
+        if (chunks.failed) throw chunks.failure;
+        if (end === 'done') done = true;
+        if (end !== 'full') break;
         // A turn of the event loop for everything else every YIELD_BYTES: a provider streaming
         // faster than it is parsed would otherwise keep the loop on this socket for dozens of reads
         // in a row, and every other reply (the event log's writes, the SSE streams, Redis) would
         // wait behind the whole burst. A stream that arrives slower is parsed with no pause.
-        unyielded += data.length;
-        if (unyielded >= YIELD_BYTES) {
-          unyielded = 0;
-          await new Promise((resolve) => setImmediate(resolve));
-        }
+        await new Promise((resolve) => setImmediate(resolve));
       }
-      ready.length = 0;
       if (read.done) break;
     }
   } catch (error) {
