@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { offeredTool, type ModelTool, type ToolSpec } from '../ai/model-tools';
 import type { DeviceAction, DeviceReply, DeviceTable, ToolCallInput } from '../schemas/device-protocol';
 import { describeRedacted } from '../lib/redact-error';
 import type { CodeToolsetName } from './tool-contract';
@@ -436,22 +435,3 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
 ];
 
 export const TOOLS_BY_NAME = new Map(ASSISTANT_TOOLS.map((t) => [t.name, t]));
-
-const offered = new Map<string, ModelTool>();
-/**
- * The tools to offer the model for `tools` (name, description, JSON schema from zod), built once
- * per name. They have no bodies: the tool loop executes calls itself, so it can validate, apply
- * the ToolPolicy and turn device errors into text.
- */
-export function modelTools(tools: Array<AssistantTool | ToolSpec>): ModelTool[] {
-  return tools.map((t) => {
-    // Only the catalog's tools are cached by name: a flow's HTTP tool is its own.
-    if (TOOLS_BY_NAME.get(t.name) !== t) return offeredTool(t);
-    let built = offered.get(t.name);
-    if (!built) {
-      built = offeredTool(t);
-      offered.set(t.name, built);
-    }
-    return built;
-  });
-}

@@ -1,7 +1,8 @@
 import type { ModelGateway, ModelPurpose, ModelRef, ModelTurn, UsageLine } from '../ai/model-gateway';
 import type { ToolSpec } from '../ai/model-tools';
 import { assistantMessage, systemMessage, toolResultMessage, type ModelMessage } from '../ai/model-messages';
-import { modelTools, TOOLS_BY_NAME, type AssistantTool } from './device-tools';
+import { TOOLS_BY_NAME, type AssistantTool } from './device-tools';
+import { modelTools } from './offered-tools';
 import type { BudgetTicket } from '../budget/budget-door';
 import { capturedContent, executeToolAttributes } from '../observability/genai';
 import { withSpan } from '../observability/tracing';

@@ -3,7 +3,8 @@ import { tool } from '@langchain/core/tools';
 import { ModelGateway } from '../../src/ai/model-gateway';
 import { assistantMessage, historyMessages, systemMessage, toolResultMessage, userMessage } from '../../src/ai/model-messages';
 import { loadContinuation, storeContinuation, type StoredContinuation } from '../../src/turns/continuation';
-import { modelTools, TOOLS_BY_NAME } from '../../src/turns/device-tools';
+import { TOOLS_BY_NAME } from '../../src/turns/device-tools';
+import { modelTools } from '../../src/turns/offered-tools';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
 
 /**
