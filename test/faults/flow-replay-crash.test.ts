@@ -4,7 +4,7 @@ import { registerUser, request } from '../support/http';
 import { loggedAt, untilPrinted, type SwitchboardProcess } from '../support/processes';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
 import { readSse } from '../support/sse';
-import { eventually } from '../support/wait';
+import { eventually, waitUntil } from '../support/wait';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const tagOf = (req: ChatRequest) =>
@@ -64,6 +64,7 @@ describe('a worker killed in the middle of a replay', () => {
     );
     expect(calls.get('a')).toBe(1);
 
+    let killing = false;
     let killed: SwitchboardProcess | undefined;
     let killedAt = 0;
     const sse = await readSse(`${base}/flows/${flowId}/executions/${original.body.executionId}/replay/stream`, {
@@ -72,17 +73,20 @@ describe('a worker killed in the middle of a replay', () => {
       body: { fromNode: 'b', changes: { prompt: '[b2] rework {{nodes.a.output}}' } },
       timeoutMs: 90_000,
       onMessage: (message) => {
-        if (killed || message.event !== 'node_started' || message.data.nodeId !== 'b') return;
-        // The worker that started the replay's node `b` (its model call takes two seconds) dies.
+        if (killing || message.event !== 'node_started' || message.data.nodeId !== 'b') return;
+        killing = true;
+        // The worker that started the replay's node `b` dies while its model call (two seconds) runs.
         const executionId = message.data.executionId as string;
         const running = (w: SwitchboardProcess) =>
           w
             .output()
             .split('\n')
             .some((line) => line.includes('flow node started') && line.includes(executionId) && line.includes('"b"'));
-        killed = [workerA, workerB].find(running);
-        killed?.child.kill('SIGKILL');
-        if (killed) killedAt = Date.now();
+        void waitUntil(() => (calls.get('b2') ?? 0) >= 1, 20_000).then(() => {
+          killed = [workerA, workerB].find(running);
+          killed?.child.kill('SIGKILL');
+          if (killed) killedAt = Date.now();
+        });
       },
     });
 
