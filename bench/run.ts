@@ -175,7 +175,7 @@ function plansFor(ctx: BenchContext, mode: BenchMode): Record<ScenarioName, () =
             chunks: 1_200,
             otherChunks: 300,
             queries: 5,
-            postgresQueries: 5,
+            exactScanQueries: 5,
             warmups: 1,
             exactScopeChunks: 1_000,
           }),
@@ -240,8 +240,8 @@ function plansFor(ctx: BenchContext, mode: BenchMode): Record<ScenarioName, () =
             chunks: q ? 20_000 : 100_000,
             otherChunks: q ? 2_000 : 10_000,
             queries: q ? 50 : 200,
-            postgresQueries: q ? 20 : 50,
-            warmups: 5,
+            exactScanQueries: q ? 5 : 12,
+            warmups: 2,
           }),
       };
 }

@@ -41,8 +41,22 @@ export const dot = (a: readonly number[], b: readonly number[]): number => {
 };
 
 const SYLLABLES = ['ka', 'lo', 'mi', 'ren', 'tor', 'sa', 'vel', 'qui', 'dan', 'mor', 'pel', 'sti', 'gra', 'nu', 'bex', 'ol', 'fi', 'zar'];
-/** English words the full-text configuration drops or keeps as very common ones. */
+/** English stop words: the full-text configuration drops them. */
 const FUNCTION_WORDS = ['the', 'of', 'and', 'to', 'a', 'in', 'is', 'for', 'on', 'with', 'as', 'by', 'that', 'this', 'are', 'be'];
+/** Common English words, in every topic's text: they tokenize and stem as a manual's prose does. */
+const ENGLISH = (
+  'time year people way day thing life world school state family group country problem hand part place case week company ' +
+  'system program question work government number night point home water room area money story fact month lot right study ' +
+  'book job word business issue side kind head house service friend power hour game line end member law car city community ' +
+  'name team minute idea body information back parent face level office door health person art history party result change ' +
+  'morning reason research moment air teacher force education make take use find give tell call try need feel become leave ' +
+  'put mean keep let begin seem help show hear play run move live believe hold bring happen write provide sit stand lose pay ' +
+  'meet include continue set learn lead understand watch follow stop create speak read allow add spend grow open walk win ' +
+  'offer remember consider appear buy wait serve send expect build stay fall cut reach remain suggest raise pass sell require ' +
+  'report decide pull good new first last long great little own other old big high different small large next early young ' +
+  'important few public bad same able order price customer product support account user data file page table value report ' +
+  'process policy request access update version device network server message error setting option feature control plan'
+).split(' ');
 
 /** A distinct made-up word for every number: its base-18 digits as syllables. */
 function wordOf(index: number): string {
@@ -121,15 +135,20 @@ export class KnowledgeCorpus {
     return { topic: Math.floor(random() * this.shape.topics), subtopic: Math.floor(random() * this.shape.subtopicsPerTopic) };
   }
 
-  /** `count` words of text at a place: a third of them the topic's own words, the rest common ones and function words. */
+  /**
+   * `count` words of text at a place: 30 % the topic's own words (its jargon, made up), 20 % stop
+   * words, 40 % common English words and 10 % rarer made-up ones, both by Zipf's law.
+   */
   words(place: Place, count: number, random: () => number): string[] {
     const own = this.topicWords[place.topic];
+    const zipf = (list: readonly string[]) => list[Math.min(list.length - 1, Math.floor(Math.exp(random() * Math.log(list.length))) - 1)];
     const out: string[] = [];
     for (let i = 0; i < count; i += 1) {
       const roll = random();
       if (roll < 0.3) out.push(own[(place.subtopic * 3 + Math.floor(random() * 16)) % own.length]);
       else if (roll < 0.5) out.push(FUNCTION_WORDS[Math.floor(random() * FUNCTION_WORDS.length)]);
-      else out.push(this.common[Math.min(this.common.length - 1, Math.floor(Math.exp(random() * Math.log(this.common.length))) - 1)]);
+      else if (roll < 0.9) out.push(zipf(ENGLISH));
+      else out.push(zipf(this.common));
     }
     return out;
   }

@@ -11,8 +11,8 @@ import { KnowledgeCorpus, seeded } from './knowledge-corpus';
 import { benchEnv, cpuMsOf, cpuMsOfCommand, uniquePrefix } from './harness';
 import { median, round } from './stats';
 
-/** Lines of a page and words of a line: about 500 words a page, as a printed manual's. */
-const LINES_PER_PAGE = 40;
+/** Lines of a page and words of a line: 240 words, about 600 tokens (the made-up jargon takes several tokens a word), a page of prose. */
+const LINES_PER_PAGE = 20;
 const WORDS_PER_LINE = 12;
 
 /** The set's PDFs: each about one topic, a subtopic a page, drawn in Helvetica by the tests' PDF writer. */

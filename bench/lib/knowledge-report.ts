@@ -106,7 +106,7 @@ export function knowledgeRows(results: Record<string, unknown>): Array<Array<str
       rows.push([
         '',
         `  ${who}, ${fmt(r.scopeChunks)} chunks: hybrid p50 / p95 / p99; vectors alone p95; recall@10 (worst query; LID)`,
-        `${fmt(r.hybridMs.p50)} / ${fmt(r.hybridMs.p95)} / ${fmt(r.hybridMs.p99)} ms; ${fmt(r.vectorMs.p95)} ms; ${fmt(r.recallAt10)} (${fmt(r.worstRecallAt10)}; ${fmt(r.intrinsicDimension)})`,
+        `${fmt(r.hybridMs.p50)} / ${fmt(r.hybridMs.p95)} / ${fmt(r.hybridMs.p99)} ms; ${fmt(r.vectorMs?.p95)} ms; ${r.recallAt10 === undefined ? 'exact by construction' : `${fmt(r.recallAt10)} (${fmt(r.worstRecallAt10)}; ${fmt(r.intrinsicDimension)})`}`,
       ]);
   }
   return rows;

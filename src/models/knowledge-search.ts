@@ -85,8 +85,12 @@ export function readableBaseIds(readerId: string, options: { sessionId?: string;
       join canvas_members o on o.canvas_id = s.canvas_id and o.user_id = b.owner_id and o.role in ('owner', 'editor'))`;
 }
 
-/** Numbers only: a vector literal is built from them, never from text a caller sent. */
-export const finite = (vector: readonly number[]) => vector.map((value) => (Number.isFinite(value) ? value : 0));
+/**
+ * Numbers only: a vector literal is built from them, never from text a caller sent. Nine
+ * significant digits are what a `real` (float4) holds, so the literal is half as long to send and
+ * parse as the shortest text of a double, and stores the same values.
+ */
+export const finite = (vector: readonly number[]) => vector.map((value) => (Number.isFinite(value) ? Number(value.toPrecision(9)) : 0));
 
 /** A dimension count an index may be made for (it is written into the statement, so an integer in range only). */
 const indexableDimensions = (dims: number) => Number.isInteger(dims) && dims > 0 && dims <= 16_000;
@@ -168,7 +172,7 @@ export class KnowledgeSearch {
     const viaIndex = hnsw && plan.chunks > this.exactScopeChunks;
     const nearest = viaIndex ? nearestByIndex(documents, query.vector) : nearestExactly(documents, query.vector, hnsw);
     const statement = sql`with vec as (select id, row_number() over (order by distance, id) as r from (${nearest}) n),
-        txt as (select id, row_number() over (order by rank desc, id) as r from (${textual(documents, plan.terms)}) t),
+        txt as (select id, row_number() over (order by rank desc, id) as r from (${textual(documents, plan.bases, plan.terms)}) t),
         fused as (select coalesce(vec.id, txt.id) as id,
           coalesce(1.0 / (${RRF_K} + vec.r), 0) + coalesce(1.0 / (${RRF_K} + txt.r), 0) as score
           from vec full outer join txt on vec.id = txt.id)
@@ -176,18 +180,16 @@ export class KnowledgeSearch {
         c.page, c.section, f.score::float8 as score
       from fused f join knowledge_chunks c on c.id = f.id join knowledge_documents d on d.id = c.document_id
       order by f.score desc, c.id limit ${query.limit}`;
-    const result = viaIndex
-      ? await this.db.transaction(async (tx) => {
-          // For this statement only: a wider candidate list, and (pgvector 0.8+) a scan that goes
-          // on until enough rows pass the scope's filter, in nearly sorted order (ranked again above).
-          await tx.execute(
-            iterative
-              ? sql`select set_config('hnsw.ef_search', ${String(HNSW_EF_SEARCH)}, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`
-              : sql`select set_config('hnsw.ef_search', ${String(HNSW_EF_SEARCH)}, true)`,
-          );
-          return tx.execute(statement);
-        })
-      : await this.db.execute(statement);
+    // For this statement only: no sequential scans (the indexes lead whatever the planner guesses:
+    // PGlite never gathers statistics), and through HNSW a wider candidate list and (pgvector 0.8+)
+    // a scan that goes on until enough rows pass the scope's filter, in nearly sorted order (ranked again above).
+    const settings = [sql`set_config('enable_seqscan', 'off', true)`];
+    if (viaIndex) settings.push(sql`set_config('hnsw.ef_search', ${String(HNSW_EF_SEARCH)}, true)`);
+    if (viaIndex && iterative) settings.push(sql`set_config('hnsw.iterative_scan', 'relaxed_order', true)`);
+    const result = await this.db.transaction(async (tx) => {
+      await tx.execute(sql`select ${sql.join(settings, sql`, `)}`);
+      return tx.execute(statement);
+    });
     return rowsOf<KnowledgeHit>(result).map((row) => ({ ...row, ordinal: Number(row.ordinal), score: Number(row.score) }));
   }
 
@@ -265,12 +267,16 @@ function nearestExactly(documents: SQL, vector: readonly number[], pgvector: boo
  * the terms as an OR. A term found in more chunks than that is too common to choose by: the chunks
  * it brings are any of its matches, and the rarer terms and the vectors decide.
  */
-function textual(documents: SQL, terms: readonly string[]): SQL {
+function textual(documents: SQL, bases: readonly string[], terms: readonly string[]): SQL {
   if (!terms.length) return sql`select null::bigint as id, 0::real as rank where false`;
   // The terms are lexemes already: the simple configuration takes them as they are.
   const lexeme = (term: string) => sql`plainto_tsquery('simple', ${term})`;
+  // The GIN index leads: the matches come from an inner query the planner keeps apart (`offset 0`),
+  // so it cannot read the scope's chunks through their base instead (every chunk of a large scope,
+  // for a rare term). Each match's base is compared first: another reader's costs a comparison, not the subquery.
   const matches = (query: SQL) =>
-    sql`(select c.id from knowledge_chunks c where c.tsv @@ ${query} and ${inScope(documents)} limit ${TEXT_MATCHES_PER_TERM})`;
+    sql`(select c.id from (select id, base_id, document_id, revision from knowledge_chunks where tsv @@ ${query} offset 0) c
+      where c.base_id = any(${uuidArray(bases)}) and ${inScope(documents)} limit ${TEXT_MATCHES_PER_TERM})`;
   const branches = terms.map((term) => matches(lexeme(term)));
   if (terms.length > 1) branches.push(matches(sql`plainto_tsquery('simple', ${terms.join(' ')})`));
   const any = sql.join(
