@@ -1,14 +1,17 @@
 import type { Target } from './report';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- the results are the scenarios' JSON */
 type AnyResult = Record<string, any> | undefined;
 
 /** Documents ingested per second per worker core, 50-page PDFs: a worker core keeps up with one document a second. */
 export const INGEST_DOCUMENTS_PER_CORE_SECOND = 1;
 /** Hybrid search p95 through the HNSW index (the embedded default, and a server with pgvector). */
 export const SEARCH_P95_MS = 100;
-/** Hybrid search p95 on a server without pgvector, at 100,000 chunks in scope: an exact scan, linear in the scope. */
-export const EXACT_SCAN_SEARCH_P95_MS = 1_000;
+/**
+ * Hybrid search p95 on a server without pgvector, at 100,000 chunks in scope: the exact scan reads
+ * every chunk, so the target is its cost per chunk, at most 50 µs (interactive only up to some
+ * 10,000 chunks; past that, install pgvector).
+ */
+export const EXACT_SCAN_SEARCH_P95_MS = 5_000;
 /** recall@10 of the vector ranking against an exact scan. */
 export const RECALL_AT_10 = 0.95;
 
@@ -80,7 +83,7 @@ export function knowledgeRows(results: Record<string, unknown>): Array<Array<str
   const rows: Array<Array<string | number | undefined>> = [
     [
       'knowledge',
-      `${i.documents} PDFs of ${i.pagesPerDocument} pages (${fmt(i.chunksPerDocument)} chunks each): per worker core; wall`,
+      `${i.documents} PDF(s) of ${i.pagesPerDocument} pages (${fmt(i.chunksPerDocument)} chunks each): per worker core; wall`,
       `${fmt(i.documentsPerWorkerCoreSecond)} /s; ${fmt(i.documentsPerSecond)} /s (${fmt(i.workerCoresBusy)} worker cores busy)`,
     ],
     [
@@ -97,7 +100,7 @@ export function knowledgeRows(results: Record<string, unknown>): Array<Array<str
     rows.push([
       '',
       `${label} (${indexName(side.index)}): stored ${fmt(side.reader.scopeChunks + side.other.scopeChunks)} chunks; HNSW index built`,
-      `${fmt(side.loadSeconds)} s; ${fmt(side.indexSeconds)} s`,
+      `${fmt(side.loadSeconds)} s; ${side.index === 'pgvector-hnsw' ? `${fmt(side.indexSeconds)} s` : 'no index'}`,
     ]);
     for (const [who, r] of [
       ['reader', side.reader],

@@ -49,7 +49,11 @@ export async function loadKnowledgeSet(options: {
   const tenants: LoadedTenant[] = [];
   const started = Date.now();
   for (const [index, count] of options.chunkCounts.entries()) {
-    const user = await repos.users.create({ email: `reader${index}-${Date.now()}@bench.local`, name: `Reader ${index}`, passwordHash: 'x' });
+    const user = await repos.users.create({
+      email: `reader${index}-${Date.now()}@bench.local`,
+      name: `Reader ${index}`,
+      passwordHash: 'x',
+    });
     if (!user) throw new Error('knowledge: the bench user could not be made');
     const base = await repos.knowledge.createBase(user.id, `Library ${index}`, '');
     const tenant: LoadedTenant = { userId: user.id, baseId: base.id, chunks: count, places: [], vectors: [] };
@@ -74,7 +78,8 @@ export async function loadKnowledgeSet(options: {
       await loader.storeChunks(document, 1, chunks);
       await repos.knowledge.markReady(document.id, 1);
       const done = tenants.reduce((sum, t) => sum + t.chunks, 0) + start + size;
-      if (done % 10_000 === 0) options.log(`knowledge: ${done.toLocaleString('en-US')} chunks stored (${Math.round((Date.now() - started) / 1000)} s)`);
+      if (done % 10_000 === 0)
+        options.log(`knowledge: ${done.toLocaleString('en-US')} chunks stored (${Math.round((Date.now() - started) / 1000)} s)`);
     }
     tenants.push(tenant);
   }

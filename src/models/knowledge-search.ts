@@ -66,6 +66,18 @@ export const MAX_TEXT_TERMS = 8;
 export const TEXT_MATCHES_PER_TERM = 100;
 
 /**
+ * A term estimated in more chunks than this is not looked up on its own (the GIN index reads a
+ * term's whole list of chunks, so a term in most chunks of a large table costs more than all the
+ * rest of a search); it still counts in the ranking. Estimated from a sample of about
+ * `TERM_SAMPLE_ROWS` chunks, once the table holds more than four times as many chunks (below that
+ * every list is short).
+ */
+export const COMMON_TERM_CHUNKS = 5_000;
+const TERM_SAMPLE_ROWS = 1_000;
+/** `TERM_SAMPLE_FROM` is this many times `COMMON_TERM_CHUNKS`. */
+const TERM_SAMPLE_FROM_COMMON = 4;
+
+/**
  * The ids of the bases `readerId` may read: their own (a session's own base only in that session,
  * or every one of them when `allOwn`), and each base shared with a canvas the reader is a member of,
  * for as long as the base's owner may still edit that canvas. Membership is read in the same
@@ -107,11 +119,17 @@ export class KnowledgeSearch {
   /** Dimensions whose HNSW index this process has made sure of. */
   private readonly indexed = new Set<number>();
 
-  /** `exactScopeChunks`: the scope size past which the vectors are searched through the index (tests and benchmarks lower it). */
+  private readonly exactScopeChunks: number;
+  private readonly commonTermChunks: number;
+
+  /** The thresholds are the constants above unless given (tests and benchmarks lower them to reach both paths with few chunks). */
   constructor(
     private readonly db: Db,
-    private readonly exactScopeChunks = EXACT_SCOPE_CHUNKS,
-  ) {}
+    options: { exactScopeChunks?: number; commonTermChunks?: number } = {},
+  ) {
+    this.exactScopeChunks = options.exactScopeChunks ?? EXACT_SCOPE_CHUNKS;
+    this.commonTermChunks = options.commonTermChunks ?? COMMON_TERM_CHUNKS;
+  }
 
   /** pgvector when the chunks' embedding column is a `vector` (the server had the extension at migration), else an exact scan. */
   async vectorIndex(): Promise<VectorIndexKind> {
@@ -168,11 +186,12 @@ export class KnowledgeSearch {
     if (hnsw) await this.ensureHnsw(dims);
     const plan = await this.plan(scope, query.text);
     if (!plan.bases.length) return [];
+    const common = await this.commonTerms(plan.terms, plan.total);
     const documents = documentFilters(scope, plan.bases);
     const viaIndex = hnsw && plan.chunks > this.exactScopeChunks;
     const nearest = viaIndex ? nearestByIndex(documents, query.vector) : nearestExactly(documents, query.vector, hnsw);
     const statement = sql`with vec as (select id, row_number() over (order by distance, id) as r from (${nearest}) n),
-        txt as (select id, row_number() over (order by rank desc, id) as r from (${textual(documents, plan.bases, plan.terms)}) t),
+        txt as (select id, row_number() over (order by rank desc, id) as r from (${textual(documents, plan.bases, plan.terms, common)}) t),
         fused as (select coalesce(vec.id, txt.id) as id,
           coalesce(1.0 / (${RRF_K} + vec.r), 0) + coalesce(1.0 / (${RRF_K} + txt.r), 0) as score
           from vec full outer join txt on vec.id = txt.id)
@@ -199,17 +218,42 @@ export class KnowledgeSearch {
    * stored counts, no chunk read), and the query's full-text terms (the English configuration's
    * lexemes in the order the words came, stop words dropped).
    */
-  private async plan(scope: KnowledgeScope, text: string): Promise<{ bases: string[]; chunks: number; terms: string[] }> {
+  private async plan(scope: KnowledgeScope, text: string): Promise<{ bases: string[]; chunks: number; total: number; terms: string[] }> {
     // Named bases may include any of the reader's own (a session's too); the default leaves other sessions' out.
-    const readable = readableBaseIds(scope.readerId, { sessionId: scope.sessionId, allOwn: Boolean(scope.baseIds), ownOnly: scope.ownOnly });
+    const readable = readableBaseIds(scope.readerId, {
+      sessionId: scope.sessionId,
+      allOwn: Boolean(scope.baseIds),
+      ownOnly: scope.ownOnly,
+    });
     const named = scope.baseIds ? sql` and b.id = any(${uuidArray(scope.baseIds)})` : sql``;
     const result = await this.db.execute(sql`with bases as (select b.id from knowledge_bases b where b.id in ${readable}${named})
       select array_to_string(array(select id::text from bases order by id), ' ') as "bases",
         (select coalesce(sum(d.chunk_count), 0)::int from knowledge_documents d where d.base_id in (select id from bases) and ${documentConditions(scope)}) as "chunks",
+        (select coalesce(sum(d.chunk_count), 0)::int from knowledge_documents d where d.ready_revision is not null) as "total",
         array_to_string(array(select lexeme from unnest(to_tsvector('english', ${text})) order by positions[1], lexeme limit ${MAX_TEXT_TERMS}), ' ') as "terms"`);
-    const row = rowsOf<{ bases: string | null; chunks: number; terms: string | null }>(result)[0];
+    const row = rowsOf<{ bases: string | null; chunks: number; total: number; terms: string | null }>(result)[0];
     const words = (value: string | null | undefined) => (value ?? '').split(' ').filter(Boolean);
-    return { bases: words(row?.bases), chunks: Number(row?.chunks ?? 0), terms: words(row?.terms) };
+    return { bases: words(row?.bases), chunks: Number(row?.chunks ?? 0), total: Number(row?.total ?? 0), terms: words(row?.terms) };
+  }
+
+  /**
+   * The terms too common to look up on their own, by how often each matches a sample of the table's
+   * chunks (the same pages every time): none while the table is small.
+   */
+  private async commonTerms(terms: readonly string[], total: number): Promise<Set<string>> {
+    if (!terms.length || total <= TERM_SAMPLE_FROM_COMMON * this.commonTermChunks) return new Set();
+    const percent = Math.min(100, (100 * TERM_SAMPLE_ROWS) / total);
+    const result = await this.db.execute(sql`with sample as materialized (
+        select tsv from knowledge_chunks tablesample system (${percent}) repeatable (0))
+      select t.term, (select count(*) from sample s where s.tsv @@ plainto_tsquery('simple', t.term))::int as "hits",
+        (select count(*) from sample)::int as "rows"
+      from unnest(string_to_array(${terms.join(' ')}, ' ')) as t(term)`);
+    const rows = rowsOf<{ term: string; hits: number; rows: number }>(result);
+    return new Set(
+      rows
+        .filter((row) => Number(row.rows) > 0 && (Number(row.hits) / Number(row.rows)) * total > this.commonTermChunks)
+        .map((row) => row.term),
+    );
   }
 }
 
@@ -262,13 +306,16 @@ function nearestExactly(documents: SQL, vector: readonly number[], pgvector: boo
 }
 
 /**
- * The best full-text matches: for each term, and for all of them together, at most
+ * The best full-text matches: for each term not too common, and for all terms together, at most
  * `TEXT_MATCHES_PER_TERM` matching chunks of the scope, ranked together by cover density against
  * the terms as an OR. A term found in more chunks than that is too common to choose by: the chunks
- * it brings are any of its matches, and the rarer terms and the vectors decide.
+ * it brings are any of its matches, and the rarer terms and the vectors decide; a term in thousands
+ * of chunks (`common`) brings none and only counts in the ranking. A query of common terms only has
+ * no full-text matches: its words choose nothing.
  */
-function textual(documents: SQL, bases: readonly string[], terms: readonly string[]): SQL {
-  if (!terms.length) return sql`select null::bigint as id, 0::real as rank where false`;
+function textual(documents: SQL, bases: readonly string[], terms: readonly string[], common: ReadonlySet<string>): SQL {
+  const looked = terms.filter((term) => !common.has(term));
+  if (!looked.length) return sql`select null::bigint as id, 0::real as rank where false`;
   // The terms are lexemes already: the simple configuration takes them as they are.
   const lexeme = (term: string) => sql`plainto_tsquery('simple', ${term})`;
   // The GIN index leads: the matches come from an inner query the planner keeps apart (`offset 0`),
@@ -277,7 +324,8 @@ function textual(documents: SQL, bases: readonly string[], terms: readonly strin
   const matches = (query: SQL) =>
     sql`(select c.id from (select id, base_id, document_id, revision from knowledge_chunks where tsv @@ ${query} offset 0) c
       where c.base_id = any(${uuidArray(bases)}) and ${inScope(documents)} limit ${TEXT_MATCHES_PER_TERM})`;
-  const branches = terms.map((term) => matches(lexeme(term)));
+  const branches = looked.map((term) => matches(lexeme(term)));
+  // With a rarer term among them, GIN reads the common terms' lists only where the rare one matched.
   if (terms.length > 1) branches.push(matches(sql`plainto_tsquery('simple', ${terms.join(' ')})`));
   const any = sql.join(
     terms.map((term) => lexeme(term)),

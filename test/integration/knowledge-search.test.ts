@@ -41,14 +41,14 @@ describe.each(backends)('knowledge search on $name', (backend) => {
   let testDb: TestDatabase;
   let database: Database;
   let repos: Repositories;
-  /** Vectors go through the HNSW index past 50 chunks in scope. */
+  /** Vectors go through the HNSW index past 50 chunks in scope; a term in more than 100 chunks is common once the table holds 400. */
   let knowledge: KnowledgeRepository;
 
   beforeAll(async () => {
     testDb = await backend.create();
     database = await openDatabase({ url: testDb.url, dataDir: path.join(os.tmpdir(), 'switchboard-knowledge-search-test') });
     repos = createRepositories(database.db);
-    knowledge = new KnowledgeRepository(database.db, { exactScopeChunks: 50 });
+    knowledge = new KnowledgeRepository(database.db, { exactScopeChunks: 50, commonTermChunks: 100 });
   });
 
   afterAll(async () => {
@@ -125,6 +125,26 @@ describe.each(backends)('knowledge search on $name', (backend) => {
     );
 
     expect(hits.map((hit) => hit.documentName)).toContain('zebra.txt');
+  });
+
+  test('given a term in most chunks of a large table, it chooses no chunk on its own but a rarer term beside it does', async () => {
+    const owner = await reader('Common');
+    const flat = randomUnit(seeded(31));
+    // The table is past 400 chunks: terms are sampled.
+    for (const part of [0, 1, 2])
+      await documentOf(
+        owner,
+        `common-${part}.txt`,
+        Array.from({ length: 150 }, (_, i) => ({ text: `the gadget handbook, section ${part}.${i}`, vector: flat })),
+      );
+    await documentOf(owner, 'rare.txt', [{ text: 'the gadget handbook on quokka care', vector: flat }]);
+
+    const common = await knowledge.search({ readerId: owner.userId }, { text: 'gadget handbook', vector: flat, limit: 100 });
+    const rare = await knowledge.search({ readerId: owner.userId }, { text: 'quokka gadget', vector: flat, limit: 100 });
+
+    // Only the vector half's forty: the full text looked nothing up.
+    expect(common).toHaveLength(40);
+    expect(rare.map((hit) => hit.documentName)).toContain('rare.txt');
   });
 
   test('given filters on the index path, a search keeps to the named documents, media types and metadata, never another reader’s', async () => {

@@ -15,10 +15,15 @@ describe('chunkParts', () => {
   );
 
   test('given pages with repeated lines, it gives the chunks and token counts a splitter counting every piece anew gives', async () => {
-    const reference = new RecursiveCharacterTextSplitter({ chunkSize: CHUNKING.size, chunkOverlap: CHUNKING.overlap, lengthFunction: countTokens });
+    const reference = new RecursiveCharacterTextSplitter({
+      chunkSize: CHUNKING.size,
+      chunkOverlap: CHUNKING.overlap,
+      lengthFunction: countTokens,
+    });
     const expected: Array<{ text: string; page: number; tokens: number }> = [];
     for (const [index, text] of pages.entries())
-      for (const piece of await reference.splitText(text)) expected.push({ text: piece.trim(), page: index + 1, tokens: countTokens(piece.trim()) });
+      for (const piece of await reference.splitText(text))
+        expected.push({ text: piece.trim(), page: index + 1, tokens: countTokens(piece.trim()) });
 
     const chunks = await chunkParts(pages.map((text, index) => ({ text, page: index + 1, section: null })));
 
