@@ -121,13 +121,13 @@ export class KnowledgeRepository {
   /**
    * `vectorIndexOnWrite: false` is for a bulk load: chunks are stored without making their HNSW
    * index, which `buildVectorIndex` then makes in one pass (much faster than row by row).
-   * `exactScopeChunks` and `commonTermChunks` move the search's thresholds (see knowledge-search.ts).
+   * `exactScopeChunks` moves the point past which vectors are searched through the index.
    */
   constructor(
     private readonly db: Db,
-    private readonly options: { vectorIndexOnWrite?: boolean; exactScopeChunks?: number; commonTermChunks?: number } = {},
+    private readonly options: { vectorIndexOnWrite?: boolean; exactScopeChunks?: number } = {},
   ) {
-    this.searcher = new KnowledgeSearch(db, options);
+    this.searcher = new KnowledgeSearch(db, options.exactScopeChunks);
   }
 
   /** pgvector when the chunks' embedding column is a `vector` (the server had the extension at migration), else an exact scan. */

@@ -59,23 +59,19 @@ export const EXACT_SCOPE_CHUNKS = 5_000;
 export const MAX_TEXT_TERMS = 8;
 
 /**
- * Full text: each query word brings at most this many chunks to be ranked, and so do all the
- * words together, so a word found in most chunks costs no more than a rare one and a query ranks
- * at most (words + 1) × this many chunks, whatever the size of the scope.
+ * Full text: each query term brings at most this many chunks of the scope to be ranked, and so do
+ * all the terms together, so a query ranks at most (terms + 1) × this many chunks, whatever the
+ * size of the scope.
  */
 export const TEXT_MATCHES_PER_TERM = 100;
 
 /**
- * A term estimated in more chunks than this is not looked up on its own (the GIN index reads a
- * term's whole list of chunks, so a term in most chunks of a large table costs more than all the
- * rest of a search); it still counts in the ranking. Estimated from a sample of about
- * `TERM_SAMPLE_ROWS` chunks, once the table holds more than four times as many chunks (below that
- * every list is short).
+ * Full text: the matches in the whole table each term's chunks are taken from, in the index's
+ * order. A term with fewer matches gives every one of its scope's; a commoner one gives those among
+ * its first this many (none, when the scope is a small part of the table and its chunks come later),
+ * so no term makes a search visit more rows than this.
  */
-export const COMMON_TERM_CHUNKS = 5_000;
-const TERM_SAMPLE_ROWS = 1_000;
-/** `TERM_SAMPLE_FROM` is this many times `COMMON_TERM_CHUNKS`. */
-const TERM_SAMPLE_FROM_COMMON = 4;
+export const TEXT_MATCHES_SCANNED = 1_000;
 
 /**
  * The ids of the bases `readerId` may read: their own (a session's own base only in that session,
@@ -119,17 +115,11 @@ export class KnowledgeSearch {
   /** Dimensions whose HNSW index this process has made sure of. */
   private readonly indexed = new Set<number>();
 
-  private readonly exactScopeChunks: number;
-  private readonly commonTermChunks: number;
-
-  /** The thresholds are the constants above unless given (tests and benchmarks lower them to reach both paths with few chunks). */
+  /** `exactScopeChunks`: the scope size past which the vectors are searched through the index (tests and benchmarks lower it). */
   constructor(
     private readonly db: Db,
-    options: { exactScopeChunks?: number; commonTermChunks?: number } = {},
-  ) {
-    this.exactScopeChunks = options.exactScopeChunks ?? EXACT_SCOPE_CHUNKS;
-    this.commonTermChunks = options.commonTermChunks ?? COMMON_TERM_CHUNKS;
-  }
+    private readonly exactScopeChunks = EXACT_SCOPE_CHUNKS,
+  ) {}
 
   /** pgvector when the chunks' embedding column is a `vector` (the server had the extension at migration), else an exact scan. */
   async vectorIndex(): Promise<VectorIndexKind> {
@@ -186,12 +176,11 @@ export class KnowledgeSearch {
     if (hnsw) await this.ensureHnsw(dims);
     const plan = await this.plan(scope, query.text);
     if (!plan.bases.length) return [];
-    const common = await this.commonTerms(plan.terms, plan.total);
     const documents = documentFilters(scope, plan.bases);
     const viaIndex = hnsw && plan.chunks > this.exactScopeChunks;
     const nearest = viaIndex ? nearestByIndex(documents, query.vector) : nearestExactly(documents, query.vector, hnsw);
     const statement = sql`with vec as (select id, row_number() over (order by distance, id) as r from (${nearest}) n),
-        txt as (select id, row_number() over (order by rank desc, id) as r from (${textual(documents, plan.bases, plan.terms, common)}) t),
+        txt as (select id, row_number() over (order by rank desc, id) as r from (${textual(documents, plan.bases, plan.terms)}) t),
         fused as (select coalesce(vec.id, txt.id) as id,
           coalesce(1.0 / (${RRF_K} + vec.r), 0) + coalesce(1.0 / (${RRF_K} + txt.r), 0) as score
           from vec full outer join txt on vec.id = txt.id)
@@ -218,7 +207,7 @@ export class KnowledgeSearch {
    * stored counts, no chunk read), and the query's full-text terms (the English configuration's
    * lexemes in the order the words came, stop words dropped).
    */
-  private async plan(scope: KnowledgeScope, text: string): Promise<{ bases: string[]; chunks: number; total: number; terms: string[] }> {
+  private async plan(scope: KnowledgeScope, text: string): Promise<{ bases: string[]; chunks: number; terms: string[] }> {
     // Named bases may include any of the reader's own (a session's too); the default leaves other sessions' out.
     const readable = readableBaseIds(scope.readerId, {
       sessionId: scope.sessionId,
@@ -229,31 +218,10 @@ export class KnowledgeSearch {
     const result = await this.db.execute(sql`with bases as (select b.id from knowledge_bases b where b.id in ${readable}${named})
       select array_to_string(array(select id::text from bases order by id), ' ') as "bases",
         (select coalesce(sum(d.chunk_count), 0)::int from knowledge_documents d where d.base_id in (select id from bases) and ${documentConditions(scope)}) as "chunks",
-        (select coalesce(sum(d.chunk_count), 0)::int from knowledge_documents d where d.ready_revision is not null) as "total",
         array_to_string(array(select lexeme from unnest(to_tsvector('english', ${text})) order by positions[1], lexeme limit ${MAX_TEXT_TERMS}), ' ') as "terms"`);
-    const row = rowsOf<{ bases: string | null; chunks: number; total: number; terms: string | null }>(result)[0];
+    const row = rowsOf<{ bases: string | null; chunks: number; terms: string | null }>(result)[0];
     const words = (value: string | null | undefined) => (value ?? '').split(' ').filter(Boolean);
-    return { bases: words(row?.bases), chunks: Number(row?.chunks ?? 0), total: Number(row?.total ?? 0), terms: words(row?.terms) };
-  }
-
-  /**
-   * The terms too common to look up on their own, by how often each matches a sample of the table's
-   * chunks (the same pages every time): none while the table is small.
-   */
-  private async commonTerms(terms: readonly string[], total: number): Promise<Set<string>> {
-    if (!terms.length || total <= TERM_SAMPLE_FROM_COMMON * this.commonTermChunks) return new Set();
-    const percent = Math.min(100, (100 * TERM_SAMPLE_ROWS) / total);
-    const result = await this.db.execute(sql`with sample as materialized (
-        select tsv from knowledge_chunks tablesample system (${percent}) repeatable (0))
-      select t.term, (select count(*) from sample s where s.tsv @@ plainto_tsquery('simple', t.term))::int as "hits",
-        (select count(*) from sample)::int as "rows"
-      from unnest(string_to_array(${terms.join(' ')}, ' ')) as t(term)`);
-    const rows = rowsOf<{ term: string; hits: number; rows: number }>(result);
-    return new Set(
-      rows
-        .filter((row) => Number(row.rows) > 0 && (Number(row.hits) / Number(row.rows)) * total > this.commonTermChunks)
-        .map((row) => row.term),
-    );
+    return { bases: words(row?.bases), chunks: Number(row?.chunks ?? 0), terms: words(row?.terms) };
   }
 }
 
@@ -306,26 +274,24 @@ function nearestExactly(documents: SQL, vector: readonly number[], pgvector: boo
 }
 
 /**
- * The best full-text matches: for each term not too common, and for all terms together, at most
- * `TEXT_MATCHES_PER_TERM` matching chunks of the scope, ranked together by cover density against
- * the terms as an OR. A term found in more chunks than that is too common to choose by: the chunks
- * it brings are any of its matches, and the rarer terms and the vectors decide; a term in thousands
- * of chunks (`common`) brings none and only counts in the ranking. A query of common terms only has
- * no full-text matches: its words choose nothing.
+ * The best full-text matches: for each term, and for all of them together, the chunks of the scope
+ * among its first `TEXT_MATCHES_SCANNED` matches, at most `TEXT_MATCHES_PER_TERM`, ranked together
+ * by cover density against the terms as an OR. A term found in more chunks than that is too
+ * common to choose by: the chunks it brings are any of its matches, and the rarer terms, the AND
+ * of all of them and the vectors decide.
  */
-function textual(documents: SQL, bases: readonly string[], terms: readonly string[], common: ReadonlySet<string>): SQL {
-  const looked = terms.filter((term) => !common.has(term));
-  if (!looked.length) return sql`select null::bigint as id, 0::real as rank where false`;
+function textual(documents: SQL, bases: readonly string[], terms: readonly string[]): SQL {
+  if (!terms.length) return sql`select null::bigint as id, 0::real as rank where false`;
   // The terms are lexemes already: the simple configuration takes them as they are.
   const lexeme = (term: string) => sql`plainto_tsquery('simple', ${term})`;
-  // The GIN index leads: the matches come from an inner query the planner keeps apart (`offset 0`),
-  // so it cannot read the scope's chunks through their base instead (every chunk of a large scope,
-  // for a rare term). Each match's base is compared first: another reader's costs a comparison, not the subquery.
+  // The GIN index leads: the matches come from an inner query of their own (its limit keeps the
+  // planner from reading the scope's chunks through their base instead: every chunk of a large
+  // scope, for a rare term). Each match's base is compared first: another reader's costs a
+  // comparison, not the subquery.
   const matches = (query: SQL) =>
-    sql`(select c.id from (select id, base_id, document_id, revision from knowledge_chunks where tsv @@ ${query} offset 0) c
+    sql`(select c.id from (select id, base_id, document_id, revision from knowledge_chunks where tsv @@ ${query} limit ${TEXT_MATCHES_SCANNED}) c
       where c.base_id = any(${uuidArray(bases)}) and ${inScope(documents)} limit ${TEXT_MATCHES_PER_TERM})`;
-  const branches = looked.map((term) => matches(lexeme(term)));
-  // With a rarer term among them, GIN reads the common terms' lists only where the rare one matched.
+  const branches = terms.map((term) => matches(lexeme(term)));
   if (terms.length > 1) branches.push(matches(sql`plainto_tsquery('simple', ${terms.join(' ')})`));
   const any = sql.join(
     terms.map((term) => lexeme(term)),

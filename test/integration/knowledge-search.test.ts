@@ -4,7 +4,7 @@ import { sql } from 'drizzle-orm';
 import { openDatabase, type Database } from '../../src/models/database';
 import { createRepositories, type Repositories } from '../../src/models';
 import { KnowledgeRepository, type KnowledgeDocumentRow } from '../../src/models/knowledge-repository';
-import { TEXT_MATCHES_PER_TERM } from '../../src/models/knowledge-search';
+import { TEXT_MATCHES_PER_TERM, TEXT_MATCHES_SCANNED } from '../../src/models/knowledge-search';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 /**
@@ -41,14 +41,14 @@ describe.each(backends)('knowledge search on $name', (backend) => {
   let testDb: TestDatabase;
   let database: Database;
   let repos: Repositories;
-  /** Vectors go through the HNSW index past 50 chunks in scope; a term in more than 100 chunks is common once the table holds 400. */
+  /** Vectors go through the HNSW index past 50 chunks in scope. */
   let knowledge: KnowledgeRepository;
 
   beforeAll(async () => {
     testDb = await backend.create();
     database = await openDatabase({ url: testDb.url, dataDir: path.join(os.tmpdir(), 'switchboard-knowledge-search-test') });
     repos = createRepositories(database.db);
-    knowledge = new KnowledgeRepository(database.db, { exactScopeChunks: 50, commonTermChunks: 100 });
+    knowledge = new KnowledgeRepository(database.db, { exactScopeChunks: 50 });
   });
 
   afterAll(async () => {
@@ -127,24 +127,31 @@ describe.each(backends)('knowledge search on $name', (backend) => {
     expect(hits.map((hit) => hit.documentName)).toContain('zebra.txt');
   });
 
-  test('given a term in most chunks of a large table, it chooses no chunk on its own but a rarer term beside it does', async () => {
-    const owner = await reader('Common');
+  test('given another reader whose chunks come first in a common word’s matches, a later small scope gets none of its chunks through that word, but does through a rare one', async () => {
     const flat = randomUnit(seeded(31));
-    // The table is past 400 chunks: terms are sampled.
-    for (const part of [0, 1, 2])
+    const near = randomUnit(seeded(32));
+    const far = near.map((value) => -value);
+    const crowd = await reader('Earlier');
+    const late = await reader('Later');
+    // More chunks with the common word than a term's matches are read, all stored before the later reader's.
+    for (let part = 0; part * 300 < TEXT_MATCHES_SCANNED + 200; part += 1)
       await documentOf(
-        owner,
-        `common-${part}.txt`,
-        Array.from({ length: 150 }, (_, i) => ({ text: `the gadget handbook, section ${part}.${i}`, vector: flat })),
+        crowd,
+        `crowd-${part}.txt`,
+        Array.from({ length: 300 }, (_, i) => ({ text: `the gadget handbook, section ${part}.${i}`, vector: flat })),
       );
-    await documentOf(owner, 'rare.txt', [{ text: 'the gadget handbook on quokka care', vector: flat }]);
+    await documentOf(late, 'mine.txt', [
+      { text: 'gadget gadget gadget', vector: far },
+      { text: 'a note on quokka care', vector: near },
+    ]);
 
-    const common = await knowledge.search({ readerId: owner.userId }, { text: 'gadget handbook', vector: flat, limit: 100 });
-    const rare = await knowledge.search({ readerId: owner.userId }, { text: 'quokka gadget', vector: flat, limit: 100 });
+    const common = await knowledge.search({ readerId: late.userId }, { text: 'gadget', vector: near, limit: 10 });
+    const rare = await knowledge.search({ readerId: late.userId }, { text: 'quokka', vector: far, limit: 10 });
 
-    // Only the vector half's forty: the full text looked nothing up.
-    expect(common).toHaveLength(40);
-    expect(rare.map((hit) => hit.documentName)).toContain('rare.txt');
+    // "gadget" brings nothing: its first matches are all another reader's, so the vectors alone rank.
+    expect(common.map((hit) => hit.text)).toEqual(['a note on quokka care', 'gadget gadget gadget']);
+    // "quokka" has few matches: the full text finds it and lifts it over the nearer vector.
+    expect(rare.map((hit) => hit.text)).toEqual(['a note on quokka care', 'gadget gadget gadget']);
   });
 
   test('given filters on the index path, a search keeps to the named documents, media types and metadata, never another reader’s', async () => {
