@@ -63,7 +63,7 @@ export const MAX_TEXT_TERMS = 8;
  * all the terms together, so a query ranks at most (terms + 1) × this many chunks, whatever the
  * size of the scope.
  */
-export const TEXT_MATCHES_PER_TERM = 100;
+export const TEXT_MATCHES_PER_TERM = 50;
 
 /**
  * Full text: the matches in the whole table each term's chunks are taken from, in the index's
@@ -276,7 +276,7 @@ function nearestExactly(documents: SQL, vector: readonly number[], pgvector: boo
 /**
  * The best full-text matches: for each term, and for all of them together, the chunks of the scope
  * among its first `TEXT_MATCHES_SCANNED` matches, at most `TEXT_MATCHES_PER_TERM`, ranked together
- * by cover density against the terms as an OR. A term found in more chunks than that is too
+ * by `ts_rank` (how often and where the terms occur) against the terms as an OR. A term found in more chunks than that is too
  * common to choose by: the chunks it brings are any of its matches, and the rarer terms, the AND
  * of all of them and the vectors decide.
  */
@@ -297,7 +297,7 @@ function textual(documents: SQL, bases: readonly string[], terms: readonly strin
     terms.map((term) => lexeme(term)),
     sql` || `,
   );
-  return sql`select c.id, ts_rank_cd(c.tsv, ${any}) as rank
+  return sql`select c.id, ts_rank(c.tsv, ${any}) as rank
     from (${sql.join(branches, sql` union `)}) m join knowledge_chunks c on c.id = m.id
     order by rank desc, c.id limit ${CANDIDATES}`;
 }
