@@ -7,11 +7,12 @@ export const INGEST_DOCUMENTS_PER_CORE_SECOND = 1;
 /** Hybrid search p95 through the HNSW index (the embedded default, and a server with pgvector). */
 export const SEARCH_P95_MS = 100;
 /**
- * Hybrid search p95 on a server without pgvector, at 100,000 chunks in scope: the exact scan reads
- * every chunk, so the target is its cost per chunk, at most 50 µs (interactive only up to some
- * 10,000 chunks; past that, install pgvector).
+ * Hybrid search p95 on a server without pgvector, where the vectors are an exact scan of every
+ * chunk in scope: interactive (a second) up to 10,000 chunks, which the benchmark's second reader
+ * holds. Past that the time grows with the scope (reported at 100,000, no target): install pgvector.
  */
-export const EXACT_SCAN_SEARCH_P95_MS = 5_000;
+export const EXACT_SCAN_SEARCH_P95_MS = 1_000;
+
 /** recall@10 of the vector ranking against an exact scan. */
 export const RECALL_AT_10 = 0.95;
 
@@ -47,14 +48,23 @@ export function knowledgeTargets(results: Record<string, unknown>): Target[] {
       direction: 'max',
       unit: 'ms',
     },
-    {
-      name: `knowledge: hybrid search p95 at ${at}, PostgreSQL (${indexName(postgresIndex)})`,
-      metric: 'knowledge.postgres.reader.hybridMs.p95',
-      value: k?.postgres?.reader?.hybridMs?.p95,
-      limit: postgresIndex === 'exact-scan' ? EXACT_SCAN_SEARCH_P95_MS : SEARCH_P95_MS,
-      direction: 'max',
-      unit: 'ms',
-    },
+    postgresIndex === 'exact-scan'
+      ? {
+          name: `knowledge: hybrid search p95 at ${fmt(k?.postgres?.other?.scopeChunks)} chunks, PostgreSQL (exact scan, no pgvector)`,
+          metric: 'knowledge.postgres.other.hybridMs.p95',
+          value: k?.postgres?.other?.hybridMs?.p95,
+          limit: EXACT_SCAN_SEARCH_P95_MS,
+          direction: 'max',
+          unit: 'ms',
+        }
+      : {
+          name: `knowledge: hybrid search p95 at ${at}, PostgreSQL (pgvector HNSW)`,
+          metric: 'knowledge.postgres.reader.hybridMs.p95',
+          value: k?.postgres?.reader?.hybridMs?.p95,
+          limit: SEARCH_P95_MS,
+          direction: 'max',
+          unit: 'ms',
+        },
     {
       name: `knowledge: recall@10 against an exact scan at ${at}, embedded`,
       metric: 'knowledge.embedded.reader.recallAt10',

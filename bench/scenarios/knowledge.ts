@@ -30,7 +30,7 @@ export interface KnowledgeOptions {
  */
 export async function knowledgeScenario(ctx: BenchContext, options: KnowledgeOptions) {
   const corpus = new KnowledgeCorpus();
-  ctx.log(`knowledge: ingesting ${options.documents} PDFs of ${options.pages} pages`);
+  ctx.log(`knowledge: ingesting ${options.documents} PDF(s) of ${options.pages} pages`);
   const ingestion = await measureIngestion(ctx, corpus, { documents: options.documents, pages: options.pages });
   ctx.log(`knowledge: ${ingestion.documentsPerWorkerCoreSecond} documents/s per worker core`);
 
