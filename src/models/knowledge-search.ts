@@ -76,8 +76,9 @@ export const TEXT_MATCHES_SCANNED = 1_000;
 /**
  * The ids of the bases `readerId` may read: their own (a session's own base only in that session,
  * or every one of them when `allOwn`), and each base shared with a canvas the reader is a member of,
- * for as long as the base's owner may still edit that canvas. Membership is read in the same
- * statement as the search, so a removed member reads nothing from the next query on.
+ * for as long as the base's owner may still edit that canvas. Membership is read by every query
+ * that uses this (a search reads it as it starts), so a removed member reads nothing from the next
+ * query on.
  */
 export function readableBaseIds(readerId: string, options: { sessionId?: string; allOwn?: boolean; ownOnly?: boolean } = {}): SQL {
   const own = options.allOwn
