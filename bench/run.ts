@@ -4,7 +4,7 @@
  * scenario), prints a table with PASS/MISS per target, and writes bench/results/latest.json plus a
  * dated copy. A benchmark, not a test: it never fails on a missed target, only on a broken run.
  *
- * Flags: --only=generation,realisticStream,fanout,sseOverhead,throughput,runThroughput,memory,churn,cancel,recovery,manyStreams,budget,roomThreads   --quick (fewer runs, for trying)
+ * Flags: --only=generation,realisticStream,fanout,sseOverhead,throughput,runThroughput,memory,churn,cancel,recovery,manyStreams,budget,roomThreads,knowledge   --quick (fewer runs, for trying)
  *        --smoke (every scenario at its smallest, about two minutes: CI runs it so a broken scenario is
  *        noticed; it fails on a broken scenario, never on a missed target)
  *        --profile=<dir> (CPU profiles of the in-process scenarios' measured runs)
@@ -33,6 +33,7 @@ import { ClientFleet } from './lib/client-fleet';
 import type { BenchContext, BenchMode } from './lib/context';
 import { hostProbe, machineCpuMs, ownCpuMs, settleMachine } from './lib/harness';
 import { comparePaired, roundOrder, type PairedTarget } from './lib/paired';
+import { knowledgeRows, knowledgeTargets } from './lib/knowledge-report';
 import { judge, REGRESSION_THRESHOLD, regressions, table, type Target } from './lib/report';
 import { budgetScenario } from './scenarios/budget';
 import { cancelScenario } from './scenarios/cancel';
@@ -40,6 +41,7 @@ import { recoveryScenario } from './scenarios/recovery';
 import { churnScenario } from './scenarios/churn';
 import { fanoutScenario } from './scenarios/fanout';
 import { generationScenario } from './scenarios/generation';
+import { knowledgeScenario } from './scenarios/knowledge';
 import { manyStreamsScenario } from './scenarios/many-streams';
 import { memoryScenario } from './scenarios/memory';
 import { realisticStreamScenario } from './scenarios/realistic-stream';
@@ -62,6 +64,7 @@ const SCENARIOS = [
   'manyStreams',
   'budget',
   'roomThreads',
+  'knowledge',
 ] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -164,6 +167,18 @@ function plansFor(ctx: BenchContext, mode: BenchMode): Record<ScenarioName, () =
         manyStreams: () => manyStreamsScenario(ctx, { steps: [100, 200], hot: 50, calls: 10, gapMs: 10 }),
         budget: () => budgetScenario(ctx, { admissions: 50, warmups: 10 }),
         roomThreads: () => roomThreadsScenario(ctx, { members: 10, posters: 2, turnsPerPoster: 2, reconnects: 3, apiNodes: 2 }),
+        // The index path too: its threshold lowered below the reader's 1,200 chunks.
+        knowledge: () =>
+          knowledgeScenario(ctx, {
+            documents: 1,
+            pages: 10,
+            chunks: 1_200,
+            otherChunks: 300,
+            queries: 5,
+            exactScanQueries: 5,
+            warmups: 1,
+            exactScopeChunks: 1_000,
+          }),
       }
     : {
         generation: () => generationScenario(ctx, { runs: q ? 5 : 30, warmups: q ? 1 : 3, clients: 100, blocks: 200 }),
@@ -216,6 +231,18 @@ function plansFor(ctx: BenchContext, mode: BenchMode): Record<ScenarioName, () =
         // A team in one room thread: 50 members on two API nodes, 5 posting at once, turns with tools and approvals.
         roomThreads: () =>
           roomThreadsScenario(ctx, { members: 50, posters: 5, turnsPerPoster: q ? 2 : 4, reconnects: q ? 10 : 50, apiNodes: 2 }),
+        // Knowledge: 50-page PDFs ingested through the queues; retrieval and recall@10 at 100,000 chunks
+        // of the reader's (10,000 of another user's beside them), on PGlite and on the PostgreSQL server.
+        knowledge: () =>
+          knowledgeScenario(ctx, {
+            documents: q ? 4 : 12,
+            pages: 50,
+            chunks: q ? 20_000 : 100_000,
+            otherChunks: q ? 2_000 : 10_000,
+            queries: q ? 50 : 200,
+            exactScanQueries: q ? 5 : 12,
+            warmups: 2,
+          }),
       };
 }
 
@@ -713,6 +740,7 @@ function targets(results: Record<string, unknown>): Target[] {
     direction: 'max',
     unit: 'B',
   });
+  list.push(...knowledgeTargets(results));
   return list;
 }
 
@@ -971,6 +999,7 @@ function render(results: Record<string, unknown>): string {
         `${fmt(c.api)} / ${fmt(c.fleet)} / ${fmt(c.benchProcess)} / ${c.redis === undefined ? '—' : fmt(c.redis)} ms in ${fmt(c.wallMs)} ms`,
       ]);
   }
+  rows.push(...knowledgeRows(results));
   out.push('', table(['scenario', 'measure', 'value'], rows));
   // Every figure is read with the machine's load: the 1-minute load average as each scenario started and ended.
   const loads = SCENARIOS.flatMap((name) => {

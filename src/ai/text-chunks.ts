@@ -33,10 +33,18 @@ export async function chunkParts(
   parts: readonly TextPart[],
   options: { size: number; overlap: number } = CHUNKING,
 ): Promise<DocumentChunk[]> {
+  // The splitter counts each piece two or three times (to sort, to merge, to drop the overlap): a
+  // count is kept per piece of this document, so each is encoded once. Same counts, same chunks.
+  const counted = new Map<string, number>();
+  const tokensOf = (text: string) => {
+    let tokens = counted.get(text);
+    if (tokens === undefined) counted.set(text, (tokens = countTokens(text)));
+    return tokens;
+  };
   const splitter = new RecursiveCharacterTextSplitter({
     chunkSize: options.size,
     chunkOverlap: options.overlap,
-    lengthFunction: countTokens,
+    lengthFunction: tokensOf,
   });
   const chunks: DocumentChunk[] = [];
   for (const part of parts) {
@@ -45,7 +53,7 @@ export async function chunkParts(
     for (const piece of await splitter.splitText(text)) {
       const trimmed = piece.trim();
       if (trimmed)
-        chunks.push({ ordinal: chunks.length, text: trimmed, page: part.page, section: part.section, tokens: countTokens(trimmed) });
+        chunks.push({ ordinal: chunks.length, text: trimmed, page: part.page, section: part.section, tokens: tokensOf(trimmed) });
     }
   }
   return chunks;

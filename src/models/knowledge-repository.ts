@@ -1,6 +1,9 @@
-import { sql, type SQL } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { Db } from './database';
+import { KnowledgeSearch, finite, readableBaseIds, type KnowledgeHit, type KnowledgeScope, type VectorIndexKind } from './knowledge-search';
 import { rowsOf } from './migrate';
+
+export { readableBaseIds, type KnowledgeHit, type KnowledgeScope, type VectorIndexKind } from './knowledge-search';
 
 /** Where a document is in its ingestion. */
 export type KnowledgeDocumentStatus = 'queued' | 'parsing' | 'embedding' | 'ready' | 'failed';
@@ -78,72 +81,12 @@ export interface NewKnowledgeDocument {
   error?: string;
 }
 
-/** A chunk a search found, with its document and its fused score. */
-export interface KnowledgeHit {
-  chunkId: string;
-  documentId: string;
-  documentName: string;
-  /** The document's type as sniffed from its bytes. */
-  mediaType: string | null;
-  baseId: string;
-  ordinal: number;
-  text: string;
-  page: number | null;
-  section: string | null;
-  score: number;
-}
-
-/**
- * Which chunks a search may look at: always the bases the reader may read (their own and those
- * shared with a canvas they are a member of), narrowed by bases, documents, media types or
- * document metadata. Without `baseIds`, a session's own base is searched only in that session.
- */
-export interface KnowledgeScope {
-  readerId: string;
-  /** The chat session searching: its own base joins the default scope. */
-  sessionId?: string;
-  /** Only the reader's own bases, none shared with them. */
-  ownOnly?: boolean;
-  baseIds?: readonly string[];
-  documentIds?: readonly string[];
-  mediaTypes?: readonly string[];
-  /** Every key/value must be in the document's metadata (JSON containment). */
-  metadata?: Record<string, unknown>;
-}
-
-/** How the server stores vectors: pgvector (HNSW per dimension) or `real[]` searched by an exact scan. */
-export type VectorIndexKind = 'pgvector-hnsw' | 'exact-scan';
-
-/** Candidates each ranking contributes before fusion, and reciprocal rank fusion's constant. */
-const CANDIDATES = 40;
-const RRF_K = 60;
-
 const baseColumns = (readerId: string) => sql`b.id, b.owner_id as "ownerId", b.name, b.description, b.created_at as "createdAt",
   b.session_id as "sessionId",
   (select count(*)::int from knowledge_documents d where d.base_id = b.id) as "documentCount",
   case when b.owner_id = ${readerId} then 'owner' else 'shared' end as "access",
   case when b.owner_id = ${readerId} then coalesce((select array_agg(s.canvas_id::text order by s.created_at) from knowledge_base_shares s where s.base_id = b.id), '{}')
     else '{}' end as "canvasIds"`;
-
-/**
- * The ids of the bases `readerId` may read: their own (a session's own base only in that session,
- * or every one of them when `allOwn`), and each base shared with a canvas the reader is a member of,
- * for as long as the base's owner may still edit that canvas. Membership is read in the same
- * statement as the search, so a removed member reads nothing from the next query on.
- */
-export function readableBaseIds(readerId: string, options: { sessionId?: string; allOwn?: boolean; ownOnly?: boolean } = {}): SQL {
-  const own = options.allOwn
-    ? sql``
-    : options.sessionId
-      ? sql` and (b.session_id is null or b.session_id = ${options.sessionId})`
-      : sql` and b.session_id is null`;
-  if (options.ownOnly) return sql`(select b.id from knowledge_bases b where b.owner_id = ${readerId}${own})`;
-  return sql`(select b.id from knowledge_bases b where b.owner_id = ${readerId}${own}
-    union select s.base_id from knowledge_base_shares s
-      join knowledge_bases b on b.id = s.base_id
-      join canvas_members m on m.canvas_id = s.canvas_id and m.user_id = ${readerId}
-      join canvas_members o on o.canvas_id = s.canvas_id and o.user_id = b.owner_id and o.role in ('owner', 'editor'))`;
-}
 
 /** A text array as PGlite may return it (`{a,b}`). */
 const parsePgArray = (value: string | null | undefined): string[] =>
@@ -167,29 +110,34 @@ const documentOf = (row: KnowledgeDocumentRow): KnowledgeDocumentRow => ({
   metadata: typeof row.metadata === 'string' ? (JSON.parse(row.metadata) as Record<string, unknown>) : row.metadata,
 });
 
-/** Numbers only: a vector literal is built from them, never from text a caller sent. */
-const finite = (vector: readonly number[]) => vector.map((value) => (Number.isFinite(value) ? value : 0));
-
 /**
  * `knowledge_bases`, `knowledge_documents`, `knowledge_files`, `knowledge_chunks` and
  * `knowledge_base_shares`. Every read names the reader: a base, document or chunk they may not
  * read (not their own, not shared with a canvas of theirs) is never found.
  */
 export class KnowledgeRepository {
-  private kind?: Promise<VectorIndexKind>;
-  /** Dimensions whose HNSW index this process has made sure of. */
-  private readonly indexed = new Set<number>();
+  private readonly searcher: KnowledgeSearch;
 
-  constructor(private readonly db: Db) {}
+  /**
+   * `vectorIndexOnWrite: false` is for a bulk load: chunks are stored without making their HNSW
+   * index, which `buildVectorIndex` then makes in one pass (much faster than row by row).
+   * `exactScopeChunks` moves the point past which vectors are searched through the index.
+   */
+  constructor(
+    private readonly db: Db,
+    private readonly options: { vectorIndexOnWrite?: boolean; exactScopeChunks?: number } = {},
+  ) {
+    this.searcher = new KnowledgeSearch(db, options.exactScopeChunks);
+  }
 
   /** pgvector when the chunks' embedding column is a `vector` (the server had the extension at migration), else an exact scan. */
   vectorIndex(): Promise<VectorIndexKind> {
-    this.kind ??= this.db
-      .execute(
-        sql`select udt_name as "type" from information_schema.columns where table_name = 'knowledge_chunks' and column_name = 'embedding' limit 1`,
-      )
-      .then((result) => (rowsOf<{ type: string }>(result)[0]?.type === 'vector' ? 'pgvector-hnsw' : 'exact-scan'));
-    return this.kind;
+    return this.searcher.vectorIndex();
+  }
+
+  /** Makes the HNSW index of one dimension over the stored chunks, in one pass (nothing to do without pgvector or when it exists). */
+  buildVectorIndex(dims: number): Promise<void> {
+    return this.searcher.buildHnsw(dims);
   }
 
   /**
@@ -436,7 +384,7 @@ export class KnowledgeRepository {
     await this.db
       .execute(sql`insert into knowledge_chunks (document_id, base_id, owner_id, revision, ordinal, text, page, section, tokens, dimensions, embedding)
       values ${sql.join(rows, sql`, `)} on conflict (document_id, revision, ordinal) do nothing`);
-    if (kind === 'pgvector-hnsw') await this.ensureHnsw(chunks[0].embedding.length);
+    if (kind === 'pgvector-hnsw' && this.options.vectorIndexOnWrite !== false) await this.searcher.ensureHnsw(chunks[0].embedding.length);
   }
 
   /**
@@ -474,93 +422,10 @@ export class KnowledgeRepository {
   }
 
   /**
-   * Hybrid search over the scope's ready chunks: the nearest vectors (HNSW where pgvector is,
-   * else an exact cosine scan) and PostgreSQL full text, fused by reciprocal rank.
+   * Hybrid search over the scope's ready chunks: the nearest vectors (through the HNSW index where
+   * pgvector is and the scope is large, else exactly) and PostgreSQL full text, fused by reciprocal rank.
    */
-  async search(scope: KnowledgeScope, query: { text: string; vector: number[]; limit: number }): Promise<KnowledgeHit[]> {
-    const kind = await this.vectorIndex();
-    const dims = query.vector.length;
-    const filters = scopeFilters(scope);
-    const values = finite(query.vector).join(',');
-    let nearest: SQL;
-    if (kind === 'pgvector-hnsw') {
-      await this.ensureHnsw(dims);
-      const target = sql`${`[${values}]`}::vector(${sql.raw(String(dims))})`;
-      const distance = sql`c.embedding::vector(${sql.raw(String(dims))}) <=> ${target}`;
-      nearest = sql`select c.id, ${distance} as distance from knowledge_chunks c join knowledge_documents d on d.id = c.document_id and d.ready_revision = c.revision
-        where c.dimensions = ${dims} and ${filters} order by ${distance} limit ${CANDIDATES}`;
-    } else {
-      const target = sql`${`{${values}}`}::real[]`;
-      const distance = sql`1 - (select sum(a * b) / nullif(sqrt(sum(a * a)) * sqrt(sum(b * b)), 0) from unnest(c.embedding, ${target}) as t(a, b))`;
-      nearest = sql`select c.id, ${distance} as distance from knowledge_chunks c join knowledge_documents d on d.id = c.document_id and d.ready_revision = c.revision
-        where c.dimensions = ${dims} and ${filters} order by distance limit ${CANDIDATES}`;
-    }
-    const terms = tsTerms(query.text);
-    const textual = terms
-      ? sql`select c.id, ts_rank_cd(c.tsv, q) as rank from knowledge_chunks c join knowledge_documents d on d.id = c.document_id and d.ready_revision = c.revision,
-          to_tsquery('english', ${terms}) q where c.tsv @@ q and ${filters} order by rank desc limit ${CANDIDATES}`
-      : sql`select null::bigint as id, 0::real as rank where false`;
-    const result = await this.db.execute(sql`with vec as (select id, row_number() over (order by distance) as r from (${nearest}) n),
-        txt as (select id, row_number() over (order by rank desc) as r from (${textual}) t),
-        fused as (select coalesce(vec.id, txt.id) as id,
-          coalesce(1.0 / (${RRF_K} + vec.r), 0) + coalesce(1.0 / (${RRF_K} + txt.r), 0) as score
-          from vec full outer join txt on vec.id = txt.id)
-      select c.id::text as "chunkId", c.document_id as "documentId", d.name as "documentName", d.media_type as "mediaType", c.base_id as "baseId", c.ordinal, c.text,
-        c.page, c.section, f.score::float8 as score
-      from fused f join knowledge_chunks c on c.id = f.id join knowledge_documents d on d.id = c.document_id
-      order by f.score desc, c.id limit ${query.limit}`);
-    return rowsOf<KnowledgeHit>(result).map((row) => ({ ...row, ordinal: Number(row.ordinal), score: Number(row.score) }));
+  search(scope: KnowledgeScope, query: { text: string; vector: number[]; limit: number }): Promise<KnowledgeHit[]> {
+    return this.searcher.search(scope, query);
   }
-
-  /** The HNSW index of one dimension (cosine), partial on that dimension: made once, on first use. */
-  private async ensureHnsw(dims: number): Promise<void> {
-    if (this.indexed.has(dims) || !Number.isInteger(dims) || dims <= 0 || dims > 16_000) return;
-    const n = sql.raw(String(dims));
-    await this.db.execute(
-      sql`create index if not exists ${sql.raw(`knowledge_chunks_hnsw_${dims}`)} on knowledge_chunks using hnsw ((embedding::vector(${n})) vector_cosine_ops) where dimensions = ${n}`,
-    );
-    this.indexed.add(dims);
-  }
-}
-
-/** The scope as a condition on `c` (chunks) and `d` (their documents). */
-function scopeFilters(scope: KnowledgeScope): SQL {
-  // Named bases may include any of the reader's own (a session's too); the default leaves other sessions' out.
-  const readable = readableBaseIds(scope.readerId, { sessionId: scope.sessionId, allOwn: Boolean(scope.baseIds), ownOnly: scope.ownOnly });
-  const parts: SQL[] = [sql`c.base_id in ${readable}`, sql`d.base_id = c.base_id`];
-  if (scope.baseIds)
-    parts.push(
-      scope.baseIds.length
-        ? sql`c.base_id in (${sql.join(
-            scope.baseIds.map((id) => sql`${id}::uuid`),
-            sql`, `,
-          )})`
-        : sql`false`,
-    );
-  if (scope.documentIds)
-    parts.push(
-      scope.documentIds.length
-        ? sql`c.document_id in (${sql.join(
-            scope.documentIds.map((id) => sql`${id}::uuid`),
-            sql`, `,
-          )})`
-        : sql`false`,
-    );
-  if (scope.mediaTypes)
-    parts.push(
-      scope.mediaTypes.length
-        ? sql`d.media_type in (${sql.join(
-            scope.mediaTypes.map((type) => sql`${type}`),
-            sql`, `,
-          )})`
-        : sql`false`,
-    );
-  if (scope.metadata && Object.keys(scope.metadata).length) parts.push(sql`d.metadata @> ${JSON.stringify(scope.metadata)}::jsonb`);
-  return sql.join(parts, sql` and `);
-}
-
-/** The query's words as an OR of full-text terms (letters and digits only), or undefined when it has none. */
-function tsTerms(text: string): string | undefined {
-  const words = [...new Set(text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [])].slice(0, 32);
-  return words.length ? words.join(' | ') : undefined;
 }
