@@ -108,7 +108,11 @@ describe('web console: replay from a step and human_input forms in the flow edit
     );
     expect(await page.locator(byTestId('execution-replay-of')).textContent()).toContain('summary');
     // Only the replayed node and the one after it called the model.
-    expect(prompts.slice(callsBefore).map((p) => p.split(' ')[0])).toEqual(['Shorten', 'Title']);
+    const called = await eventually(
+      async () => prompts.slice(callsBefore).map((p) => p.split(' ')[0]),
+      (tags) => tags.length >= 2,
+    );
+    expect(called).toEqual(['Shorten', 'Title']);
     await screenshot(page, 'flow-replay-01-replayed');
 
     const record = (await api('GET', `/flows/${flowId}/executions/${replay}`)).body.execution;

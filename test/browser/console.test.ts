@@ -226,10 +226,15 @@ describe('web console: two users on one canvas in Chromium', () => {
   });
 
   test("A moves the mouse over the board and B sees A's labelled cursor where A's pointer is", async () => {
+    // The room's assistant panel settles into the side column first: the board is where it stays.
+    await pageA.locator('.room-thread').first().waitFor();
+    await pageB.locator('.room-thread').first().waitFor();
     const board = pageA.locator(byTestId('canvas-board'));
     const box = (await board.boundingBox())!;
-    await pageA.mouse.move(box.x + 40, box.y + 40);
-    await pageA.mouse.move(box.x + 300, box.y + 220, { steps: 5 });
+    // Whole pixels inside the board (its top may sit at a fractional offset): the cursor is sent rounded.
+    const [left, top] = [Math.ceil(box.x), Math.ceil(box.y)];
+    await pageA.mouse.move(left + 40, top + 40);
+    await pageA.mouse.move(left + 300, top + 220, { steps: 5 });
 
     const cursor = pageB.locator(`${byTestId('cursor')}:not([hidden])`);
     await cursor.waitFor();
