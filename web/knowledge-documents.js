@@ -434,7 +434,13 @@ export class KnowledgeDocuments {
       }
       const document = await this.refresh(id, signal);
       if (settled || !document || SETTLED.has(document.status)) return;
-      await pause(Math.min(1_000 * 2 ** attempt, 10_000), signal).catch(() => undefined);
+      try {
+        await pause(Math.min(1_000 * 2 ** attempt, 10_000), signal);
+      } catch (error) {
+        // Aborted: the document is no longer followed.
+        if (signal.aborted) return;
+        throw error;
+      }
     }
   }
 

@@ -54,7 +54,9 @@ async function main() {
     const turn = ++turns;
     once(`turn ${turn}: called`);
     const result = streamTurn.call(this, request);
-    void result.finally(() => once(`turn ${turn}: returned`)).catch(() => undefined);
+    // Stamped when the call settles either way; its caller handles the call's own failure.
+    const returned = () => once(`turn ${turn}: returned`);
+    void result.then(returned, returned);
     return result;
   };
   const emit = EventWriter.prototype.emit;

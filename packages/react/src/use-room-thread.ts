@@ -186,8 +186,8 @@ export function useRoomThread(canvasId: string | undefined, threadId?: string): 
         load: () => loadHistory(id),
         onItem: (item) =>
           item.kind === 'resync'
-            ? // eslint-disable-next-line no-restricted-syntax -- a failed reload leaves what is shown; the next resync or remount reads it again
-              void loadHistory(id).catch(() => undefined)
+            ? // A failed reload leaves what is shown; the next resync or remount reads it again.
+              void loadHistory(id).catch((error: unknown) => console.warn('room thread history not reloaded after a resync', error))
             : update((previous) => applyThreadItem(previous, item)),
       });
       cleanups.push(() => follower.stop());
