@@ -12,6 +12,7 @@ import type { UsageLimiter } from '../lib/usage-limiter';
 import type { Tier } from '../../config';
 import { CODING_AGENT_NAMES, type CodingAgentConfig, type CodingAgentName } from '../../config/coding-agents';
 import type { Repositories } from '../models';
+import type { Tx } from '../models/database';
 import type { Enqueue } from '../producers/registry';
 import type { ChatRequestAck } from '../schemas/socket-events';
 import { admitThenQueue, type BudgetAdmission } from '../turns/budget-admission';
@@ -160,8 +161,9 @@ export class ChatService {
     if (session?.mode === 'flow')
       throw new AppError(409, 'flow_session', `This session belongs to a chatflow; continue it with POST /flows/${session.flowId}/chat`);
     // One session, one lane: a turn of the session still open decides what this message does.
-    const open = session ? await chat.openTurns(session.id) : [];
-    const lane = planLane(strategyOf(input.multitask, session?.multitask), open.length);
+    const strategy = strategyOf(input.multitask, session?.multitask);
+    let open = session ? await chat.openTurns(session.id) : [];
+    let lane = planLane(strategy, open.length);
     if (lane.refuse) throw turnInProgress();
     if (input.agent && input.tools === 'none')
       throw new AppError(400, 'validation_failed', 'A coding agent works on the files of a device: agent needs tools "device"');
@@ -236,14 +238,29 @@ export class ChatService {
         // The message and its turn's queued run (keyed by the message's id, chosen here) in one
         // statement, with the new session when there is none.
         const run = this.deps.runs.row({ id: input.turnId ?? randomUUID(), userId: input.userId });
-        const { sessionId, messageId } = session
-          ? { sessionId: session.id, messageId: await chat.addTurn(session.id, input.message, run, author) }
-          : await chat.openSession({ userId: input.userId, deviceId, title: titleOf(input.message), mode, context }, input.message, run);
+        let written: { sessionId: string; messageId: string };
+        if (canvasId && author) {
+          // A room thread's members post at once: each message is written, planned in the lane and
+          // announced under the thread's order lock, so the room hears them in the order they run.
+          ({ open, lane } = await chat.inSessionOrder(session!.id, async (tx) => {
+            const before = await chat.openTurns(session!.id, 100, tx);
+            const plan = planLane(strategy, before.length);
+            if (plan.refuse) throw turnInProgress();
+            const messageId = await chat.addTurn(session!.id, input.message, run, author, tx);
+            // The room hears the message before its turn can start, and keeps where it did for a late joiner.
+            await this.announceThreadMessage(tx, canvasId, session!.id, messageId, author, input.message, plan.behind);
+            return { open: before, lane: plan };
+          }));
+          written = { sessionId: session!.id, messageId: run.id };
+        } else {
+          written = session
+            ? { sessionId: session.id, messageId: await chat.addTurn(session.id, input.message, run, author) }
+            : await chat.openSession({ userId: input.userId, deviceId, title: titleOf(input.message), mode, context }, input.message, run);
+        }
+        const { sessionId, messageId } = written;
         const stored = { id: messageId };
         // The message's files go into the session's own base (made on first use) and are queued for ingestion.
         const attachments = files.length ? await this.deps.knowledge!.attachToSession(input.userId, sessionId, files) : [];
-        // The room hears the message before its turn can start, and keeps where it did for a late joiner.
-        if (canvasId && author) await this.announceThreadMessage(canvasId, sessionId, messageId, author, input.message, lane.behind);
         // The turn holds the reservation from now on: whoever ends it gives back what no call took.
         await this.deps.runs.hold(messageId, { userId: input.userId, reservationId: budget }, { beforeQueued: true });
         if (lane.cancel !== 'none') await this.cancelOpen(input.userId, open, lane.cancel);
@@ -315,6 +332,7 @@ export class ChatService {
 
   /** A thread message's room event (`message`, then `queued` when it waits behind another turn), its seq kept on the message. */
   private async announceThreadMessage(
+    tx: Tx,
     canvasId: string,
     threadId: string,
     messageId: string,
@@ -332,7 +350,7 @@ export class ChatService {
       content,
       createdAt: new Date().toISOString(),
     });
-    if (seq) await this.deps.repos.chat.setRoomSeq(messageId, seq);
+    if (seq) await this.deps.repos.chat.setRoomSeq(messageId, seq, tx);
     if (behind) await relay.state(canvasId, threadId, messageId, 'queued');
   }
 

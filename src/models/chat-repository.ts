@@ -1,6 +1,6 @@
 import { and, desc, eq, inArray, isNotNull, isNull, lt, or, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
-import type { Db, DbOrTx } from './database';
+import type { Db, DbOrTx, Tx } from './database';
 import { rowsOf } from './migrate';
 import { preparedOnce } from './prepared';
 import { insertRun, moveRun, runAfterStart, runFromRaw, startRun, type NewRun, type RawRun, type RunMove } from './runs-repository';
@@ -215,8 +215,8 @@ export class ChatRepository {
    * A user message that starts a turn in an existing session, under its run's id, and the turn's
    * queued run, in one statement: both or neither. Returns the message's id (the run's).
    */
-  async addTurn(sessionId: string, content: string, run: NewRun, author?: MessageAuthor): Promise<string> {
-    await this.db.execute(
+  async addTurn(sessionId: string, content: string, run: NewRun, author?: MessageAuthor, db: DbOrTx = this.db): Promise<string> {
+    await db.execute(
       withCtes(
         [runInsert(run)],
         sql`insert into chat_messages (id, session_id, role, content, author_id, author_name)
@@ -224,6 +224,18 @@ export class ChatRepository {
       ),
     );
     return run.id;
+  }
+
+  /**
+   * Runs `work` in one transaction holding the session's order lock: messages written under it
+   * take their session seq in the order they took the lock, so what `work` does for each (a room
+   * thread announces it) happens in that same order, and each sees the turns written before it.
+   */
+  inSessionOrder<T>(sessionId: string, work: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`chat-session-order:${sessionId}`}))`);
+      return work(tx);
+    });
   }
 
   /**
@@ -269,8 +281,8 @@ export class ChatRepository {
   }
 
   /** Keeps the room seq of a thread message's `message` event (where a late joiner replays its turn from). */
-  async setRoomSeq(messageId: string, seq: number): Promise<void> {
-    await this.db.update(chatMessages).set({ roomSeq: seq }).where(eq(chatMessages.id, messageId));
+  async setRoomSeq(messageId: string, seq: number, db: DbOrTx = this.db): Promise<void> {
+    await db.update(chatMessages).set({ roomSeq: seq }).where(eq(chatMessages.id, messageId));
   }
 
   /** The thread's open turns (queued, running or parked), oldest first, with their authors and room seqs. */
@@ -444,8 +456,8 @@ export class ChatRepository {
    * The session's turns whose runs are open (queued, running or parked), oldest first: the session's
    * lane. The first is the one that runs; the others wait behind it.
    */
-  async openTurns(sessionId: string, limit = 100): Promise<string[]> {
-    const result = await this.db.execute(sql`
+  async openTurns(sessionId: string, limit = 100, db: DbOrTx = this.db): Promise<string[]> {
+    const result = await db.execute(sql`
       select message.id from chat_messages message
       join runs run on run.kind = 'chat' and run.id = message.id and run.status in ('queued', 'running', 'waiting')
       where message.session_id = ${sessionId}::uuid and message.role = 'user'

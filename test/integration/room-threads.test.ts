@@ -290,6 +290,42 @@ describe('room threads', () => {
     await waitUntil(() => ended(heard, third.body.messageId), 20_000);
   }, 40_000);
 
+  test('posts at once: the room hears the messages in the order their turns run, all but the first queued; with reject one is taken', async () => {
+    const { ada, bob, canvasId } = await room();
+    const threadId = (await newThread(ada, canvasId)).body.thread.id as string;
+    const adaSocket = await watch(ada, canvasId);
+    const heard = record(adaSocket, 'thread_event');
+    const posted = await Promise.all([ada, bob, ada, bob, ada, bob].map((user, i) => post(user, canvasId, threadId, `point ${i}`)));
+    expect(posted.map((reply) => reply.status)).toEqual(Array(6).fill(202));
+    const turns = posted.map((reply) => reply.body.messageId as string);
+    await waitUntil(() => turns.every((turn) => ended(heard, turn)), 30_000);
+    const at = (turn: string, match: (e: ThreadEvent['event']) => boolean) => turnEvents(heard, turn).find((e) => match(e.event))!.seq;
+    const byMessage = [...turns].sort((a, b) => at(a, (e) => e.type === 'message') - at(b, (e) => e.type === 'message'));
+    const byStart = [...turns].sort(
+      (a, b) =>
+        at(a, (e) => e.type === 'assistant_state' && e.state === 'thinking') -
+        at(b, (e) => e.type === 'assistant_state' && e.state === 'thinking'),
+    );
+    expect(byStart).toEqual(byMessage);
+    const queued = turns.filter((turn) =>
+      turnEvents(heard, turn).some((e) => e.event.type === 'assistant_state' && e.event.state === 'queued'),
+    );
+    expect(queued.sort()).toEqual(byMessage.slice(1).sort());
+    // The history reads in the same order.
+    const history = await request('GET', `${t.api}/chat/sessions/${threadId}/history`, { token: ada.accessToken });
+    expect(history.body.messages.filter((m: { role: string }) => m.role === 'user').map((m: { id: string }) => m.id)).toEqual(byMessage);
+
+    const strict = (await newThread(ada, canvasId, { multitask: 'reject' })).body.thread.id as string;
+    const raced = await Promise.all([ada, bob, ada, bob].map((user, i) => post(user, canvasId, strict, `slow ${i}`)));
+    expect(raced.map((reply) => reply.status).sort()).toEqual([202, 409, 409, 409]);
+    await waitUntil(() => ended(heard, raced.find((reply) => reply.status === 202)!.body.messageId), 20_000);
+    expect(
+      (await request('GET', `${t.api}/chat/sessions/${strict}/history`, { token: ada.accessToken })).body.messages.filter(
+        (m: { role: string }) => m.role === 'user',
+      ),
+    ).toHaveLength(1);
+  }, 60_000);
+
   test('who pays: a member over budget gets 429 and the thread goes on for the others; each turn is billed to its sender', async () => {
     const { ada, bob, canvasId } = await room();
     const threadId = (await newThread(ada, canvasId)).body.thread.id as string;
