@@ -32,7 +32,7 @@ export type QueueConsumerState = 'consumed' | 'no_worker';
 export class WorkerPresence implements QueueConsumers {
   private readonly key: string;
   private readonly startedAt = Date.now();
-  private last?: { at: number; beats: Promise<{ beats: Map<string, number>; offset: number }> };
+  private last?: { at: number; beats: Promise<BeatsRead> };
 
   constructor(
     private readonly redis: RedisClient,
@@ -90,9 +90,12 @@ export class WorkerPresence implements QueueConsumers {
       last = this.last = { at: now, beats };
     }
     const read = await last.beats;
-    const states = this.judge(read, now);
-    if (last.at === now) return states;
-    const then = this.judge(read, last.at);
+    // A read made for this call is judged at the moment Redis answered it, not when the call began
+    // (on a busy host the two are far apart, and the earlier moment would count a late beat as live).
+    const at = Math.max(now, read.readAt);
+    const states = this.judge(read, at);
+    if (at === read.readAt) return states;
+    const then = this.judge(read, read.readAt);
     return QUEUE_NAMES.some((queue) => states[queue] !== then[queue]) ? this.states(true) : states;
   }
 
@@ -103,7 +106,7 @@ export class WorkerPresence implements QueueConsumers {
   }
 
   /** Each queue's state at `now` (this process's clock), by one read of the beats. */
-  private judge({ beats, offset }: { beats: Map<string, number>; offset: number }, now: number): Record<QueueName, QueueConsumerState> {
+  private judge({ beats, offset }: BeatsRead, now: number): Record<QueueName, QueueConsumerState> {
     // Beats carry Redis's clock, so machines whose clocks differ agree; this process's clock is
     // moved onto it by the offset the read saw.
     const serverNow = now + offset;
@@ -166,15 +169,25 @@ export class WorkerPresence implements QueueConsumers {
     return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }
 
-  private async readBeats(): Promise<{ beats: Map<string, number>; offset: number }> {
+  private async readBeats(): Promise<BeatsRead> {
     const serverNow = await this.serverNow();
-    const offset = serverNow - Date.now();
+    const readAt = Date.now();
+    const offset = serverNow - readAt;
     const entries = await this.redis.zrangebyscore(this.key, serverNow - FORGET_AFTER_MS, '+inf', 'WITHSCORES');
     const beats = new Map<string, number>();
     for (let i = 0; i < entries.length; i += 2) {
       const queue = entries[i].slice(0, entries[i].indexOf('|'));
       beats.set(queue, Math.max(beats.get(queue) ?? 0, Number(entries[i + 1])));
     }
-    return { beats, offset };
+    return { beats, offset, readAt };
   }
+}
+
+/** One read of the beats: each queue's newest beat (Redis's clock), and when the read was made on both clocks. */
+interface BeatsRead {
+  beats: Map<string, number>;
+  /** Redis's clock minus this process's, at the read. */
+  offset: number;
+  /** This process's clock when Redis told its time. */
+  readAt: number;
 }
