@@ -276,9 +276,14 @@ describe('evaluations', () => {
     expect([byVersion(1), byVersion(2)]).toEqual([20, 20]);
 
     // Its node jobs waited in the background lane; the owner's own execution's did not.
-    const jobs = (await queue.getJobs(['completed'])) as Job[];
-    const nodeJobs = jobs.filter((job) => job.name === 'node');
+    // A job is marked completed after its processor returns, which may be after its execution ended.
     const evalIds = new Set(results.map((r) => r.executionId));
+    const nodeJobs = await eventually(
+      async () => ((await queue.getJobs(['completed'])) as Job[]).filter((job) => job.name === 'node'),
+      (found) =>
+        found.filter((job) => evalIds.has(job.data.executionId)).length >= 40 &&
+        found.some((job) => job.data.executionId === liveRun.body.executionId),
+    );
     const evalJobs = nodeJobs.filter((job) => evalIds.has(job.data.executionId));
     expect(evalJobs).toHaveLength(40);
     for (const job of evalJobs) expect(job.opts.priority).toBeGreaterThanOrEqual(BACKGROUND_PRIORITY);

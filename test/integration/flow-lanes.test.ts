@@ -80,7 +80,8 @@ describe('the evaluation lane is kept by every job of its executions', () => {
 
     const jobs = await eventually(
       () => nodeJobsOf(new Set([executionId, childRow!.id])),
-      (found) => found.some((job) => job.data.nodeId === 'sub' && job.data.child !== undefined),
+      // A job is marked completed after its processor returns: the notice it queued may finish first.
+      (found) => found.length >= 7 && found.some((job) => job.data.nodeId === 'sub' && job.data.child !== undefined),
     );
     const items = jobs.filter((job) => job.data.item !== undefined);
     const notice = jobs.filter((job) => job.data.child !== undefined);
@@ -105,7 +106,7 @@ describe('the evaluation lane is kept by every job of its executions', () => {
     expect((await t.app.repos.flowExecutions.find(own.body.executionId))?.lane).toBeNull();
     const ownJobs = await eventually(
       () => nodeJobsOf(new Set([own.body.executionId])),
-      (found) => found.some((job) => job.data.child !== undefined),
+      (found) => found.some((job) => job.data.child !== undefined) && found.filter((job) => job.data.item !== undefined).length === 2,
     );
     expect(ownJobs.filter((job) => job.data.item !== undefined)).toHaveLength(2);
     for (const job of ownJobs)
