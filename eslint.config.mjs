@@ -16,7 +16,7 @@ const SQL = {
   message: 'SQL lives in src/models/*-repository.ts: add a repository method (transactions too).',
 };
 const TABLES = {
-  group: ['**/models/schema', '**/models/database'],
+  group: ['**/models/schema', '**/models/schema/*', '**/models/database'],
   allowTypeImports: true,
   message: 'Tables and the database handle stay in src/models: import row types only, and query through a repository.',
 };
