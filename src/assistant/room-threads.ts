@@ -4,7 +4,7 @@ import type { Repositories } from '../models';
 import type { ChatSessionRow, MemberRole } from '../models/schema';
 import type { ApprovalPolicy, DeviceLoan } from '../models/threads-repository';
 import type { CanvasRoom } from '../schemas/canvas-room';
-import type { Multitask } from './chat-lane';
+import { DEFAULT_MULTITASK, type Multitask } from './chat-lane';
 
 /** Longest title of a thread. */
 export const MAX_THREAD_TITLE_CHARS = 200;
@@ -53,10 +53,13 @@ export class RoomThreads {
     },
   ) {}
 
-  /** A new, empty thread of the canvas (editor or owner); its creator is the session's owner. */
+  /**
+   * A new, empty thread of the canvas (editor or owner); its creator is the session's owner. The
+   * room hears it (`thread_created`), so every member's list shows it before anyone posts.
+   */
   async create(userId: string, canvasId: string, input: { title?: string; multitask?: Multitask }): Promise<ChatSessionRow> {
     await this.requireRole(canvasId, userId, 'editor');
-    return this.deps.repos.chat.createSession({
+    const thread = await this.deps.repos.chat.createSession({
       userId,
       deviceId: null,
       title: input.title ?? 'Room thread',
@@ -64,6 +67,14 @@ export class RoomThreads {
       canvasId,
       multitask: input.multitask ?? null,
     });
+    await this.announce(canvasId, thread.id, {
+      type: 'thread_created',
+      title: thread.title,
+      createdBy: userId,
+      multitask: thread.multitask ?? DEFAULT_MULTITASK,
+      createdAt: thread.createdAt.toISOString(),
+    });
+    return thread;
   }
 
   /** The canvas's threads (any member), most recently active first. */

@@ -329,6 +329,15 @@ describe('web console: the assistant in the canvas room', () => {
         expect(await page.locator(byTestId('thread-answer')).count()).toBe(1);
       }
       expect(laptop.calls.filter((call) => call.action === 'delete')).toHaveLength(1);
+
+      // Bob starts another thread: Ada's list shows it without a reload, and her page stays on Ops.
+      const retro = await request('POST', `${apiA()}/canvases/${canvasId}/threads`, {
+        token: editor.accessToken,
+        body: { title: 'Retro' },
+      });
+      expect(retro.status).toBe(201);
+      await adaPage.locator(`${byTestId('thread-select')} option[value="${retro.body.thread.id}"]`).waitFor({ state: 'attached' });
+      expect(await adaPage.locator(byTestId('thread-select')).inputValue()).toBe(created.body.thread.id);
     } finally {
       laptop.close();
     }

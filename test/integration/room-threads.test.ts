@@ -374,6 +374,30 @@ describe('room threads', () => {
     expect((await post(ada, canvasId, threadId, 'still here')).status).toBe(202);
   }, 60_000);
 
+  test('a new thread is heard by the whole room, viewers too, with its title and creator; the canvas of another room hears nothing', async () => {
+    const { ada, bob, vic, canvasId } = await room();
+    const other = await createCanvas(t.api, bob, 'Elsewhere');
+    const [vicSocket, bobSocket] = await Promise.all([watch(vic, canvasId), watch(bob, other)]);
+    const vicHeard = record(vicSocket, 'thread_event');
+    const bobHeard = record(bobSocket, 'thread_event');
+    const created = await newThread(ada, canvasId, { title: 'Roadmap', multitask: 'reject' });
+    const threadId = created.body.thread.id as string;
+    await waitUntil(() => vicHeard.some((e) => e.threadId === threadId), 5_000);
+    expect(vicHeard).toEqual([
+      expect.objectContaining({
+        canvasId,
+        threadId,
+        turnId: threadId,
+        event: { type: 'thread_created', title: 'Roadmap', createdBy: ada.id, multitask: 'reject', createdAt: expect.any(String) },
+      }),
+    ]);
+    // A thread started as a chat session bound to the canvas is heard the same way.
+    const session = await request('POST', `${t.api}/chat/sessions`, { token: bob.accessToken, body: { canvasId, title: 'Side' } });
+    expect(session.status).toBe(201);
+    await waitUntil(() => vicHeard.some((e) => e.threadId === session.body.session.id), 5_000);
+    expect(bobHeard).toEqual([]);
+  }, 30_000);
+
   test('typing reaches the others in the room; a member removed from the canvas stops hearing the thread at once', async () => {
     const { ada, bob, vic, canvasId } = await room();
     const threadId = (await newThread(ada, canvasId)).body.thread.id as string;

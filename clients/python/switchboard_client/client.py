@@ -4151,6 +4151,8 @@ class ThreadsApi:
 
         ``POST /api/v1/canvases/{id}/threads``.
 
+        The room hears it as `thread_event {type: thread_created}`, so every member lists it before anyone posts.
+
         canvas_id: Canvas id. A malformed id answers 404, like a missing one.
         """
         body: Dict[str, Any] = {}
@@ -4270,6 +4272,8 @@ class AsyncThreadsApi:
         """Start a room thread of the canvas (editor): the assistant in the canvas's room, for every member
 
         ``POST /api/v1/canvases/{id}/threads``.
+
+        The room hears it as `thread_event {type: thread_created}`, so every member lists it before anyone posts.
 
         canvas_id: Canvas id. A malformed id answers 404, like a missing one.
         """

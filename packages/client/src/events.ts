@@ -129,7 +129,9 @@ export type ThreadAssistantState = 'queued' | 'thinking' | 'running_tool' | 'wai
  * `approval_vote {approvalId, userId, approved, approvals, needed}` (a member's vote on a quorum
  * request), `approval_resolved {approvalId, status, decidedBy, voters?}`, `citations`, and one
  * terminal event: `final {response, usage}`,
- * `error {code, message}` or `cancelled {response, usage}`.
+ * `error {code, message}` or `cancelled {response, usage}`. Events of the thread itself carry the
+ * thread's id as `turnId`: `thread_created {title, createdBy, multitask, createdAt}`,
+ * `approval_policy {policy, quorum, setBy}`, `device_lent` and `device_withdrawn {deviceId, ownerId}`.
  */
 export type ThreadEventBody =
   | { type: 'message'; messageId: string; authorId: string; authorName: string; content: string; createdAt: string }

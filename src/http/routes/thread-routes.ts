@@ -130,6 +130,7 @@ export const threadRoutes = [
     tags,
     auth: 'bearer',
     summary: "Start a room thread of the canvas (editor): the assistant in the canvas's room, for every member",
+    description: 'The room hears it as `thread_event {type: thread_created}`, so every member lists it before anyone posts.',
     params: canvasIdParam,
     body: threadBodySchema,
     responses: { 201: { description: 'The thread (a chat session bound to the canvas)', schema: threadCreatedResponse } },
