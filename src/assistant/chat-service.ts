@@ -239,19 +239,21 @@ export class ChatService {
         // statement, with the new session when there is none.
         const run = this.deps.runs.row({ id: input.turnId ?? randomUUID(), userId: input.userId });
         let written: { sessionId: string; messageId: string };
-        if (canvasId && author) {
-          // A room thread's members post at once: each message is written, planned in the lane and
-          // announced under the thread's order lock, so the room hears them in the order they run.
-          ({ open, lane } = await chat.inSessionOrder(session!.id, async (tx) => {
-            const before = await chat.openTurns(session!.id, 100, tx);
+        if (session && (canvasId || strategy === 'reject')) {
+          // Messages sent at once (a room's members, or a double send under `reject`) are each
+          // planned in the lane, written and announced under the session's order lock: the room
+          // hears them in the order they run, and `reject` takes exactly one.
+          ({ open, lane } = await chat.inSessionOrder(session.id, async (tx) => {
+            const before = await chat.openTurns(session.id, 100, tx);
             const plan = planLane(strategy, before.length);
             if (plan.refuse) throw turnInProgress();
-            const messageId = await chat.addTurn(session!.id, input.message, run, author, tx);
+            const messageId = await chat.addTurn(session.id, input.message, run, author, tx);
             // The room hears the message before its turn can start, and keeps where it did for a late joiner.
-            await this.announceThreadMessage(tx, canvasId, session!.id, messageId, author, input.message, plan.behind);
+            if (canvasId && author)
+              await this.announceThreadMessage(tx, canvasId, session.id, messageId, author, input.message, plan.behind);
             return { open: before, lane: plan };
           }));
-          written = { sessionId: session!.id, messageId: run.id };
+          written = { sessionId: session.id, messageId: run.id };
         } else {
           written = session
             ? { sessionId: session.id, messageId: await chat.addTurn(session.id, input.message, run, author) }

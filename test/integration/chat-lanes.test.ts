@@ -140,6 +140,25 @@ describe('one session, one lane', () => {
     expect(later.body.response).toBe('I told you a story.');
   });
 
+  test('reject: four messages sent at once to an idle session run one; the others are 409 with nothing written', async () => {
+    const user = await registerUser(t.api, 'Doubled');
+    const opened = await request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message: 'Hello', tools: 'none' } });
+    const sessionId = opened.body.sessionId as string;
+    const before = await countRows(sessionId);
+    const sent = await Promise.all(
+      [1, 2, 3, 4].map((n) =>
+        request('POST', `${t.api}/chat`, {
+          token: user.accessToken,
+          body: { sessionId, message: `Send ${n}`, tools: 'none', multitask: 'reject' },
+        }),
+      ),
+    );
+    expect(sent.map((reply) => reply.status).sort()).toEqual([200, 409, 409, 409]);
+    for (const refused of sent.filter((reply) => reply.status === 409)) expect(refused.body.error.code).toBe('turn_in_progress');
+    // One question, its run and its answer.
+    expect(await countRows(sessionId)).toBe(before + 3);
+  });
+
   test('reject kept on the session: a request without multitask follows it; only the owner sets it; a bad value is 400', async () => {
     const user = await registerUser(t.api, 'Strict');
     const other = await registerUser(t.api, 'Other');
