@@ -2,7 +2,7 @@ import { messageText, type ChatRequest, type ChatTurn } from './openai-compatibl
 
 /**
  * Agentflow nodes on the offline demo model. The flow runner's system prompt names
- * the node (src/flows/flow-runner.ts); the task is the node's rendered prompt. The answer is built
+ * the node (src/flows/prompt-node.ts); the task is the node's rendered prompt. The answer is built
  * from the prompt's own words, deterministically, so `npm start` runs a flow offline:
  * - with a JSON Schema in the system prompt (`outputSchema`): JSON shaped by the schema;
  * - else the first verb of the task decides: summarize, list, translate, count, title, uppercase;

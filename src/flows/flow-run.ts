@@ -25,6 +25,9 @@ export interface FlowEndContext {
   nodeId?: string;
 }
 
+/** An execution still going: queued or running (waiting ones are running). */
+export const executionIsActive = (status: FlowExecutionRow['status']) => status === 'queued' || status === 'running';
+
 export type FlowOutcome = RunOutcome<FlowResult, never>;
 export type FlowRuns = RunHandle<FlowResult, never, FlowEndContext, FlowExecutionRow | null>;
 

@@ -4,6 +4,7 @@ import type { Repositories } from '../models';
 import type { FlowExecutionRow } from '../models/schema';
 import { MAX_RENDERED_PROMPT_CHARS, renderPrompt } from './definition';
 import type { FlowInputs } from './flow-inputs';
+import { executionIsActive } from './flow-run';
 import { WAITING } from './node-control';
 import { ControlError } from './node-errors';
 import type { HumanInputNode } from './node-kinds';
@@ -23,8 +24,6 @@ export interface HumanInputDeps {
   inputs?: Pick<FlowInputs, 'ask' | 'reopen' | 'cancelOpen'>;
   logger: Logger;
 }
-
-const isActive = (status: FlowExecutionRow['status']) => status === 'queued' || status === 'running';
 
 /**
  * One step of a human_input node on the worker. The first asks: the prompt is filled in, the
@@ -60,7 +59,7 @@ export async function humanInputStep(
     row = await inputs.ask(execution, node, prompt, recipients);
     // The execution ended while the form was being sent (its end cancelled what it found then): cancel this one too.
     const now = await repos.flowExecutions.find(execution.id);
-    if (!now || !isActive(now.status)) await inputs.cancelOpen(execution.id);
+    if (!now || !executionIsActive(now.status)) await inputs.cancelOpen(execution.id);
   } else if (row.status === 'pending') await inputs.reopen(row, execution.flowId);
 
   switch (row.status) {
