@@ -35,7 +35,8 @@ describe('ticket notes re-run after their worker died', () => {
       token: user.accessToken,
       body: { message: 'Hello, my printer prints blank pages.', deviceId: device.deviceId },
     });
-    expect(chat.status).toBe(200);
+    // The error (if any) is part of what is compared, so a failure says why.
+    expect({ status: chat.status, error: chat.body.error }).toEqual({ status: 200, error: undefined });
     const sessionId = chat.body.sessionId as string;
     expect((await request('POST', `${base}/chat/sessions/${sessionId}/resolve`, { token: user.accessToken, body: {} })).status).toBe(200);
 

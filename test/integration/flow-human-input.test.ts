@@ -124,8 +124,12 @@ describe('human_input nodes', () => {
     return listed.body.inputs.find((form: { executionId: string }) => form.executionId === executionId);
   };
   const answer = (token: string, id: string, body: unknown) => request('POST', `${t.api}/hitl/inputs/${id}/answer`, { token, body });
+  /** The execution's input waitpoint: written just after its form, which may be listed first. */
   const waitpointOf = async (executionId: string) => {
-    const rows = await t.app.repos.waitpoints.ofRun('flow', executionId);
+    const rows = await eventually(
+      () => t.app.repos.waitpoints.ofRun('flow', executionId),
+      (found) => found.some((row) => row.kind === 'input'),
+    );
     return rows.find((row) => row.kind === 'input')!;
   };
   const browser = async (user: TestUser) => {

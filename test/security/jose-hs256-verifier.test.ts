@@ -175,9 +175,10 @@ describe('verifyHs256', () => {
       expect({ name, ours: await verifyHs256(token, SECRET, EXPECTED) }).toEqual({ name, ours: null });
     }
     // The exp check uses the caller's clock: a valid token one second before it expires stands.
-    const expiring = forge({ alg: 'HS256' }, claims({ exp: now() + 1 }));
-    expect(await verifyHs256(expiring, SECRET, EXPECTED, now())).not.toBeNull();
-    expect(await verifyHs256(expiring, SECRET, EXPECTED, now() + 1)).toBeNull();
+    const t1 = now();
+    const expiring = forge({ alg: 'HS256' }, claims({ exp: t1 + 1 }));
+    expect(await verifyHs256(expiring, SECRET, EXPECTED, t1)).not.toBeNull();
+    expect(await verifyHs256(expiring, SECRET, EXPECTED, t1 + 1)).toBeNull();
   });
   test('what the server signs (signAccessToken) verifies with jose and with ours, to the same claims; with another secret, with neither', async () => {
     const settings = { secret: SECRET, ...EXPECTED, accessTokenTtlSeconds: 900 };
@@ -197,7 +198,9 @@ describe('verifyHs256', () => {
   });
 
   test('a token verified once is taken again only while valid: a copy of its claims each time, refused once expired, before its nbf, or for another issuer or audience', async () => {
-    const token = forge({ alg: 'HS256', typ: 'JWT' }, claims({ exp: now() + 5, nbf: now() - 1, tier: 'free' }));
+    // Every clock below is read from one moment: a slow host crossing a second changes nothing.
+    const t0 = now();
+    const token = forge({ alg: 'HS256', typ: 'JWT' }, claims({ exp: t0 + 60, nbf: t0 - 1, tier: 'free' }));
     const first = await verifyHs256(token, SECRET, EXPECTED);
     expect(first).toMatchObject({ sub: 'user-1', tier: 'free' });
     first!.tier = 'pro';
@@ -205,8 +208,8 @@ describe('verifyHs256', () => {
     expect(await verifyHs256(token, SECRET, EXPECTED)).toMatchObject({ sub: 'user-1', tier: 'free' });
     expect(await verifyHs256(token, SECRET, { ...EXPECTED, audience: 'another-api' })).toBeNull();
     expect(await verifyHs256(token, SECRET, { ...EXPECTED, issuer: 'another-issuer' })).toBeNull();
-    expect(await verifyHs256(token, SECRET, EXPECTED, now() - 2)).toBeNull();
-    expect(await verifyHs256(token, SECRET, EXPECTED, now() + 5)).toBeNull();
+    expect(await verifyHs256(token, SECRET, EXPECTED, t0 - 2)).toBeNull();
+    expect(await verifyHs256(token, SECRET, EXPECTED, t0 + 60)).toBeNull();
     expect(await verifyHs256(token, OTHER, EXPECTED)).toBeNull();
     // Still valid now: refusals for other expectations or clocks did not make it unusable.
     expect(await verifyHs256(token, SECRET, EXPECTED)).toMatchObject({ sub: 'user-1', tier: 'free' });
