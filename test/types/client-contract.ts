@@ -16,7 +16,7 @@ import type { GenerationEvent, SequencedEvent } from '../../src/generation/event
 import type { toAuditView } from '../../src/models/audit-repository';
 import type { HistoryEntry } from '../../src/models/history-repository';
 import type { CanvasesRepository, CanvasView } from '../../src/models/canvases-repository';
-import type { toChatMessageView, toChatSessionView } from '../../src/models/chat-repository';
+import type { toChatMessageView, toChatSessionView } from '../../src/models/chat-views';
 import type { toGenerationView } from '../../src/models/generations-repository';
 import type { toHitlView } from '../../src/models/hitl-repository';
 import type { toInputView } from '../../src/flows/flow-inputs';

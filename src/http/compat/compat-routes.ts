@@ -2,7 +2,7 @@ import type { Request } from 'express';
 import { z } from 'zod';
 import { defineRoute, type AnyRoute } from '../route';
 import type { SseMessage } from '../sse';
-import { toChatSessionView } from '../../models/chat-repository';
+import { toChatSessionView } from '../../models/chat-views';
 import { toSnakeKeys } from './key-case';
 import { notesDialect } from './notes-dialect';
 

@@ -4,7 +4,7 @@ import { multitaskSchema } from '../../assistant/chat-lane';
 import { chatBodySchema } from '../../assistant/chat-service';
 import { AppError, forbidden, notFound } from '../../lib/errors';
 import { decodeCursor, encodeCursor, pageQuerySchema, positiveIntKey, timeIdKey } from '../../lib/pagination';
-import { toChatMessageView, toChatSessionView } from '../../models/chat-repository';
+import { toChatMessageView, toChatSessionView } from '../../models/chat-views';
 import type { ApiContext } from '../context';
 import type { AuthUser } from '../middleware/authenticate';
 import {

@@ -11,7 +11,7 @@ import {
 } from '../../flows/flow-chat';
 import { AppError, notFound } from '../../lib/errors';
 import { decodeCursor, encodeCursor, pageQuerySchema, positiveIntKey } from '../../lib/pagination';
-import { toChatMessageView, toChatSessionView } from '../../models/chat-repository';
+import { toChatMessageView, toChatSessionView } from '../../models/chat-views';
 import { toEmbedView } from '../../models/embeds-repository';
 import type { FlowRow } from '../../models/schema';
 import { uuidParam } from '../../schemas/api';

@@ -4,7 +4,7 @@ import { MAX_CHAT_MESSAGE_CHARS } from '../../assistant/chat-service';
 import { MAX_THREAD_TITLE_CHARS } from '../../assistant/room-threads';
 import { forbidden } from '../../lib/errors';
 import { decodeCursor, timeIdKey } from '../../lib/pagination';
-import { toChatSessionView } from '../../models/chat-repository';
+import { toChatSessionView } from '../../models/chat-views';
 import type { Repositories } from '../../models';
 import type { ApiContext } from '../context';
 import {
