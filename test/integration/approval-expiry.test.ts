@@ -1,37 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { DeviceSimulator } from '@switchboard/client/testing';
-import { demoResponder } from '../../src/demo-model';
-import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
-import { createLogger } from '../../src/lib/logger';
-import type { RedisConnections } from '../../src/lib/redis';
-import { QueueRegistry } from '../../src/producers/registry';
-import type { ApprovalRequested, ApprovalResolved } from '../../src/schemas/socket-events';
-import { startTestApp, testConfig, type TestApp } from '../support/app';
-import { createTestDatabase, serverPostgresUrl } from '../support/database';
+import type { ApprovalResolved } from '../../src/schemas/socket-events';
 import { nextDeviceEvent } from '../support/device-events';
 import { registerUser, request } from '../support/http';
-import { testRedisConnections } from '../support/redis';
-import { startScriptedLLM } from '../support/scripted-llm';
+import { askForDelete, restartableStores, seed, TASK_ID, useParkingApp, type Final } from '../support/parked-turns';
 import { userWithDevice as userWithDeviceOn } from '../support/user-device';
 import { eventually } from '../support/wait';
-
-const TASK_ID = '3f2b8c1e-9d4a-4b6e-8f00-1234567890ab';
-const seed = { tasks: [{ id: TASK_ID, title: 'Old report', status: 'done', priority: 'low' }] };
-
-interface Final {
-  sessionId: string;
-  response: string;
-}
-
-/** Asks for the delete from the device: the turn parks on its approval. */
-async function askForDelete(device: DeviceSimulator) {
-  const approval = nextDeviceEvent<ApprovalRequested>(device, 'approval_requested');
-  const ack = (await device.socket.timeout(5_000).emitWithAck('chat_request', { message: `Delete task ${TASK_ID}` })) as {
-    sessionId: string;
-    messageId: string;
-  };
-  return { ...ack, approval: await approval };
-}
 
 /** Every `approval_resolved` a device hears for one request. */
 function resolutionsOf(device: DeviceSimulator, approvalId: string): ApprovalResolved[] {
@@ -51,27 +24,11 @@ const deletes = (device: DeviceSimulator) => device.calls.filter((call) => call.
  * Redis/BullMQ, PostgreSQL and Socket.IO devices.
  */
 describe('an approval expiring as its waitpoint deadline', () => {
-  let t: TestApp;
-  let redis: RedisConnections;
-  let queues: QueueRegistry;
-  const devices: DeviceSimulator[] = [];
+  const fx = useParkingApp({ HITL_TIMEOUT_MS: '1500' });
+  const { devices } = fx;
 
-  beforeAll(async () => {
-    t = await startTestApp({ responder: demoResponder, env: { HITL_TIMEOUT_MS: '1500' } });
-    redis = testRedisConnections();
-    await redis.ready();
-    queues = new QueueRegistry(redis.queues.command, t.keyPrefix);
-  });
-
-  afterAll(async () => {
-    devices.forEach((device) => device.close());
-    await queues?.close();
-    await redis?.quit();
-    await t?.stop();
-  });
-
-  const userWithDevice = () => userWithDeviceOn(t.url, devices, { name: 'Expiry', seed });
-  const runOf = (messageId: string) => t.app.repos.runs.find('chat', messageId);
+  const userWithDevice = () => userWithDeviceOn(fx.t.url, devices, { name: 'Expiry', seed });
+  const runOf = (messageId: string) => fx.t.app.repos.runs.find('chat', messageId);
 
   test('given a waiting turn, its deadline times the approval out, every surface hears it once, and the turn ends without the tool', async () => {
     const { user, device } = await userWithDevice();
@@ -81,19 +38,19 @@ describe('an approval expiring as its waitpoint deadline', () => {
       () => runOf(turn.messageId),
       (run) => run?.status === 'waiting',
     );
-    const [waitpoint] = await t.app.repos.waitpoints.ofRun('chat', turn.messageId);
+    const [waitpoint] = await fx.t.app.repos.waitpoints.ofRun('chat', turn.messageId);
     expect(waitpoint).toMatchObject({ kind: 'approval', status: 'pending', ref: turn.approval.approvalId });
     expect(waitpoint.completeAfter?.toISOString()).toBe(turn.approval.expiresAt);
     // The expiry is the waitpoint's delayed job; no separate timeout job exists.
-    expect(await queues.job('assistant', `waitpoint-deadline-${waitpoint.id}`)).toBeTruthy();
-    expect(await queues.job('assistant', `hitl-timeout-${turn.approval.approvalId}`)).toBeFalsy();
+    expect(await fx.queues.job('assistant', `waitpoint-deadline-${waitpoint.id}`)).toBeTruthy();
+    expect(await fx.queues.job('assistant', `hitl-timeout-${turn.approval.approvalId}`)).toBeFalsy();
 
     const final = await nextDeviceEvent<Final>(device, 'final', (f) => f.sessionId === turn.sessionId, 15_000);
     expect(final.response).toEqual(expect.any(String));
     await expect(runOf(turn.messageId)).resolves.toMatchObject({ status: 'succeeded' });
-    const view = await request('GET', `${t.api}/hitl/requests/${turn.approval.approvalId}`, { token: user.accessToken });
+    const view = await request('GET', `${fx.t.api}/hitl/requests/${turn.approval.approvalId}`, { token: user.accessToken });
     expect(view.body).toMatchObject({ status: 'timeout' });
-    const [completed] = await t.app.repos.waitpoints.ofRun('chat', turn.messageId);
+    const [completed] = await fx.t.app.repos.waitpoints.ofRun('chat', turn.messageId);
     expect(completed).toMatchObject({
       status: 'completed',
       output: { approvalId: turn.approval.approvalId, status: 'timeout', timedOut: true },
@@ -103,7 +60,7 @@ describe('an approval expiring as its waitpoint deadline', () => {
     expect(deletes(device)).toEqual([]);
 
     // A decision after it is 409 `expired` and resumes nothing.
-    const late = await request('PUT', `${t.api}/hitl/requests/${turn.approval.approvalId}/approve`, { token: user.accessToken });
+    const late = await request('PUT', `${fx.t.api}/hitl/requests/${turn.approval.approvalId}/approve`, { token: user.accessToken });
     expect(late.status).toBe(409);
     expect(late.body.error.code).toBe('expired');
     expect(deletes(device)).toEqual([]);
@@ -116,19 +73,19 @@ describe('an approval expiring as its waitpoint deadline', () => {
       () => runOf(turn.messageId),
       (run) => run?.status === 'waiting',
     );
-    const cancelled = await request('POST', `${t.api}/chat/sessions/${turn.sessionId}/cancel`, { token: user.accessToken });
+    const cancelled = await request('POST', `${fx.t.api}/chat/sessions/${turn.sessionId}/cancel`, { token: user.accessToken });
     expect(cancelled.status).toBe(202);
     await expect(runOf(turn.messageId)).resolves.toMatchObject({ status: 'cancelled' });
 
     // The deadline still fires: it completes the waitpoint, keeps the cancel's rejection and continues nothing.
     const [completed] = await eventually(
-      () => t.app.repos.waitpoints.ofRun('chat', turn.messageId),
+      () => fx.t.app.repos.waitpoints.ofRun('chat', turn.messageId),
       ([row]) => row?.status === 'completed',
       10_000,
     );
     expect(completed.output).toEqual({ approvalId: turn.approval.approvalId, status: 'rejected' });
     expect(completed.releasedAt).toBeNull();
-    const row = await t.app.repos.hitl.find(turn.approval.approvalId);
+    const row = await fx.t.app.repos.hitl.find(turn.approval.approvalId);
     expect(row).toMatchObject({ status: 'rejected', decisionReason: 'cancelled' });
     await expect(runOf(turn.messageId)).resolves.toMatchObject({ status: 'cancelled' });
     expect(deletes(device)).toEqual([]);
@@ -136,51 +93,35 @@ describe('an approval expiring as its waitpoint deadline', () => {
 });
 
 describe('an approval expiry racing its decision', () => {
-  let t: TestApp;
-  let redis: RedisConnections;
-  let queues: QueueRegistry;
-  const devices: DeviceSimulator[] = [];
-
-  beforeAll(async () => {
-    t = await startTestApp({ responder: demoResponder, env: { HITL_TIMEOUT_MS: '60000' } });
-    redis = testRedisConnections();
-    await redis.ready();
-    queues = new QueueRegistry(redis.queues.command, t.keyPrefix);
-  });
-
-  afterAll(async () => {
-    devices.forEach((device) => device.close());
-    await queues?.close();
-    await redis?.quit();
-    await t?.stop();
-  });
+  const fx = useParkingApp({ HITL_TIMEOUT_MS: '60000' });
+  const { devices } = fx;
 
   test.each([1, 2, 3])(
     'given the deadline job fired as the owner approves (round %i), exactly one of the two settles it',
     async () => {
-      const { user, device } = await userWithDeviceOn(t.url, devices, { name: 'Racer', seed });
+      const { user, device } = await userWithDeviceOn(fx.t.url, devices, { name: 'Racer', seed });
       const turn = await askForDelete(device);
       const heard = resolutionsOf(device, turn.approval.approvalId);
       await eventually(
-        () => t.app.repos.runs.find('chat', turn.messageId),
+        () => fx.t.app.repos.runs.find('chat', turn.messageId),
         (run) => run?.status === 'waiting',
       );
-      const [waitpoint] = await t.app.repos.waitpoints.ofRun('chat', turn.messageId);
-      const deadline = await queues.job('assistant', `waitpoint-deadline-${waitpoint.id}`);
+      const [waitpoint] = await fx.t.app.repos.waitpoints.ofRun('chat', turn.messageId);
+      const deadline = await fx.queues.job('assistant', `waitpoint-deadline-${waitpoint.id}`);
       const final = nextDeviceEvent<Final>(device, 'final', (f) => f.sessionId === turn.sessionId, 15_000);
 
       // The deadline arrives now, on the app's worker, while the approval goes through the API.
       const [, approved] = await Promise.all([
         deadline!.promote(),
-        request('PUT', `${t.api}/hitl/requests/${turn.approval.approvalId}/approve`, { token: user.accessToken }),
+        request('PUT', `${fx.t.api}/hitl/requests/${turn.approval.approvalId}/approve`, { token: user.accessToken }),
       ]);
       await final;
-      await expect(t.app.repos.runs.find('chat', turn.messageId)).resolves.toMatchObject({ status: 'succeeded' });
+      await expect(fx.t.app.repos.runs.find('chat', turn.messageId)).resolves.toMatchObject({ status: 'succeeded' });
 
-      const row = (await t.app.repos.hitl.find(turn.approval.approvalId))!;
+      const row = (await fx.t.app.repos.hitl.find(turn.approval.approvalId))!;
       expect(['approved', 'timeout']).toContain(row.status);
       expect(approved.status).toBe(row.status === 'approved' ? 200 : 409);
-      const [completed] = await t.app.repos.waitpoints.ofRun('chat', turn.messageId);
+      const [completed] = await fx.t.app.repos.waitpoints.ofRun('chat', turn.messageId);
       expect(completed.output).toMatchObject({ approvalId: row.id, status: row.status });
       // One end heard, and the tool ran only when the approval won.
       expect(heard).toEqual([expect.objectContaining({ status: row.status })]);
@@ -192,16 +133,8 @@ describe('an approval expiry racing its decision', () => {
 
 describe('an approval expiring across a restart', () => {
   test('given an app stopped while a turn waits, the new app times the approval out at its deadline and the turn ends', async () => {
-    const database = await createTestDatabase({ server: serverPostgresUrl() });
-    const llm = await startScriptedLLM();
-    const keyPrefix = `t-${randomUUID().slice(0, 8)}`;
-    const start = (): Promise<RunningSwitchboard> => {
-      const config = testConfig({ keyPrefix, databaseUrl: database.url, env: { HITL_TIMEOUT_MS: '2000', REAPER_GRACE_MS: '0' } });
-      return startSwitchboard(config, {
-        logger: createLogger({ level: config.log.level }),
-        endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: ['scripted-model'] },
-      });
-    };
+    const stores = await restartableStores({ HITL_TIMEOUT_MS: '2000', REAPER_GRACE_MS: '0' });
+    const { llm, start } = stores;
     let app = await start();
     let device: DeviceSimulator | undefined;
     try {
@@ -237,8 +170,7 @@ describe('an approval expiring across a restart', () => {
     } finally {
       device?.close();
       await app.stop();
-      await llm.close();
-      await database.drop();
+      await stores.close();
     }
   }, 40_000);
 });

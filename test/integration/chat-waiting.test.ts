@@ -1,38 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { DeviceSimulator } from '@switchboard/client/testing';
-import { demoResponder } from '../../src/demo-model';
-import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
-import { createLogger } from '../../src/lib/logger';
-import type { RedisConnections } from '../../src/lib/redis';
-import { QueueRegistry } from '../../src/producers/registry';
-import type { ApprovalRequested } from '../../src/schemas/socket-events';
-import { startTestApp, testConfig, type TestApp } from '../support/app';
-import { createTestDatabase, serverPostgresUrl } from '../support/database';
 import { nextDeviceEvent } from '../support/device-events';
 import { registerUser, request } from '../support/http';
-import { testRedisConnections } from '../support/redis';
-import { startScriptedLLM } from '../support/scripted-llm';
+import { askForDelete, restartableStores, seed, TASK_ID, useParkingApp, type Final } from '../support/parked-turns';
 import { userWithDevice as userWithDeviceOn } from '../support/user-device';
 import { eventually } from '../support/wait';
-
-const TASK_ID = '3f2b8c1e-9d4a-4b6e-8f00-1234567890ab';
-const seed = { tasks: [{ id: TASK_ID, title: 'Old report', status: 'done', priority: 'low' }] };
-
-interface Final {
-  sessionId: string;
-  response: string;
-}
-
-/** Asks for the delete from the device: the turn parks on its approval. */
-async function askForDelete(device: DeviceSimulator) {
-  const approval = nextDeviceEvent<ApprovalRequested>(device, 'approval_requested');
-  const ack = (await device.socket.timeout(5_000).emitWithAck('chat_request', { message: `Delete task ${TASK_ID}` })) as {
-    sessionId: string;
-    messageId: string;
-  };
-  const requested = await approval;
-  return { ...ack, approval: requested };
-}
 
 /**
  * A chat turn parked on an approval is a `waiting` run with one approval waitpoint: no worker job
@@ -40,27 +11,11 @@ async function askForDelete(device: DeviceSimulator) {
  * app runs (real Redis, PostgreSQL, Socket.IO devices), with the demo model asking for the delete.
  */
 describe('a chat turn waiting on its approval', () => {
-  let t: TestApp;
-  let redis: RedisConnections;
-  let queues: QueueRegistry;
-  const devices: DeviceSimulator[] = [];
+  const fx = useParkingApp({ HITL_TIMEOUT_MS: '60000' });
+  const { devices } = fx;
 
-  beforeAll(async () => {
-    t = await startTestApp({ responder: demoResponder, env: { HITL_TIMEOUT_MS: '60000' } });
-    redis = testRedisConnections();
-    await redis.ready();
-    queues = new QueueRegistry(redis.queues.command, t.keyPrefix);
-  });
-
-  afterAll(async () => {
-    devices.forEach((device) => device.close());
-    await queues?.close();
-    await redis?.quit();
-    await t?.stop();
-  });
-
-  const userWithDevice = () => userWithDeviceOn(t.url, devices, { name: 'Waiter', seed });
-  const runOf = (messageId: string) => t.app.repos.runs.find('chat', messageId);
+  const userWithDevice = () => userWithDeviceOn(fx.t.url, devices, { name: 'Waiter', seed });
+  const runOf = (messageId: string) => fx.t.app.repos.runs.find('chat', messageId);
   const waitingRun = (messageId: string) =>
     eventually(
       () => runOf(messageId),
@@ -72,16 +27,16 @@ describe('a chat turn waiting on its approval', () => {
     const turn = await askForDelete(device);
     await waitingRun(turn.messageId);
 
-    const waitpoints = await t.app.repos.waitpoints.ofRun('chat', turn.messageId);
+    const waitpoints = await fx.t.app.repos.waitpoints.ofRun('chat', turn.messageId);
     expect(waitpoints).toEqual([
       expect.objectContaining({ kind: 'approval', status: 'pending', ref: turn.approval.approvalId, userId: user.id }),
     ]);
     // No worker slot waits on the person: the turn's job has finished and nothing is active.
     await eventually(
-      () => queues.counts('assistant'),
+      () => fx.queues.counts('assistant'),
       (counts) => counts.active === 0,
     );
-    expect(await (await queues.job('assistant', turn.messageId))?.getState()).toBe('completed');
+    expect(await (await fx.queues.job('assistant', turn.messageId))?.getState()).toBe('completed');
 
     // Meanwhile another user's turn runs to its end.
     const other = await userWithDevice();
@@ -91,22 +46,22 @@ describe('a chat turn waiting on its approval', () => {
     await expect(runOf(turn.messageId)).resolves.toMatchObject({ status: 'waiting' });
 
     // An outsider's decision is 404 and changes nothing.
-    const outsider = await registerUser(t.api, 'Outsider');
-    const refused = await request('PUT', `${t.api}/hitl/requests/${turn.approval.approvalId}/approve`, { token: outsider.accessToken });
+    const outsider = await registerUser(fx.t.api, 'Outsider');
+    const refused = await request('PUT', `${fx.t.api}/hitl/requests/${turn.approval.approvalId}/approve`, { token: outsider.accessToken });
     expect(refused.status).toBe(404);
     await expect(runOf(turn.messageId)).resolves.toMatchObject({ status: 'waiting' });
 
     const final = nextDeviceEvent<Final>(device, 'final', (f) => f.sessionId === turn.sessionId, 15_000);
-    const approved = await request('PUT', `${t.api}/hitl/requests/${turn.approval.approvalId}/approve`, { token: user.accessToken });
+    const approved = await request('PUT', `${fx.t.api}/hitl/requests/${turn.approval.approvalId}/approve`, { token: user.accessToken });
     expect(approved.status).toBe(200);
     expect((await final).response).toMatch(/delet/i);
     await expect(runOf(turn.messageId)).resolves.toMatchObject({ status: 'succeeded' });
-    const [completed] = await t.app.repos.waitpoints.ofRun('chat', turn.messageId);
+    const [completed] = await fx.t.app.repos.waitpoints.ofRun('chat', turn.messageId);
     expect(completed).toMatchObject({ status: 'completed', output: { approvalId: turn.approval.approvalId, status: 'approved' } });
     expect(completed.releasedAt).toBeInstanceOf(Date);
 
     // Decided twice: 409, and the turn is not resumed again.
-    const again = await request('PUT', `${t.api}/hitl/requests/${turn.approval.approvalId}/reject`, { token: user.accessToken });
+    const again = await request('PUT', `${fx.t.api}/hitl/requests/${turn.approval.approvalId}/reject`, { token: user.accessToken });
     expect(again.status).toBe(409);
     expect(device.calls.filter((call) => call.action === 'delete')).toHaveLength(1);
   });
@@ -116,14 +71,14 @@ describe('a chat turn waiting on its approval', () => {
     const turn = await askForDelete(device);
     await waitingRun(turn.messageId);
 
-    const cancelled = await request('POST', `${t.api}/chat/sessions/${turn.sessionId}/cancel`, { token: user.accessToken });
+    const cancelled = await request('POST', `${fx.t.api}/chat/sessions/${turn.sessionId}/cancel`, { token: user.accessToken });
     expect(cancelled.status).toBe(202);
     // Ended by the cancel itself, before its answer: no worker was needed.
     await expect(runOf(turn.messageId)).resolves.toMatchObject({ status: 'cancelled' });
 
-    const late = await request('PUT', `${t.api}/hitl/requests/${turn.approval.approvalId}/approve`, { token: user.accessToken });
+    const late = await request('PUT', `${fx.t.api}/hitl/requests/${turn.approval.approvalId}/approve`, { token: user.accessToken });
     expect(late.status).toBe(409);
-    const again = await request('POST', `${t.api}/chat/sessions/${turn.sessionId}/cancel`, { token: user.accessToken });
+    const again = await request('POST', `${fx.t.api}/chat/sessions/${turn.sessionId}/cancel`, { token: user.accessToken });
     expect(again.status).toBe(409);
     await expect(runOf(turn.messageId)).resolves.toMatchObject({ status: 'cancelled' });
     expect(device.calls.filter((call) => call.action === 'delete')).toEqual([]);
@@ -132,16 +87,8 @@ describe('a chat turn waiting on its approval', () => {
 
 describe('a waiting chat turn across a restart', () => {
   test('given an app stopped while a turn waits, a new app on the same stores leaves it waiting and its approval resumes it', async () => {
-    const database = await createTestDatabase({ server: serverPostgresUrl() });
-    const llm = await startScriptedLLM();
-    const keyPrefix = `t-${randomUUID().slice(0, 8)}`;
-    const start = (): Promise<RunningSwitchboard> => {
-      const config = testConfig({ keyPrefix, databaseUrl: database.url, env: { REAPER_GRACE_MS: '0' } });
-      return startSwitchboard(config, {
-        logger: createLogger({ level: config.log.level }),
-        endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: ['scripted-model'] },
-      });
-    };
+    const stores = await restartableStores({ REAPER_GRACE_MS: '0' });
+    const { llm, start } = stores;
     let app = await start();
     let device: DeviceSimulator | undefined;
     try {
@@ -182,8 +129,7 @@ describe('a waiting chat turn across a restart', () => {
     } finally {
       device?.close();
       await app.stop();
-      await llm.close();
-      await database.drop();
+      await stores.close();
     }
   });
 });
