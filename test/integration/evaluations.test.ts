@@ -276,10 +276,13 @@ describe('evaluations', () => {
     expect([byVersion(1), byVersion(2)]).toEqual([20, 20]);
 
     // Its node jobs waited in the background lane; the owner's own execution's did not.
-    // A job is marked completed after its processor returns, which may be after its execution ended.
+    // In whatever state: a job is marked completed after its processor returns, which may be after its execution ended.
     const evalIds = new Set(results.map((r) => r.executionId));
     const nodeJobs = await eventually(
-      async () => ((await queue.getJobs(['completed'])) as Job[]).filter((job) => job.name === 'node'),
+      async () =>
+        ((await queue.getJobs(['completed', 'active', 'waiting', 'prioritized', 'delayed', 'failed'])) as Job[]).filter(
+          (job) => job.name === 'node',
+        ),
       (found) =>
         found.filter((job) => evalIds.has(job.data.executionId)).length >= 40 &&
         found.some((job) => job.data.executionId === liveRun.body.executionId),

@@ -42,9 +42,14 @@ describe('the evaluation lane is kept by every job of its executions', () => {
     expect(res.status).toBe(201);
     return res.body.flow.id;
   };
-  /** Every finished node job of these executions (completed jobs are kept). */
+  /**
+   * Every node job of these executions, in whatever state it is: completed jobs are kept, and a job
+   * whose notice already ended the execution may still be active on a slow host.
+   */
   const nodeJobsOf = async (executionIds: ReadonlySet<string>) =>
-    ((await queue.getJobs(['completed'])) as Job[]).filter((job) => job.name === 'node' && executionIds.has(job.data.executionId));
+    ((await queue.getJobs(['completed', 'active', 'waiting', 'prioritized', 'delayed', 'failed'])) as Job[]).filter(
+      (job) => job.name === 'node' && executionIds.has(job.data.executionId),
+    );
 
   test("an evaluation's foreach items, subflow child and its notice wait in the lane; a person's run of the same flow does not", async () => {
     const child = await createFlow({ nodes: [{ id: 'c', prompt: 'child of {{input.text}}' }], output: 'c' });
@@ -80,7 +85,6 @@ describe('the evaluation lane is kept by every job of its executions', () => {
 
     const jobs = await eventually(
       () => nodeJobsOf(new Set([executionId, childRow!.id])),
-      // A job is marked completed after its processor returns: the notice it queued may finish first.
       (found) => found.length >= 7 && found.some((job) => job.data.nodeId === 'sub' && job.data.child !== undefined),
     );
     const items = jobs.filter((job) => job.data.item !== undefined);
