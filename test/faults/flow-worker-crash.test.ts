@@ -103,8 +103,13 @@ describe('a worker killed in the middle of an agentflow execution', () => {
     // A node that had finished before the kill never called the model again.
     expect(finishedBeforeKill.length).toBeGreaterThanOrEqual(2);
     for (const nodeId of finishedBeforeKill) expect({ nodeId, calls: calls.get(nodeId) }).toEqual({ nodeId, calls: 1 });
-    // Some node was cut by the kill and ran again on the survivor.
-    expect([...calls.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(8);
+    // Some node was cut by the kill and ran again on the survivor: its second attempt. (Whether the
+    // cut node had sent its model call yet is up to the host's timing, so the calls are not counted.)
+    const restarted = survivor
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('flow node started') && line.includes(executionId) && line.includes('"attempt":2'));
+    expect(restarted.length).toBeGreaterThan(0);
 
     const view = await request('GET', `${base}/flows/${flowId}/executions/${executionId}`, { token: user.accessToken });
     expect(view.body.execution.status).toBe('completed');
