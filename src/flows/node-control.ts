@@ -1,3 +1,4 @@
+import { addCost, costOf } from './prompt-node';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { ModelCallCancelled, type ModelGateway } from '../ai/model-gateway';
 import { assistantMessage, systemMessage, userMessage } from '../ai/model-messages';
@@ -388,18 +389,3 @@ function isUniqueViolation(error: unknown): boolean {
     if ((at as { code?: unknown }).code === '23505') return true;
   return false;
 }
-
-const costOf = (usage: { provider: string; model: string; inputTokens: number; outputTokens: number; costUsd: number }): NodeCost => ({
-  provider: usage.provider,
-  model: usage.model,
-  inputTokens: usage.inputTokens,
-  outputTokens: usage.outputTokens,
-  costUsd: usage.costUsd,
-});
-const addCost = (a: NodeCost, b: NodeCost): NodeCost => ({
-  provider: b.provider,
-  model: b.model,
-  inputTokens: a.inputTokens + b.inputTokens,
-  outputTokens: a.outputTokens + b.outputTokens,
-  costUsd: a.costUsd + b.costUsd,
-});

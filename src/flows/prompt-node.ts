@@ -302,7 +302,7 @@ export const costOf = (usage: ModelUsage): NodeCost => ({
   outputTokens: usage.outputTokens,
   costUsd: usage.costUsd,
 });
-const addCost = (a: NodeCost, b: NodeCost): NodeCost => ({
+export const addCost = (a: NodeCost, b: NodeCost): NodeCost => ({
   provider: b.provider,
   model: b.model,
   inputTokens: a.inputTokens + b.inputTokens,
