@@ -49,14 +49,16 @@ export const ANCHORS = {
  * as a MISS, not a round later.
  *
  * A chat turn: the sign-in session's check (API), the run with its session and message (API, one
- * statement), the turn's start and its end with the answer and usage (worker, one statement each),
- * and the lane's next turn (worker). A chatflow turn adds the flow's read (API: owner, type, the
- * definition the turn's budget is reserved from). Round trips: fractional, since the blocking reads
- * of the queue and the event log serve several runs at once.
+ * statement), the turn's start and its end with the answer, the usage and the lane's next turn
+ * (worker, one statement each). A chatflow turn adds the flow's read (API: owner, type, the
+ * definition the turn's budget is reserved from). Commits: one per statement, and at most half a
+ * commit per run for the background's own transactions (sweeps, leases) shared over the runs.
+ * Round trips: fractional, since the blocking reads of the queue and the event log serve several
+ * runs at once.
  */
 export const FIXED_COST_LIMITS: Record<'chat' | 'chatflow', { statements: number; commits: number; redisRoundTrips: number }> = {
-  chat: { statements: 5, commits: 5, redisRoundTrips: 16 },
-  chatflow: { statements: 6, commits: 6, redisRoundTrips: 16 },
+  chat: { statements: 4, commits: 4.5, redisRoundTrips: 16 },
+  chatflow: { statements: 5, commits: 5.5, redisRoundTrips: 16 },
 };
 
 /** The `[text]` marker makes the stand-in model answer a short text (stream-model-process.ts). */

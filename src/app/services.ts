@@ -244,7 +244,7 @@ export function buildServices(
   });
   const chatLane = new ChatLane({ repos, queues, logger });
   const chatRuns = registerChatRuns(runKernel, { repos, queues, chatEvents, devices, approvals, lane: chatLane, logger });
-  const chatTurnLife = new ChatTurnLife({ repos, runs: chatRuns, chatEvents });
+  const chatTurnLife = new ChatTurnLife({ repos, runs: chatRuns, chatEvents, relay: threadRelay });
   // Agentflow executions start from the API (a person or an app) and from the workers (a trigger's fire).
   const flowExecutions = new FlowExecutions({
     repos,

@@ -117,10 +117,7 @@ export class AssistantRunner {
 
     // A room thread's turn: its room hears that the assistant is at work on it.
     const canvasId = session.canvasId;
-    if (canvasId && this.deps.threads) {
-      this.deps.threads.relay.know(data.sessionId, canvasId);
-      await this.deps.threads.relay.state(canvasId, data.sessionId, data.messageId, 'thinking');
-    }
+    if (canvasId && this.deps.threads) await this.deps.threads.relay.state(canvasId, data.sessionId, data.messageId, 'thinking');
     // The first message of a session has no history: nothing to read.
     const history = start.earlier ? await this.deps.repos.chat.context(data.sessionId, message.seq, HISTORY_LIMIT) : [];
     // A coding turn: the named agent (or the one the Orchestrator hands it to) with its own tools and prompt.

@@ -90,10 +90,12 @@ export class ChatLane {
 
   /**
    * The session's first open turn, if its job waits delayed, runs now. Called after a turn ends and
-   * after a turn is queued behind others (the turn before it may have ended meanwhile).
+   * after a turn is queued behind others (the turn before it may have ended meanwhile). `known`:
+   * the head as the end's own statement read it (null: the lane is empty), so nothing is read; a
+   * turn queued after that statement began reads the lane itself once that end is committed.
    */
-  async advance(sessionId: string): Promise<void> {
-    const [head] = await this.deps.repos.chat.openTurns(sessionId, 1);
+  async advance(sessionId: string, known?: string | null): Promise<void> {
+    const head = known === undefined ? await this.deps.repos.chat.laneHead(sessionId) : known;
     if (!head) return;
     if (await this.deps.queues.promote('assistant', head)) this.log.debug({ sessionId, messageId: head }, 'next turn of the lane promoted');
   }

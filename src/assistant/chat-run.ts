@@ -50,6 +50,8 @@ export interface ChatPersisted {
   turn: TurnRef | null;
   response: string;
   usage: TurnUsage | null;
+  /** The next open turn of the session's lane, when the end's own statement read it (null: none). */
+  nextTurn?: string | null;
 }
 
 export type ChatOutcome = RunOutcome<ChatResult, TurnUsage | null>;
@@ -140,9 +142,9 @@ export function registerChatRuns(kernel: RunKernel, deps: ChatRunDeps): ChatRuns
       const turn = context?.turn;
       if (!turn) return undefined;
       const usage = context.usage ?? [];
-      const ended = async (run: Promise<RunRow | null>, value: ChatPersisted) => {
-        const moved = await run;
-        return moved && { run: moved, value };
+      const ended = async (end: ReturnType<typeof repos.chat.endTurn>, value: ChatPersisted) => {
+        const moved = await end;
+        return moved && { run: moved.run, value: { ...value, nextTurn: moved.nextTurn } };
       };
       if (outcome.status === 'succeeded') {
         const { response, usage: spent } = outcome.result;
@@ -224,9 +226,10 @@ export function registerChatRuns(kernel: RunKernel, deps: ChatRunDeps): ChatRuns
     async announce(run, outcome, _context, persisted) {
       await tell(run, outcome, persisted);
       const sessionId = persisted.turn?.sessionId;
-      // The next turn of the session's lane starts; a lost promotion is caught by its own recheck.
+      // The next turn of the session's lane starts (read by the end's statement, else now); a lost
+      // promotion is caught by its own recheck.
       if (sessionId)
-        await deps.lane?.advance(sessionId).catch((error: unknown) => {
+        await deps.lane?.advance(sessionId, persisted.nextTurn).catch((error: unknown) => {
           log.warn({ err: error, sessionId, messageId: run.id }, 'next turn of the session not promoted; it starts at its recheck');
         });
     },

@@ -7,6 +7,7 @@ import type { ChatCancelAck } from '../schemas/socket-events';
 import { isOpen } from '../runs/run-kernel';
 import type { ChatEventLog, TurnUsage } from '../turns/turn-events';
 import { streamedText, type ChatRuns, type TurnRef } from './chat-run';
+import type { ThreadRelay } from './thread-relay';
 
 export type { TurnRef } from './chat-run';
 
@@ -15,6 +16,8 @@ export interface ChatTurnLifeDeps {
   /** The chat kind of the run kernel: every start, end and cancel of a turn goes through it. */
   runs: ChatRuns;
   chatEvents: ChatEventLog;
+  /** Told each started turn's session canvas (or none), so mirroring its events to a room reads nothing. */
+  relay?: Pick<ThreadRelay, 'know'>;
 }
 
 /**
@@ -97,6 +100,7 @@ export class ChatTurnLife {
       start = await runs.start(turn.messageId);
     }
     const rows = own(start.row);
+    if (rows) this.deps.relay?.know(turn.sessionId, rows.session.canvasId);
     if (start.started) return { begun: 'started', rows };
     // Parked on its waitpoints: the completion of the last one queues the job that continues it.
     if (start.run?.status === 'waiting') return { begun: 'ended', rows };

@@ -19,8 +19,8 @@ type Relayed = { type: string } & Record<string, unknown>;
  * it for `canvas:sync` and the room's SSE feeds, and sends it to every member's socket on every
  * node; a member removed from the canvas is out of the room, so nothing more reaches them.
  *
- * The canvas of a session is read once per process (the job of a thread's turn says it, so a
- * worker reads nothing); a session without a canvas costs nothing after that first read.
+ * The canvas of a session is read at most once per process, and a worker reads none: the start of
+ * each turn reads its session's row and tells the relay its canvas, or that it has none.
  */
 export class ThreadRelay {
   private readonly canvases = new Map<string, string | null>();

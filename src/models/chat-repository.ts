@@ -39,6 +39,14 @@ export interface NewChatMessage {
 /** A user message that has no assistant answer yet (its turn is running, queued or parked). */
 const unanswered = sql`not exists (select 1 from ${chatMessages} answer where answer.reply_to = ${chatMessages.id} and answer.role = 'assistant')`;
 
+/**
+ * The user messages of session `session` (an SQL expression) whose turns' runs are open (queued,
+ * running or parked), as `message` joined to `run`: a session's lane, oldest first by `message.seq`.
+ */
+const openTurnsOf = (session: SQL) => sql`chat_messages message
+      join runs run on run.kind = 'chat' and run.id = message.id and run.status in ('queued', 'running', 'waiting')
+      where message.session_id = ${session} and message.role = 'user'`;
+
 /** The assistant's answers, joined to the messages they answer. */
 const answers = alias(chatMessages, 'answer');
 
@@ -234,9 +242,7 @@ export class ChatRepository {
     sessionId: string,
   ): Promise<Array<{ id: string; authorId: string | null; authorName: string | null; roomSeq: number | null }>> {
     const result = await this.db.execute(sql`
-      select message.id, message.author_id, message.author_name, message.room_seq from chat_messages message
-      join runs run on run.kind = 'chat' and run.id = message.id and run.status in ('queued', 'running', 'waiting')
-      where message.session_id = ${sessionId}::uuid and message.role = 'user'
+      select message.id, message.author_id, message.author_name, message.room_seq from ${openTurnsOf(sql`${sessionId}::uuid`)}
       order by message.seq limit 100`);
     return rowsOf<{ id: string; author_id: string | null; author_name: string | null; room_seq: string | number | null }>(result).map(
       (row) => ({
@@ -401,12 +407,22 @@ export class ChatRepository {
    * lane. The first is the one that runs; the others wait behind it.
    */
   async openTurns(sessionId: string, limit = 100, db: DbOrTx = this.db): Promise<string[]> {
-    const result = await db.execute(sql`
-      select message.id from chat_messages message
-      join runs run on run.kind = 'chat' and run.id = message.id and run.status in ('queued', 'running', 'waiting')
-      where message.session_id = ${sessionId}::uuid and message.role = 'user'
-      order by message.seq limit ${limit}`);
+    const result = await db.execute(
+      sql`select message.id from ${openTurnsOf(sql`${sessionId}::uuid`)} order by message.seq limit ${limit}`,
+    );
     return rowsOf<{ id: string }>(result).map((row) => row.id);
+  }
+
+  /**
+   * The first open turn of the session's lane, read after every turn before it ends: a run whose end
+   * is being written is waited for (its row is locked), so a turn queued while the one before it
+   * ends is never missed by both that end and this read.
+   */
+  async laneHead(sessionId: string): Promise<string | undefined> {
+    const result = await this.db.execute(
+      sql`select message.id from ${openTurnsOf(sql`${sessionId}::uuid`)} order by message.seq limit 1 for share of run`,
+    );
+    return rowsOf<{ id: string }>(result)[0]?.id;
   }
 
   /** Marks turns (their user messages) rolled back: the end of each removes its messages. */
@@ -506,14 +522,16 @@ export class ChatRepository {
   /**
    * Ends turn `messageId` in ONE statement: its run's `move`, and only when the run moved, what
    * the end keeps: `answer` as `storeAnswer` stores it, and the `usage` lines. Both or neither, as
-   * the transaction of a run's end would. The moved run, or null when the run was not in `move.from`.
+   * the transaction of a run's end would. The moved run and the next turn of its session's lane (the
+   * first open turn after it, as the statement saw them), or null when the run was not in `move.from`.
    */
   async endTurn(
     messageId: string,
     move: RunMove,
     keep: { answer?: NewChatMessage & { replyTo: string }; answeredBy?: { deviceId?: string }; usage: readonly UsageRecord[] },
-  ): Promise<RunRow | null> {
+  ): Promise<{ run: RunRow; nextTurn: string | null } | null> {
     const moved = sql`exists (select 1 from moved)`;
+    const session = sql`(select session_id from chat_messages where id = ${messageId}::uuid)`;
     const result = await this.db.execute(
       withCtes(
         [
@@ -521,11 +539,13 @@ export class ChatRepository {
           usageInsert(keep.usage, moved),
           ...(keep.answer ? answerWrites(keep.answer, keep.answeredBy, moved) : []),
         ],
-        sql`select to_jsonb(moved) as run from moved`,
+        sql`select to_jsonb(moved) as run, (
+          select message.id from ${openTurnsOf(session)} and message.id <> ${messageId}::uuid order by message.seq limit 1
+        ) as next_turn from moved`,
       ),
     );
-    const [row] = rowsOf<{ run: RawRun }>(result);
-    return row ? runFromRaw(row.run) : null;
+    const [row] = rowsOf<{ run: RawRun; next_turn: string | null }>(result);
+    return row ? { run: runFromRaw(row.run), nextTurn: row.next_turn } : null;
   }
 
   /** Every message of a session, oldest first. */

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { createRepositories, type Repositories } from '../../src/models';
 import { openDatabase, type Database } from '../../src/models/database';
 import type { NewRun } from '../../src/models/runs-repository';
-import { llmUsage } from '../../src/models/schema';
-import { createTestDatabase, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, type TestDatabase } from '../support/database';
+import { llmUsage, runs } from '../../src/models/schema';
 import { eq } from 'drizzle-orm';
 
 /**
@@ -170,8 +170,10 @@ describe('a turn writes each thing once, beside another', () => {
     const usageRows = async () => (await database.db.select().from(llmUsage).where(eq(llmUsage.sessionId, sessionId))).length;
 
     const ended = await repos.chat.endTurn(messageId, success, keep);
-    expect(ended).toMatchObject({ id: messageId, status: 'succeeded', errorCode: null });
-    expect(ended?.endedAt).toBeInstanceOf(Date);
+    expect(ended?.run).toMatchObject({ id: messageId, status: 'succeeded', errorCode: null });
+    expect(ended?.run.endedAt).toBeInstanceOf(Date);
+    // Nothing else of the session was open: its lane is empty.
+    expect(ended?.nextTurn).toBeNull();
     expect((await repos.chat.history(sessionId)).map((row) => [row.role, row.content, row.inputTokens])).toEqual([
       ['user', 'Finish?', 0],
       ['assistant', 'Finished.', 2],
@@ -185,6 +187,7 @@ describe('a turn writes each thing once, beside another', () => {
 
     // A failure's end keeps its usage lines and its error, no answer.
     const failing = await repos.chat.addTurn(sessionId, 'Again?', runOf(owner.id));
+    const behind = await repos.chat.addTurn(sessionId, 'And then?', runOf(owner.id));
     const failure = {
       to: 'failed' as const,
       from: ['queued', 'running'] as const,
@@ -192,11 +195,12 @@ describe('a turn writes each thing once, beside another', () => {
       errorCode: 'x',
       errorMessage: 'No.',
     };
+    // The end's own statement names the next turn of the lane: the one queued behind it.
     expect(await repos.chat.endTurn(failing, failure, { usage: [line] })).toMatchObject({
-      status: 'failed',
-      errorCode: 'x',
-      errorMessage: 'No.',
+      run: { status: 'failed', errorCode: 'x', errorMessage: 'No.' },
+      nextTurn: behind,
     });
+    expect(await repos.chat.laneHead(sessionId)).toBe(behind);
     expect(await usageRows()).toBe(2);
     expect((await repos.chat.history(sessionId)).filter((row) => row.replyTo === failing)).toEqual([]);
 
@@ -211,5 +215,39 @@ describe('a turn writes each thing once, beside another', () => {
     await expect(repos.chat.endTurn(orphan.messageId, success, lost)).rejects.toThrow();
     expect(await repos.runs.find('chat', orphan.messageId)).toMatchObject({ status: 'queued', endedAt: null });
     expect((await database.db.select().from(llmUsage).where(eq(llmUsage.sessionId, orphan.sessionId))).length).toBe(0);
+  });
+
+  test("a lane's head read while the turn before it is being ended waits for that end, and names the turn behind it", async () => {
+    // Two connections to one server: an end in flight on one, the lane read on the other.
+    const serverDb = await createTestDatabase({ server: serverPostgresUrl(), migrated: true });
+    const dataDir = path.join(os.tmpdir(), 'switchboard-turn-writes-lane');
+    const ending = await openDatabase({ url: serverDb.url, dataDir });
+    const reading = await openDatabase({ url: serverDb.url, dataDir });
+    try {
+      const endingRepos = createRepositories(ending.db);
+      const user = await endingRepos.users.create({ email: `lane-${randomUUID()}@example.com`, name: 'Lane', passwordHash: 'h' });
+      const first = await endingRepos.chat.openSession(
+        { userId: user!.id, deviceId: null, title: 'Lane', mode: 'none' },
+        'One',
+        runOf(user!.id),
+      );
+      const second = await endingRepos.chat.addTurn(first.sessionId, 'Two', runOf(user!.id));
+      expect(await createRepositories(reading.db).chat.laneHead(first.sessionId)).toBe(first.messageId);
+
+      let read: Promise<string | undefined> | undefined;
+      await ending.db.transaction(async (tx) => {
+        await tx.update(runs).set({ status: 'succeeded', endedAt: new Date() }).where(eq(runs.id, first.messageId));
+        read = createRepositories(reading.db).chat.laneHead(first.sessionId);
+        // The read waits on the locked row: it has not answered while the end is uncommitted.
+        const early = await Promise.race([read, new Promise((resolve) => setTimeout(() => resolve('waiting'), 300))]);
+        expect(early).toBe('waiting');
+      });
+      // Once the end commits, the read sees it and names the turn behind it, not the ended one.
+      await expect(read).resolves.toBe(second);
+    } finally {
+      await reading.close();
+      await ending.close();
+      await serverDb.drop();
+    }
   });
 });
