@@ -10,7 +10,8 @@ import type { QueueRegistry } from '../producers/registry';
 import type { BudgetDoor } from '../budget/budget-door';
 import type { RunKernel } from '../runs/run-kernel';
 import { hitlResumeJobId } from '../producers/assistant';
-import { flowItemJobId, flowNodeJobId } from '../producers/flows';
+import { flowChildJobId, flowInputJobId, flowItemJobId, flowNodeJobId, flowNodeResumeJobId } from '../producers/flows';
+import { nodeApprovalKey } from '../flows/node-approvals';
 import { redisKeys } from '../lib/redis-keys';
 
 /** Rows looked at per kind and sweep: a backlog is worked off over several sweeps. */
@@ -160,8 +161,9 @@ export class Reaper {
       const jobIds = [
         ...nodes.map((node) => flowNodeJobId(execution.id, node.nodeId)),
         ...items.map((item) => flowItemJobId(execution.id, item.nodeId, item.index)),
+        ...(await this.noticesOf(execution.id, nodes)),
       ];
-      // While any node or item job can still run, the execution moves on its own (each job dispatches the next);
+      // While any node, item or notice job can still run, the execution moves on its own (each job dispatches the next);
       // a subflow node waits on its open child execution (whose end queues it again), a human_input
       // node on its pending form (whose answer or deadline queues it again).
       if ((await Promise.all(jobIds.map((jobId) => queues.isLive('flows', jobId)))).some(Boolean)) continue;
@@ -179,5 +181,31 @@ export class Reaper {
       resumed += 1;
     }
     return resumed;
+  }
+
+  /**
+   * The notices a running node may have queued for it: a subflow node's child that ended, a
+   * human_input node's form that was answered or timed out, a decision on one of its approvals.
+   * Once queued, the notice moves the node on, as its own job would.
+   */
+  private async noticesOf(executionId: string, nodes: ReadonlyArray<{ nodeId: string; status: string }>): Promise<string[]> {
+    const { flowExecutions, inputRequests, hitl } = this.deps.repos;
+    const notices = await Promise.all(
+      nodes
+        .filter((node) => node.status === 'running')
+        .map(async (node) => {
+          const [child, form, approvals] = await Promise.all([
+            flowExecutions.childOf(executionId, node.nodeId),
+            inputRequests.forNode(executionId, node.nodeId),
+            hitl.listForMessage(nodeApprovalKey(executionId, node.nodeId)),
+          ]);
+          return [
+            ...(child ? [flowChildJobId(executionId, node.nodeId, child.id)] : []),
+            ...(form ? [flowInputJobId(executionId, node.nodeId, form.id)] : []),
+            ...approvals.map((approval) => flowNodeResumeJobId(executionId, node.nodeId, approval.id)),
+          ];
+        }),
+    );
+    return notices.flat();
   }
 }

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { flowChildJobId, flowNodeJobId } from '../../src/producers/flows';
+import { bullPrefix } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request } from '../support/http';
+import { TestQueue } from '../support/redis';
 import { eventually } from '../support/wait';
 
 /**
@@ -84,5 +87,59 @@ describe('the reaper resumes an agentflow execution with no live node job', () =
       'node_completed',
       'execution_completed',
     ]);
+  });
+
+  test("a subflow node whose child ended is left to the child's queued notice, not resumed beside it", async () => {
+    const user = await registerUser(t.api, 'Notice');
+    const createFlow = async (name: string, definition: unknown) =>
+      (await request('POST', `${t.api}/flows`, { token: user.accessToken, body: { type: 'agentflow', name, definition } })).body.flow;
+    const child = await createFlow('Child', { nodes: [{ id: 'c', prompt: 'child' }], output: 'c' });
+    const parent = await createFlow('Parent', {
+      nodes: [{ id: 'sub', type: 'subflow', flowId: child.id, input: {} }],
+      output: 'sub',
+    });
+    // Given: the parent's subflow node is running, its child has just completed, and the child's
+    // notice to the parent is queued (held back a few seconds, as a busy queue would hold it).
+    const { repos } = t.app;
+    const parentId = randomUUID();
+    const base = { userId: user.id, tier: 'free' as const, flowVersion: 1, input: {} };
+    await repos.flowExecutions.create({ ...base, id: parentId, flowId: parent.id, definition: parent.definition, nodeIds: ['sub'] });
+    await repos.flowExecutions.startNode(parentId, 'sub');
+    const childId = randomUUID();
+    await repos.flowExecutions.create({
+      ...base,
+      id: childId,
+      flowId: child.id,
+      definition: child.definition,
+      nodeIds: ['c'],
+      parent: { executionId: parentId, nodeId: 'sub', depth: 1 },
+    });
+    await repos.flowExecutions.end(childId, { status: 'completed', output: 'from the child' });
+    const queue = new TestQueue('flows', bullPrefix(t.keyPrefix));
+    try {
+      const notice = flowChildJobId(parentId, 'sub', childId);
+      await queue.add(
+        'node',
+        { executionId: parentId, nodeId: 'sub', userId: user.id, tier: 'free', child: childId },
+        { jobId: notice, delay: 3_000 },
+      );
+
+      // The sweeps meanwhile (every 300 ms, the execution past its grace) see the notice live and
+      // leave the execution alone: the notice completes the node, and no job of the node's own is queued.
+      const view = await eventually(
+        () => request('GET', `${t.api}/flows/${parent.id}/executions/${parentId}`, { token: user.accessToken }),
+        (res) => res.body.execution.status !== 'running',
+        20_000,
+      );
+      expect(view.body.execution).toMatchObject({ status: 'completed', output: 'from the child' });
+      // The notice's job ends just after its commit ended the execution.
+      await eventually(
+        () => queue.getJobState(notice),
+        (state) => state === 'completed',
+      );
+      expect(await queue.getJob(flowNodeJobId(parentId, 'sub'))).toBeUndefined();
+    } finally {
+      await queue.close();
+    }
   });
 });
