@@ -49,8 +49,11 @@ describe("Node's http: a socket names the response that owns it", () => {
     expect(first.writableEnded).toBe(true);
     expect(first.socket).toBeNull();
 
+    const firstLength = text.length;
     client.write('GET /open HTTP/1.1\r\nHost: x\r\n\r\n');
     await waitUntil(() => responses.length === 2 && responses[1].headersSent, 5_000);
+    // Sent is not yet received: the body below is read after the second response's headers arrived.
+    await waitUntil(() => /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\n$/.test(text.slice(firstLength)), 5_000);
     const second = responses[1];
     expect(sockets[1]).toBe(sockets[0]);
     expect(second.socket).toBe(sockets[0]);
