@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { jsonInAnswer } from '../ai/answer-json';
 import type { ModelGateway, ModelUsage } from '../ai/model-gateway';
 import { assistantMessage, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { Tier } from '../../config';
@@ -42,17 +43,9 @@ export function judgeUserMessage(sample: Sample): string {
 
 /** The verdict in a judge's answer (a code fence around the JSON tolerated), or the problem. */
 export function parseVerdict(text: string): { ok: true; score: number; reason: string } | { ok: false; problem: string } {
-  const body = text
-    .trim()
-    .replace(/^```(?:json)?\s*/i, '')
-    .replace(/\s*```$/, '');
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch {
-    return { ok: false, problem: 'it is not JSON' };
-  }
-  const parsed = verdictSchema.safeParse(value);
+  const answer = jsonInAnswer(text);
+  if (!answer.ok) return { ok: false, problem: 'it is not JSON' };
+  const parsed = verdictSchema.safeParse(answer.value);
   if (!parsed.success) return { ok: false, problem: 'it is not {"score": <number from 0 to 1>, "reason": "<text>"} and nothing else' };
   return { ok: true, score: parsed.data.score, reason: parsed.data.reason };
 }

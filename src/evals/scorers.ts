@@ -1,6 +1,7 @@
 import vm from 'node:vm';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020';
 import { z } from 'zod';
+import { jsonInAnswer } from '../ai/answer-json';
 import { AppError } from '../lib/errors';
 
 /** Scorers one evaluation may run on each answer. */
@@ -164,16 +165,7 @@ function bounded<T>(work: () => T): { value: T } | null {
 
 /** A JSON value from an answer: a JSON value as is, a string parsed (a code fence around it tolerated). */
 function jsonOf(output: unknown): { ok: true; value: unknown } | { ok: false } {
-  if (typeof output !== 'string') return { ok: true, value: output };
-  const body = output
-    .trim()
-    .replace(/^```(?:json)?\s*/i, '')
-    .replace(/\s*```$/, '');
-  try {
-    return { ok: true, value: JSON.parse(body) };
-  } catch {
-    return { ok: false };
-  }
+  return typeof output === 'string' ? jsonInAnswer(output) : { ok: true, value: output };
 }
 
 /** JSON with object keys sorted, so two equal values are equal text. */
