@@ -1,7 +1,7 @@
-import { addCost, costOf } from './prompt-node';
+import { checkedAnswer, costOf } from './prompt-node';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { ModelCallCancelled, type ModelGateway } from '../ai/model-gateway';
-import { assistantMessage, systemMessage, userMessage } from '../ai/model-messages';
+import { systemMessage, userMessage } from '../ai/model-messages';
 import type { BudgetTicket } from '../budget/budget-door';
 import { AppError } from '../lib/errors';
 import type { CancelSignals } from '../lib/cancel-signals';
@@ -27,7 +27,7 @@ import {
   type RouterNode,
   type SubflowNode,
 } from './node-kinds';
-import { ControlError, failureOf, InvalidOutputError } from './node-errors';
+import { ControlError, failureOf } from './node-errors';
 
 /** The node goes on without a worker: its items or its child execution finish it. */
 export const WAITING = Symbol('waiting');
@@ -103,24 +103,19 @@ export class NodeControl {
     const system = `${FLOW_NODE_SYSTEM}\n\n${ROUTER_INSTRUCTION} Answer with the name of exactly one branch and nothing else. The branches:\n${node.branches
       .map((branch) => `- ${branch.name}${branch.description ? `: ${branch.description}` : ''}`)
       .join('\n')}`;
-    const account = { userId: data.userId, tier: data.tier };
-    const messages = [systemMessage(system), userMessage(prompt)];
-    const first = await this.deps.models.streamTurn({ purpose: 'flow', messages, model: node.model, signal, account, budget });
-    let cost = costOf(first.usage);
-    const picked = pickBranch(first.text, names);
-    if (picked) return { output: { branch: picked }, cost };
-    const again = await this.deps.models.streamTurn({
-      purpose: 'flow',
-      messages: [...messages, assistantMessage(first.text), userMessage(`Answer with one of these names only: ${names.join(', ')}.`)],
+    const request = {
+      purpose: 'flow' as const,
+      messages: [systemMessage(system), userMessage(prompt)],
       model: node.model,
       signal,
-      account,
+      account: { userId: data.userId, tier: data.tier },
       budget,
-    });
-    cost = addCost(cost, costOf(again.usage));
-    const second = pickBranch(again.text, names);
-    if (second) return { output: { branch: second }, cost };
-    throw new InvalidOutputError(cost);
+    };
+    const branch = (text: string) => {
+      const picked = pickBranch(text, names);
+      return picked ? { ok: true as const, value: { branch: picked } } : { ok: false as const, problem: 'no branch named' };
+    };
+    return checkedAnswer(this.deps.models, request, branch, { again: () => `Answer with one of these names only: ${names.join(', ')}.` });
   }
 
   /** A foreach starts (or is picked up again): its items are written and the first ones queued. */

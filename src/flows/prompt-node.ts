@@ -1,6 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { ModelCallCancelled, type ModelGateway, type ModelUsage } from '../ai/model-gateway';
-import { assistantMessage, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
+import { ModelCallCancelled, type ModelGateway, type ModelTurnRequest, type ModelUsage } from '../ai/model-gateway';
+import { jsonInAnswer } from '../ai/answer-json';
+import { assistantMessage, systemMessage, userMessage } from '../ai/model-messages';
 import type { BudgetTicket } from '../budget/budget-door';
 import type { CancelSignals } from '../lib/cancel-signals';
 import type { Logger } from '../lib/logger';
@@ -242,32 +243,50 @@ export class PromptNodeTurns {
     data: FlowNodeJob,
     budget: BudgetTicket,
   ): Promise<{ output: unknown; cost: NodeCost }> {
-    const account = { userId: data.userId, tier: data.tier };
-    const messages: ModelMessage[] = [systemMessage(nodeSystemPrompt(node)), userMessage(prompt)];
-    const turn = await this.deps.models.streamTurn({ purpose: 'flow', messages, model: node.model, signal, account, budget });
-    let cost = costOf(turn.usage);
-    if (!node.outputSchema) return { output: boundedText(turn.text).text, cost };
-    const validator = outputValidator(node.outputSchema);
-    const first = checkJson(turn.text, validator);
-    if (first.ok) return { output: first.value, cost };
-    this.log.info({ nodeId: node.id }, 'flow node answer did not match its outputSchema; asking once more');
-    const repair = await this.deps.models.streamTurn({
-      purpose: 'flow',
-      messages: [
-        ...messages,
-        assistantMessage(turn.text),
-        userMessage(`That answer is not valid: ${first.problem}. Reply again with only the JSON value, matching the schema.`),
-      ],
+    const request = {
+      purpose: 'flow' as const,
+      messages: [systemMessage(nodeSystemPrompt(node)), userMessage(prompt)],
       model: node.model,
       signal,
-      account,
+      account: { userId: data.userId, tier: data.tier },
       budget,
+    };
+    if (!node.outputSchema) {
+      const turn = await this.deps.models.streamTurn(request);
+      return { output: boundedText(turn.text).text, cost: costOf(turn.usage) };
+    }
+    const validator = outputValidator(node.outputSchema);
+    return checkedAnswer(this.deps.models, request, (text) => checkJson(text, validator), {
+      again: (problem) => `That answer is not valid: ${problem}. Reply again with only the JSON value, matching the schema.`,
+      onRetry: () => this.log.info({ nodeId: node.id }, 'flow node answer did not match its outputSchema; asking once more'),
     });
-    cost = addCost(cost, costOf(repair.usage));
-    const second = checkJson(repair.text, validator);
-    if (second.ok) return { output: second.value, cost };
-    throw new InvalidOutputError(cost);
   }
+}
+
+/**
+ * A model turn whose answer must pass `check`: once it does not, the model is asked once more
+ * with the problem (`again`), its answer after its first; a second answer that fails too fails
+ * the node, with what both calls cost.
+ */
+export async function checkedAnswer<T>(
+  models: Pick<ModelGateway, 'streamTurn'>,
+  request: ModelTurnRequest,
+  check: (text: string) => { ok: true; value: T } | { ok: false; problem: string },
+  retry: { again: (problem: string) => string; onRetry?: () => void },
+): Promise<{ output: T; cost: NodeCost }> {
+  const turn = await models.streamTurn(request);
+  let cost = costOf(turn.usage);
+  const first = check(turn.text);
+  if (first.ok) return { output: first.value, cost };
+  retry.onRetry?.();
+  const repair = await models.streamTurn({
+    ...request,
+    messages: [...request.messages, assistantMessage(turn.text), userMessage(retry.again(first.problem))],
+  });
+  cost = addCost(cost, costOf(repair.usage));
+  const second = check(repair.text);
+  if (second.ok) return { output: second.value, cost };
+  throw new InvalidOutputError(cost);
 }
 
 /** The JSON value of a model's answer (a code fence around it is tolerated) when it validates. */
@@ -277,16 +296,9 @@ function checkJson(
 ): { ok: true; value: unknown } | { ok: false; problem: string } {
   // Bounded before parsing: the validator's work grows with the answer.
   if (text.length > MAX_NODE_OUTPUT_CHARS) return { ok: false, problem: `it is longer than ${MAX_NODE_OUTPUT_CHARS} characters` };
-  const body = text
-    .trim()
-    .replace(/^```(?:json)?\s*/i, '')
-    .replace(/\s*```$/, '');
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch {
-    return { ok: false, problem: 'it is not JSON' };
-  }
+  const parsed = jsonInAnswer(text);
+  if (!parsed.ok) return { ok: false, problem: 'it is not JSON' };
+  const { value } = parsed;
   const result = validator.safeParse(value);
   if (result.success) return { ok: true, value };
   const issues = (result.error?.issues ?? [])
@@ -302,7 +314,7 @@ export const costOf = (usage: ModelUsage): NodeCost => ({
   outputTokens: usage.outputTokens,
   costUsd: usage.costUsd,
 });
-export const addCost = (a: NodeCost, b: NodeCost): NodeCost => ({
+const addCost = (a: NodeCost, b: NodeCost): NodeCost => ({
   provider: b.provider,
   model: b.model,
   inputTokens: a.inputTokens + b.inputTokens,
