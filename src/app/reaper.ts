@@ -155,18 +155,19 @@ export class Reaper {
     if (!flows) return 0;
     const { queues } = this.deps;
     let resumed = 0;
+    const anyLive = async (ids: string[]) => (await Promise.all(ids.map((jobId) => queues.isLive('flows', jobId)))).some(Boolean);
     for (const execution of await this.deps.repos.flowExecutions.listActiveBefore(before, BATCH)) {
       const nodes = await this.deps.repos.flowExecutions.nodes(execution.id);
       const items = await this.deps.repos.flowItems.openItems(execution.id);
       const jobIds = [
         ...nodes.map((node) => flowNodeJobId(execution.id, node.nodeId)),
         ...items.map((item) => flowItemJobId(execution.id, item.nodeId, item.index)),
-        ...(await this.noticesOf(execution.id, nodes)),
       ];
       // While any node, item or notice job can still run, the execution moves on its own (each job dispatches the next);
       // a subflow node waits on its open child execution (whose end queues it again), a human_input
-      // node on its pending form (whose answer or deadline queues it again).
-      if ((await Promise.all(jobIds.map((jobId) => queues.isLive('flows', jobId)))).some(Boolean)) continue;
+      // node on its pending form (whose answer or deadline queues it again). The notices are read only
+      // when no node or item job is live.
+      if ((await anyLive(jobIds)) || (await anyLive(await this.noticesOf(execution.id, nodes)))) continue;
       const waitingOn = new Set<string | null>([
         ...(await this.deps.repos.flowExecutions.openChildren(execution.id)).map((child) => child.parentNodeId),
         ...(await this.deps.repos.inputRequests.pendingNodes(execution.id)),
