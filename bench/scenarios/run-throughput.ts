@@ -265,7 +265,7 @@ function cpuSnapshot(pids: number[], redis: BenchRedis, harness: { model: number
 }
 
 /** Four users, each with a chatflow: one chatflow turn and one chat turn target per user. */
-async function loadTargets(baseUrl: string): Promise<LoadTarget[]> {
+export async function loadTargets(baseUrl: string): Promise<LoadTarget[]> {
   const api = `${baseUrl}/api/v1`;
   const targets: LoadTarget[] = [];
   for (let i = 0; i < 4; i += 1) {
@@ -713,7 +713,7 @@ async function serverVersion(url: string): Promise<string> {
 }
 
 /** The load generator process (load-process.ts) and its IPC. */
-class LoadGenerator {
+export class LoadGenerator {
   private constructor(private readonly child: ChildProcess) {}
 
   /** Its process id, for its CPU time. */
