@@ -352,3 +352,12 @@ export function main(argv: string[]): void {
     if (code !== 'running') process.exit(code);
   });
 }
+
+/**
+ * The embedded database thread's entry: `npm start` runs this bundle, and the thread PGlite runs on
+ * loads the same bundle and calls this (models/pglite-thread.ts).
+ */
+export async function servePgliteThread(): Promise<void> {
+  const { servePgliteThread: serve } = await import('./models/pglite-thread');
+  await serve();
+}

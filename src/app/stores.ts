@@ -40,7 +40,18 @@ export async function openStores(config: Config, logger: Logger, progress: (step
             process.exit(1);
           },
         }),
-    openDatabase({ url: config.database.url, dataDir: config.data.dir, progress }),
+    openDatabase({
+      url: config.database.url,
+      dataDir: config.data.dir,
+      progress,
+      // Its thread gone, the process cannot serve: exit non-zero, so a supervisor restarts it.
+      thread: {
+        onLost: (error) => {
+          logger.fatal({ err: error }, 'the embedded database thread ended; exiting');
+          process.exit(1);
+        },
+      },
+    }),
   ]);
   const embeddedRedis = redisStart.status === 'fulfilled' ? redisStart.value : undefined;
   if (embeddedRedis) closers.unshift(['embedded redis', () => embeddedRedis.stop()]);

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PGlite, types, type QueryOptions, type Transaction } from '@electric-sql/pglite';
+import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -9,7 +9,8 @@ import { Pool } from 'pg';
 import * as schema from './schema';
 import { migrate } from './migrate';
 import { PGLITE_EXTENSIONS } from './pglite-extensions';
-import { PgliteStatements } from './pglite-statements';
+import { preparePglite } from './pglite-statements';
+import { PgliteThread } from './pglite-thread';
 import { memoryTemplate, seedFromTemplate } from './pglite-template';
 import { processAlive } from '../lib/processes';
 import { timedClientClass, type QueryTiming } from './timed-client';
@@ -41,6 +42,12 @@ export async function openDatabase(options: {
   dataDir: string;
   poolSize?: number;
   progress?: (step: string) => void;
+  /**
+   * Embedded PGlite on files runs on a thread of its own (pglite-thread.ts), so its statements leave
+   * the main thread to the HTTP API and the workers: what a server does. One-shot commands open it
+   * on the calling thread. In memory it always runs on the calling thread.
+   */
+  thread?: { onLost(error: Error): void };
 }): Promise<Database> {
   const database = options.url?.startsWith('postgres') ? openServer(options.url, options.poolSize ?? 10) : await openEmbedded(options);
   options.progress?.(`Migrating the database: ${database.description}`);
@@ -65,7 +72,12 @@ function openServer(url: string, poolSize: number): Database {
   };
 }
 
-async function openEmbedded(options: { url?: string; dataDir: string; progress?: (step: string) => void }): Promise<Database> {
+async function openEmbedded(options: {
+  url?: string;
+  dataDir: string;
+  progress?: (step: string) => void;
+  thread?: { onLost(error: Error): void };
+}): Promise<Database> {
   const inMemory = options.url === 'memory://';
   const dir = embeddedDatabaseDir(options.dataDir);
   const release = inMemory ? () => undefined : claimEmbeddedDatabase(options.dataDir);
@@ -74,11 +86,24 @@ async function openEmbedded(options: { url?: string; dataDir: string; progress?:
     options.progress?.(`Creating the embedded database in ${dir}`);
     await seedFromTemplate(dir);
   }
+  if (!inMemory && options.thread) {
+    const remote = await PgliteThread.open(dir, (error) => options.thread?.onLost(error));
+    const db = drizzlePglite(remote as unknown as PGlite, { schema }) as unknown as Db;
+    return {
+      db,
+      description: `pglite (${dir})`,
+      ping: async () => void (await remote.query('select 1')),
+      close: async () => {
+        await remote.close();
+        release();
+      },
+    };
+  }
   // In memory, from a dump of the same prepared database when there is one.
   const client = inMemory
     ? new PGlite({ loadDataDir: await memoryTemplate(), extensions: PGLITE_EXTENSIONS })
     : new PGlite(dir, { extensions: PGLITE_EXTENSIONS });
-  await installTextParsers(client);
+  await preparePglite(client);
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   return {
     db,
@@ -89,44 +114,6 @@ async function openEmbedded(options: { url?: string; dataDir: string; progress?:
       release();
     },
   };
-}
-
-/**
- * drizzle has PGlite return dates, timestamps, intervals and numeric[] as text (drizzle parses them
- * itself) by passing those parsers with every query, and PGlite then copies its whole parser table
- * (some 300 types) into a new object for each query: a fifth of a simple query's CPU. The same
- * text parsers are installed once on the instance instead, and each query's copy of them is
- * dropped; a query passing any other parser keeps its own. Queries then run as one call to
- * PGlite's backend, their statements kept parsed (`PgliteStatements`).
- */
-async function installTextParsers(client: PGlite): Promise<void> {
-  // After start-up, which fills in the array types' parsers.
-  await client.waitReady;
-  for (const oid of TEXT_TYPES) client.parsers[oid] = asText;
-  const statements = new PgliteStatements(client);
-  routeQueries(statements, client);
-  const transaction = client.transaction.bind(client);
-  client.transaction = <T>(callback: (tx: Transaction) => Promise<T>) => transaction((tx) => callback(routeQueries(statements, tx, tx)));
-}
-
-/** `target`'s queries, from now on without the text parsers the instance already has, through `statements` where they can. */
-function routeQueries<T extends PGlite | Transaction>(statements: PgliteStatements, target: T, tx?: Transaction): T {
-  const query = target.query.bind(target);
-  target.query = ((text: string, params?: unknown[], options?: QueryOptions) => {
-    const own = withoutTextParsers(options);
-    return PgliteStatements.handles(params, own) ? statements.query(text, params, own, tx) : query(text, params, own);
-  }) as T['query'];
-  return target;
-}
-
-/** The types drizzle-orm/pglite reads as text: timestamp, timestamptz, interval, date, and the arrays numeric[], timestamp[], timestamptz[], interval[], date[]. */
-const TEXT_TYPES = new Set<number>([types.TIMESTAMP, types.TIMESTAMPTZ, types.INTERVAL, types.DATE, 1231, 1115, 1185, 1187, 1182]);
-const asText = (value: string) => value;
-
-function withoutTextParsers(options: QueryOptions | undefined): QueryOptions | undefined {
-  if (!options?.parsers) return options;
-  for (const oid in options.parsers) if (!TEXT_TYPES.has(Number(oid))) return options;
-  return { ...options, parsers: undefined };
 }
 
 /** Thrown when another live process holds the embedded database directory. */
