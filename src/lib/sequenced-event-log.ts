@@ -115,11 +115,21 @@ function parseEntry<E>([id, fields]: [string, string[]]): SequencedOf<E> {
 }
 
 /**
+ * Between two writes of one log, at least this long, unless a caller awaits `flush` (a terminal
+ * event): each write costs the writer a round trip and every follower of the log a read, and a model
+ * streaming tool calls as fast as its socket takes them emits an event every few hundred
+ * microseconds. Measured on a 364-call generation: 50 – 85 writes at one per round trip, with as
+ * many reads by the follower.
+ */
+export const EVENT_WRITE_GAP_MS = 4;
+
+/**
  * Batches appends for one log, one Redis command per batch. An event emitted while no write is in
- * the air goes out at the end of the current task (a microtask: a `setImmediate` would wait behind
- * every read the event loop still has to do, several milliseconds while a model stream pours in);
- * events emitted while a write is in the air wait for its answer and then go out together. So the
- * first event of a burst reaches Redis at once, and 200 tool outputs cost a handful of round trips.
+ * the air, EVENT_WRITE_GAP_MS or more after the last write, goes out at the end of the current task
+ * (a microtask: a `setImmediate` would wait behind every read the event loop still has to do,
+ * several milliseconds while a model stream pours in); events emitted while a write is in the air,
+ * or sooner after it, go out together once it is answered and the gap has passed. So the first
+ * event of a burst reaches Redis at once, and 200 tool outputs cost a handful of round trips.
  * Events take the seqs after the log's last one, read when the writer was made: the first flush
  * waits for that read, and a read that failed fails the flush, as a failed write does.
  */
@@ -132,6 +142,9 @@ export class EventWriter<E extends { type: string }> {
   private inFlight = 0;
   private scheduled = false;
   private failure: Error | undefined;
+  /** When the last write was sent (performance.now()), and the timer waiting out the gap after it. */
+  private sentAt = -Infinity;
+  private gapTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly redis: RedisClient,
@@ -155,12 +168,22 @@ export class EventWriter<E extends { type: string }> {
   }
 
   private flushScheduled(): void {
-    if (this.scheduled && !this.inFlight) void settled(this.flush());
+    if (!this.scheduled || this.inFlight || this.gapTimer) return;
+    const wait = this.sentAt + EVENT_WRITE_GAP_MS - performance.now();
+    if (wait <= 0) void settled(this.flush());
+    else
+      this.gapTimer = setTimeout(() => {
+        this.gapTimer = undefined;
+        this.flushScheduled();
+      }, wait);
   }
 
-  /** Writes everything emitted so far; rejects if any earlier write failed. */
+  /** Writes everything emitted so far, at once; rejects if any earlier write failed. */
   flush(): Promise<void> {
     this.scheduled = false;
+    clearTimeout(this.gapTimer);
+    this.gapTimer = undefined;
+    this.sentAt = performance.now();
     const batch = this.pending;
     this.pending = [];
     this.inFlight += 1;

@@ -4,6 +4,7 @@ import type { GenerationEvent } from '../../src/generation/events';
 import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { testRedisTarget } from '../support/database';
 import { monitorEverywhere } from '../support/redis';
+import { eventually } from '../support/wait';
 
 /** The generation runner's writer: events emitted in one tick go to Redis as one batch (one command). */
 describe('EventWriter', () => {
@@ -53,6 +54,30 @@ describe('EventWriter', () => {
     expect(sent.filter((command) => command === 'evalsha' || command === 'eval').length).toBe(1);
     // The position: one read, when the writer was made.
     expect(sent.filter((command) => command === 'xrevrange')).toHaveLength(1);
+  });
+
+  test('events emitted one by one as a stream pours in go out a few at a time, the last without a flush', async () => {
+    const id = randomUUID();
+    let writes = 0;
+    const watcher = await monitorEverywhere(redis, ({ args, source }) => {
+      if (source !== 'lua' && args.includes(log.key(id)) && /^evalsha$|^eval$/i.test(args[0])) writes += 1;
+    });
+    const writer = log.writer(id);
+    // One event per millisecond or so: each would be a write of its own if every event went out as soon as the one before was answered.
+    for (let index = 0; index < 40; index += 1) {
+      writer.emit(output(id, index));
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    // Nobody flushes: the events emitted last still go out once the gap has passed.
+    const stored = await eventually(
+      () => log.readAfter(id, 0),
+      (entries) => entries.length === 40,
+      5_000,
+    );
+    watcher.stop();
+    expect(stored.map((entry) => (entry.event as { index: number }).index)).toEqual(Array.from({ length: 40 }, (_, index) => index));
+    expect(writes).toBeGreaterThan(1);
+    expect(writes).toBeLessThanOrEqual(20);
   });
 
   test("a seq another writer already took fails the flush with Redis's error, and leaves the other writer's event in place", async () => {
