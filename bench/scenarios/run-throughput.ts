@@ -290,7 +290,7 @@ export async function createChatflow(api: string, user: TestUser): Promise<strin
 }
 
 /** Redis commands by name: calls and server-side microseconds, from INFO commandstats (summed over a cluster's masters). */
-async function commandStats(redis: RedisClient): Promise<Record<string, { calls: number; usec: number }>> {
+export async function commandStats(redis: RedisClient): Promise<Record<string, { calls: number; usec: number }>> {
   const servers = isCluster(redis) ? redis.nodes('master') : [redis];
   const stats: Record<string, { calls: number; usec: number }> = {};
   for (const text of await Promise.all(servers.map((server) => server.info('commandstats')))) {

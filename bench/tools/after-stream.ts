@@ -27,6 +27,8 @@ import { generateStream } from '../lib/sse-client';
 import { median } from '../lib/stats';
 import { fromWire, MethodStamps, msBetween, now, settle, type Stamp } from '../lib/timing';
 import { StreamModel } from '../scenarios/realistic-stream';
+import { commandStats } from '../scenarios/run-throughput';
+import { Redis } from 'ioredis';
 
 const RUNS = Number(process.argv.find((a) => a.startsWith('--runs='))?.slice(7) ?? '10');
 const CALLS = Number(process.argv.find((a) => a.startsWith('--calls='))?.slice(8) ?? '200');
@@ -85,6 +87,9 @@ async function main() {
   const phases: number[][] = PHASES.map(() => []).concat([[]]);
   const totals: number[] = [];
   const mainThread: number[] = [];
+  /** Redis commands by name, per generation (the server's own counts: every connection of the app). */
+  const commands: Record<string, number[]> = {};
+  const stats = new Redis(redis.url, { lazyConnect: false });
   try {
     const owner = await registerUser(app.api, 'After');
     const canvasId = await createCanvas(app.api, owner, 'After the stream');
@@ -94,6 +99,7 @@ async function main() {
       cpuAt = {};
       turns = 0;
       const tag = `after${run}`;
+      const stats0 = await commandStats(stats);
       const cpu0 = ownCpuMs();
       const thread0 = threadMs();
       const stream = await generateStream(app.api, owner.accessToken, canvasId, `Write ${CALLS} paragraphs [calls:${CALLS}] [run:${tag}]`, {
@@ -102,7 +108,10 @@ async function main() {
       const cpu1 = ownCpuMs();
       const thread1 = threadMs();
       const turn = await model.turn(tag);
+      const stats1 = await commandStats(stats);
       if (run < WARMUPS) continue;
+      for (const [name, { calls }] of Object.entries(stats1))
+        if (name !== 'info') (commands[name] ??= []).push(calls - (stats0[name]?.calls ?? 0));
       const complete = stream.events.find((event) => event.event === 'complete');
       if (!complete) throw new Error('the generation ended without complete');
       const lastByte = fromWire(turn.lastByteAt);
@@ -114,6 +123,7 @@ async function main() {
       mainThread.push(thread1 - thread0);
     }
   } finally {
+    stats.disconnect();
     await app.stop();
     await model.stop();
     await redis.stop();
@@ -136,6 +146,9 @@ async function main() {
   console.log(
     `${median(totals).toFixed(1).padStart(8)} ms  the process (V8's threads too), the whole generation (min ${Math.min(...totals).toFixed(1)})`,
   );
+  console.log('\n  Redis commands per generation, median (the server counts every connection)');
+  for (const [name, samples] of Object.entries(commands).sort((a, b) => median(b[1]) - median(a[1])))
+    if (median(samples) > 0) console.log(`${median(samples).toFixed(0).padStart(8)}     ${name}`);
   process.exit(0);
 }
 
