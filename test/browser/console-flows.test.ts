@@ -299,6 +299,8 @@ describe('web console: the Flows page in Chromium', () => {
   test('a chatflow built in the form answers in the page, streamed, in one session', async () => {
     await view().getByRole('link', { name: 'New flow' }).click();
     await page.waitForURL(/#\/flows$/);
+    // The address changes at once; the flow open before is on the page until the empty form replaces it.
+    await view().getByRole('button', { name: 'Create flow' }).waitFor();
     await view().getByLabel('Type').selectOption('chatflow');
     await view().getByLabel('Name').fill('Helper');
     await view().getByLabel('System prompt').fill('You help shoppers.');
