@@ -55,8 +55,11 @@ function received(sent: SentError): Error {
   return error;
 }
 
-/** Thrown inside the thread's transaction to have PGlite roll it back; also what a call returns that is answered elsewhere. */
+/** Thrown inside the thread's transaction to have PGlite roll it back. */
 const ROLL_BACK = new Error('roll back');
+
+/** What a call returns whose answer is posted elsewhere (when its transaction settles, or before the port closes). */
+const ANSWERED_ELSEWHERE = Symbol('answered elsewhere');
 
 /** Runs on the database thread: opens PGlite on `workerData.dir` and answers the main thread's calls. */
 export async function servePgliteThread(): Promise<void> {
@@ -114,14 +117,14 @@ export async function servePgliteThread(): Promise<void> {
         if (!transaction) throw new Error('Transaction is closed');
         open.delete(request.tx);
         transaction.end(request.commit, request.id);
-        return ROLL_BACK; // answered when the transaction settles
+        return ANSWERED_ELSEWHERE;
       }
       case 'close':
         await client.close();
         // Answered before the port closes: Node hands the main thread every message sent before the thread's exit.
         post({ id: request.id, result: null });
         port.close();
-        return ROLL_BACK;
+        return ANSWERED_ELSEWHERE;
       default:
         throw new Error(`unknown database call ${(request as { op: string }).op}`);
     }
@@ -130,7 +133,7 @@ export async function servePgliteThread(): Promise<void> {
   port.on('message', (request: Request) => {
     if (request.op === 'begin') return begin(request.id);
     handle(request).then(
-      (result) => result !== ROLL_BACK && post({ id: request.id, result }),
+      (result) => result !== ANSWERED_ELSEWHERE && post({ id: request.id, result }),
       (error: unknown) => post({ id: request.id, error: sendable(error) }),
     );
   });
