@@ -86,25 +86,13 @@ async function openEmbedded(options: {
     options.progress?.(`Creating the embedded database in ${dir}`);
     await seedFromTemplate(dir);
   }
-  if (!inMemory && options.thread) {
-    const remote = await PgliteThread.open(dir, (error) => options.thread?.onLost(error));
-    const db = drizzlePglite(remote as unknown as PGlite, { schema }) as unknown as Db;
-    return {
-      db,
-      description: `pglite (${dir})`,
-      ping: async () => void (await remote.query('select 1')),
-      close: async () => {
-        await remote.close();
-        release();
-      },
-    };
-  }
-  // In memory, from a dump of the same prepared database when there is one.
-  const client = inMemory
-    ? new PGlite({ loadDataDir: await memoryTemplate(), extensions: PGLITE_EXTENSIONS })
-    : new PGlite(dir, { extensions: PGLITE_EXTENSIONS });
-  await preparePglite(client);
-  const db = drizzlePglite(client, { schema }) as unknown as Db;
+  const onThread = !inMemory && options.thread;
+  // On files for a server, on a thread of its own; in memory from a dump of the same prepared
+  // database when there is one.
+  const client: Pick<PGlite, 'query' | 'close'> = onThread
+    ? await PgliteThread.open(dir, (error) => options.thread?.onLost(error))
+    : await openOnThisThread(inMemory ? undefined : dir);
+  const db = drizzlePglite(client as PGlite, { schema }) as unknown as Db;
   return {
     db,
     description: inMemory ? 'pglite (in memory)' : `pglite (${dir})`,
@@ -114,6 +102,15 @@ async function openEmbedded(options: {
       release();
     },
   };
+}
+
+/** PGlite on the calling thread: on the files in `dir`, or in memory from the prepared dump. */
+async function openOnThisThread(dir: string | undefined): Promise<PGlite> {
+  const client = dir
+    ? new PGlite(dir, { extensions: PGLITE_EXTENSIONS })
+    : new PGlite({ loadDataDir: await memoryTemplate(), extensions: PGLITE_EXTENSIONS });
+  await preparePglite(client);
+  return client;
 }
 
 /** Thrown when another live process holds the embedded database directory. */
