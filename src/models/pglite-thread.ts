@@ -233,9 +233,8 @@ export class PgliteThread {
     try {
       result = await callback(handle);
     } catch (error) {
-      // A failed rollback means the thread is gone: the callback's own error is the one to see.
-      // eslint-disable-next-line no-restricted-syntax -- the transaction's error is rethrown; a lost thread fails every later call anyway
-      if (!closed) await end(false).catch(() => undefined);
+      // As PGlite's own `transaction`: a rollback that fails throws its own error instead.
+      if (!closed) await end(false);
       throw error;
     }
     if (!closed) await end(true);

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { sql } from 'drizzle-orm';
+import { sql, TransactionRollbackError } from 'drizzle-orm';
 import { openDatabase, type Database } from '../../src/models/database';
 import { rowsOf } from '../../src/models/migrate';
 import { seedFromTemplate } from '../../src/models/pglite-template';
@@ -67,12 +67,12 @@ describe('embedded PGlite on its own thread', () => {
     await database.db.transaction(async (tx) => {
       await tx.execute(sql`insert into thread_items (id, name) values (10, 'ten')`);
       // A nested transaction is a savepoint: its failure rolls back only its own writes.
-      await tx
-        .transaction(async (inner) => {
+      await expect(
+        tx.transaction(async (inner) => {
           await inner.execute(sql`insert into thread_items (id, name) values (11, 'eleven')`);
           throw new Error('inner fails');
-        })
-        .catch(() => undefined);
+        }),
+      ).rejects.toThrow('inner fails');
     });
     await expect(
       database.db.transaction(async (tx) => {
@@ -80,12 +80,12 @@ describe('embedded PGlite on its own thread', () => {
         throw new Error('outer fails');
       }),
     ).rejects.toThrow('outer fails');
-    await database.db
-      .transaction(async (tx) => {
+    await expect(
+      database.db.transaction(async (tx) => {
         await tx.execute(sql`insert into thread_items (id, name) values (13, 'thirteen')`);
         tx.rollback();
-      })
-      .catch(() => undefined);
+      }),
+    ).rejects.toThrow(TransactionRollbackError);
     expect(await rows(sql`select id from thread_items where id between 10 and 13 order by id`)).toEqual([{ id: 10 }]);
   });
 
