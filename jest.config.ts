@@ -5,9 +5,37 @@ type Project = NonNullable<Config['projects']>[number] & object;
 
 /**
  * Tests run TypeScript through @swc/jest (no type checking; `npm run typecheck` does that).
- * jose and the AI SDK (`ai`, `@ai-sdk/*`: the UI message stream tests) are published as ESM only, so
- * they are transformed to CommonJS like our own sources.
+ *
+ * Jest runs without `--experimental-vm-modules`: under that flag V8 cannot reuse a module's
+ * compilation across the test files of one worker, and every file compiled its whole module graph
+ * again. Without it, jest's sandbox can neither `require` an ES module nor run an `import()`, so
+ * the packages that do either are transformed to CommonJS like our own sources (an `import()`
+ * becomes a `require`): published as ESM only (jose, the AI SDK, oidc-provider, zod's locale files)
+ * or loading a module with `import()` from their CommonJS build (PGlite, unpdf, gaxios, the OTLP
+ * exporter). A test that fails with "Must use import to load ES Module" or "A dynamic import
+ * callback was invoked without --experimental-vm-modules" names the next package for this list.
  */
+const TRANSFORMED_PACKAGES = [
+  'jose',
+  'ai',
+  '@ai-sdk',
+  'oidc-provider',
+  'zod',
+  '@electric-sql/pglite',
+  'unpdf',
+  'gaxios',
+  '@opentelemetry/otlp-exporter-base',
+  // ...and the ES modules those load.
+  'node-fetch',
+  'fetch-blob',
+  'formdata-polyfill',
+  'data-uri-to-buffer',
+  '@workflow',
+];
+
+const swc = (syntax: 'typescript' | 'ecmascript') =>
+  ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax } }, module: { type: 'commonjs' } }] satisfies [string, object];
+
 const shared = {
   testEnvironment: 'node',
   // The workspace packages resolve through their `switchboard-source` export condition to their
@@ -15,10 +43,14 @@ const shared = {
   testEnvironmentOptions: { customExportConditions: ['node', 'node-addons', 'switchboard-source'] },
   testMatch: ['**/*.test.ts'],
   transform: {
-    '^.+\\.(t|j|mj)s$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }],
+    '^.+\\.(t|j|mj)s$': swc('typescript'),
+    '/node_modules/.+\\.cjs$': swc('ecmascript'),
   },
-  transformIgnorePatterns: ['/node_modules/(?!(jose|ai|@ai-sdk)/)'],
+  // Everything in node_modules is left as it is, except the files of the packages above (nested or not).
+  transformIgnorePatterns: [`^(?!.*/node_modules/(${TRANSFORMED_PACKAGES.join('|')})/).*/node_modules/`],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json'],
+  // unpdf's CommonJS build imports its PDF.js bundle, which is exported for `import` only.
+  moduleNameMapper: { '^unpdf/pdfjs$': '<rootDir>/node_modules/unpdf/dist/pdfjs.mjs' },
 } satisfies Project;
 
 /**

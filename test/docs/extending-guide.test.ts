@@ -220,7 +220,6 @@ async function follow(recipe: Edit[], unitTests: string[], copies: string[]): Pr
   const dir = await scratchCopy();
   copies.push(dir);
   apply(dir, recipe);
-  const env = { ...process.env, NODE_OPTIONS: '--experimental-vm-modules --disable-warning=ExperimentalWarning' };
   await run(process.execPath, ['node_modules/typescript-7/bin/tsc', '--noEmit', '-p', 'tsconfig.json'], {
     cwd: dir,
     timeout: 240_000,
@@ -235,7 +234,6 @@ async function follow(recipe: Edit[], unitTests: string[], copies: string[]): Pr
     ['node_modules/jest/bin/jest.js', '--config', UNIT_JEST_CONFIG, '--maxWorkers=1', '--verbose', ...unitTests],
     {
       cwd: dir,
-      env,
       timeout: 240_000,
       maxBuffer: 16 * 1024 * 1024,
     },
