@@ -19,18 +19,29 @@ const TRANSFORMED_PACKAGES = [
   'jose',
   'ai',
   '@ai-sdk',
+  '@workflow',
   'oidc-provider',
   'zod',
   '@electric-sql/pglite',
   'unpdf',
+  // gaxios imports node-fetch, which needs the three after it.
   'gaxios',
-  '@opentelemetry/otlp-exporter-base',
-  // ...and the ES modules those load.
   'node-fetch',
   'fetch-blob',
   'formdata-polyfill',
   'data-uri-to-buffer',
-  '@workflow',
+  '@opentelemetry/otlp-exporter-base',
+  // What linkedom's CommonJS build requires to parse HTML and match CSS selectors.
+  'css-select',
+  'css-what',
+  'boolbase',
+  'nth-check',
+  'domhandler',
+  'domelementtype',
+  'domutils',
+  'dom-serializer',
+  'entities',
+  'cssomnom',
 ];
 
 const swc = (syntax: 'typescript' | 'ecmascript') =>
