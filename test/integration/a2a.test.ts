@@ -187,6 +187,13 @@ describe('A2A against Switchboard', () => {
     const client = await clientFor(await apiKeyOf(user));
     const task = (await client.sendMessage(send(userMessage(`Delete task ${TASK_ID}`)))) as Task;
     expect(task.status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+    // Still input-required once the turn is parked and no worker holds it.
+    await eventually(
+      () => t.app.repos.runs.find('chat', task.id),
+      (run) => run?.status === 'waiting',
+      20_000,
+    );
+    expect((await client.getTask({ tenant: '', id: task.id })).status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
     const data = task.status!.message!.parts.find((p) => p.content?.$case === 'data')!.content as { value: { approvalId: string } };
     const approvalId = data.value.approvalId;
     const decided = await request('PUT', `${t.api}/hitl/requests/${approvalId}/approve`, { token: user.accessToken, body: {} });

@@ -394,7 +394,9 @@ export class A2aTasks implements A2ARequestHandler {
     let state = TaskState.TASK_STATE_SUBMITTED;
     let message: Message | undefined;
     switch (run?.status) {
-      case 'running': {
+      // A turn parked on its approvals is `waiting` once its worker let go of it, `running` before.
+      case 'running':
+      case 'waiting': {
         const waiting = await hitl.pendingForMessage(turn.messageId);
         state = waiting.length ? TaskState.TASK_STATE_INPUT_REQUIRED : TaskState.TASK_STATE_WORKING;
         if (waiting.length)
