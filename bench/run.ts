@@ -167,17 +167,17 @@ function plansFor(ctx: BenchContext, mode: BenchMode): Record<ScenarioName, () =
         manyStreams: () => manyStreamsScenario(ctx, { steps: [100, 200], hot: 50, calls: 10, gapMs: 10 }),
         budget: () => budgetScenario(ctx, { admissions: 50, warmups: 10 }),
         roomThreads: () => roomThreadsScenario(ctx, { members: 10, posters: 2, turnsPerPoster: 2, reconnects: 3, apiNodes: 2 }),
-        // The index path too: its threshold lowered below the reader's 1,200 chunks.
+        // The index path too: its threshold lowered below the reader's 300 chunks.
         knowledge: () =>
           knowledgeScenario(ctx, {
             documents: 1,
-            pages: 10,
-            chunks: 1_200,
-            otherChunks: 300,
+            pages: 2,
+            chunks: 300,
+            otherChunks: 100,
             queries: 5,
             exactScanQueries: 5,
             warmups: 1,
-            exactScopeChunks: 1_000,
+            exactScopeChunks: 250,
           }),
       }
     : {
