@@ -382,6 +382,11 @@ describe('evaluations', () => {
         (res) => res.body.results.filter((r: { status: string }) => r.status === 'running').length === 2,
       );
       expect(running.body.results.filter((r: { status: string }) => r.status === 'pending')).toHaveLength(4);
+      // A claimed row is marked running before its execution is created: wait for both executions.
+      await eventually(
+        () => get(ada, `/flows/${flowId}/executions`),
+        (res) => res.body.executions.length === 2,
+      );
       const cancelled = await post(ada, `/evaluations/${id}/cancel`, {});
       expect(cancelled.status).toBe(202);
       expect(cancelled.body).toEqual({ evaluationId: id, status: 'cancelled' });
@@ -392,7 +397,7 @@ describe('evaluations', () => {
       // The two running executions end cancelled, and no other starts.
       const executions = await eventually(
         () => get(ada, `/flows/${flowId}/executions`),
-        (res) => res.body.executions.every((e: { status: string }) => e.status === 'cancelled'),
+        (res) => res.body.executions.length === 2 && res.body.executions.every((e: { status: string }) => e.status === 'cancelled'),
       );
       expect(executions.body.executions).toHaveLength(2);
       expect((await post(ada, `/evaluations/${id}/cancel`, {})).body.error.code).toBe('not_running');
