@@ -331,7 +331,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     outboundProxy: { httpsProxy: e.HTTPS_PROXY, httpProxy: e.HTTP_PROXY, noProxy: e.NO_PROXY },
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
-    metrics: { token: e.METRICS_TOKEN },
+    metrics: {
+      token: e.METRICS_TOKEN,
+      /**
+       * The process's own families (CPU, memory, event loop, GC). prom-client's GC observer cannot
+       * be removed once installed, so a host that starts Switchboard many times in one process
+       * (an in-process test suite) turns them off rather than keep every stopped instance alive.
+       */
+      processMetrics: true,
+    },
   };
 }
 

@@ -57,7 +57,7 @@ export async function startSwitchboard(
 ): Promise<RunningSwitchboard> {
   const progress = options.progress ?? (() => undefined);
   const logger = options.logger ?? createLogger({ level: config.log.level, format: logFormat(config.env, config.log.format) });
-  const metrics = options.metrics ?? new Metrics();
+  const metrics = options.metrics ?? new Metrics({ defaultMetrics: config.metrics.processMetrics });
   const closers: Closers = [];
   const roles = new Set(config.roles);
   for (const warning of config.warnings) logger.warn(warning);

@@ -38,6 +38,7 @@ describe('agent-builder: embed chat, workflow history and the Prometheus path', 
       // Client IPs from X-Forwarded-For, so one test machine can be several visitors.
       env: { EMBED_RATE_LIMIT_PER_MINUTE: String(EMBED_LIMIT), TRUST_PROXY: 'loopback', METRICS_TOKEN },
       logs: (line) => logs.push(line),
+      processMetrics: true,
     });
     owner = await registerUser(t.api, 'Builder');
     other = await registerUser(t.api, 'Stranger');

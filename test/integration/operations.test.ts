@@ -12,7 +12,7 @@ describe('operations: health, metrics, dashboard', () => {
   let user: TestUser;
 
   beforeAll(async () => {
-    t = await startTestApp({ env: { ADMIN_USER: 'ops', ADMIN_PASSWORD: 'ops-password' } });
+    t = await startTestApp({ env: { ADMIN_USER: 'ops', ADMIN_PASSWORD: 'ops-password' }, processMetrics: true });
     user = await registerUser(t.api, 'Plain');
     const registered = await request('POST', `${t.api}/auth/register`, {
       body: { email: 'boss@example.test', password: 'correct horse battery', name: 'Boss' },

@@ -41,7 +41,7 @@ describe('Grafana dashboard and alerts against a live /metrics, behind METRICS_T
   let exposed: Set<string>;
 
   beforeAll(async () => {
-    t = await startTestApp({ env: { METRICS_TOKEN: TOKEN } });
+    t = await startTestApp({ env: { METRICS_TOKEN: TOKEN }, processMetrics: true });
     const scraped = await request('GET', `${t.url}/metrics`, { headers: bearer(TOKEN) });
     expect(scraped.status).toBe(200);
     exposed = exposedNames(scraped.body as string);

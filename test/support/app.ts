@@ -38,6 +38,8 @@ export async function startTestApp(
     promptCache?: boolean;
     /** Redis settings instead of the run's Redis (a cluster's REDIS_CLUSTER_NODES, a split's REDIS_URL_*). */
     redis?: Record<string, string>;
+    /** The process's own metric families on /metrics (off by default: see `testConfig`). */
+    processMetrics?: boolean;
   } = {},
 ): Promise<TestApp> {
   const database = await createTestDatabase({ migrated: true });
@@ -49,6 +51,7 @@ export async function startTestApp(
     databaseUrl: database.url,
     env: { BROADCAST_CHUNK_DELAY_MS: '5', ...options.env },
     redis: options.redis,
+    processMetrics: options.processMetrics,
   });
   const app = await startSwitchboard(config, {
     logger: options.logs
@@ -76,14 +79,19 @@ export async function startTestApp(
   };
 }
 
-/** The configuration every in-process test app uses: the run's Redis, a given database and key prefix. */
+/**
+ * The configuration every in-process test app uses: the run's Redis, a given database and key prefix.
+ * Without the process's own metric families unless asked: their GC observer outlives the app, and
+ * under jest it would keep each finished test file's whole module graph in the worker's heap.
+ */
 export function testConfig(options: {
   keyPrefix: string;
   databaseUrl: string;
   env?: Record<string, string>;
   redis?: Record<string, string>;
+  processMetrics?: boolean;
 }) {
-  return loadConfig({
+  const config = loadConfig({
     NODE_ENV: 'test',
     PORT: '0',
     ...(options.redis ?? testRedisEnv()),
@@ -98,4 +106,5 @@ export function testConfig(options: {
     REFRESH_REUSE_GRACE_SECONDS: '0',
     ...options.env,
   });
+  return { ...config, metrics: { ...config.metrics, processMetrics: options.processMetrics ?? false } };
 }
