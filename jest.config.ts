@@ -95,9 +95,9 @@ const config: Config = {
   // Three workers on CI's two cores: a test file spends about a fifth of its time waiting on timers,
   // other processes and the database, and the third worker fills those gaps.
   maxWorkers: 3,
-  // Each test file leaves some of its module registry behind in its worker (an app's whole module
-  // graph): a worker whose heap has grown past this is replaced after its file, before its garbage
-  // collection costs more than a fresh worker's start.
+  // A test file whose libraries leave a process-wide hook behind (a listener, an observer, a
+  // polyfill) keeps its whole module registry in its worker: a worker whose heap has grown past
+  // this is replaced after its file, before its garbage collection costs more than a fresh start.
   workerIdleMemoryLimit: '700MB',
   // Also the default for hooks: an app's start (PGlite, Redis, sockets) on two cores shared with
   // other busy processes can take well over ten seconds; a test that hangs still fails.
