@@ -147,8 +147,8 @@ function plansFor(ctx: BenchContext, mode: BenchMode): Record<ScenarioName, () =
           runThroughputScenario(ctx, {
             workerCounts: [1],
             concurrencies: [1, 4],
-            warmupMs: 300,
-            windowMs: 1_000,
+            warmupMs: 200,
+            windowMs: 500,
             repeats: 1,
             bullmqConcurrency: 8,
           }),

@@ -421,7 +421,13 @@ async function fixedCosts(
     );
     try {
       for (const kind of Object.keys(byKind)) {
-        await loader.run({ cmd: 'closed', concurrency: 4, targets: ofKind(kind), warmupMs: 0, windowMs: 1_000 });
+        await loader.run({
+          cmd: 'closed',
+          concurrency: 4,
+          targets: ofKind(kind),
+          warmupMs: 0,
+          windowMs: Math.min(1_000, options.windowMs),
+        });
         const stops = await Promise.all(inspectors.map((inspector) => inspector.startProfile()));
         const trips = await RoundTrips.start(ctx.redis.ports);
         const result = await loader.run({ cmd: 'closed', concurrency: 4, targets: ofKind(kind), warmupMs: 0, windowMs: options.windowMs });
@@ -465,7 +471,13 @@ async function fixedCosts(
     const lines = () => logged.reduce((sum, p) => sum + p.output().split('\n').length, 0);
     for (const kind of Object.keys(byKind)) {
       const lines0 = lines();
-      const result = await loader.run({ cmd: 'closed', concurrency: 2, targets: ofKind(kind), warmupMs: 0, windowMs: 1_000 });
+      const result = await loader.run({
+        cmd: 'closed',
+        concurrency: 2,
+        targets: ofKind(kind),
+        warmupMs: 0,
+        windowMs: Math.min(1_000, options.windowMs),
+      });
       if (result.failed) throw new Error(`${result.failed} run(s) failed while counting log lines: ${result.firstError}`);
       byKind[kind].logLinesAtInfo = round((lines() - lines0) / result.total, 2);
     }
