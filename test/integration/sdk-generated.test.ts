@@ -202,7 +202,9 @@ describe('generated SDKs (npm run sdk)', () => {
         files: ['usage.ts', 'typescript/index.ts'],
       }),
     );
-    const typecheck = await run(bin('tsc'), ['-p', path.join(dir, 'tsconfig.json')], { cwd: dir }).catch(
+    // The project's type checker (TypeScript 7, the native compiler).
+    const tsc = path.join(ROOT, 'node_modules/typescript-7/bin/tsc');
+    const typecheck = await run(process.execPath, [tsc, '-p', path.join(dir, 'tsconfig.json')], { cwd: dir }).catch(
       (error: { stdout: string }) => error,
     );
     expect(typecheck.stdout).toBe('');

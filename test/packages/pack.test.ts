@@ -9,7 +9,8 @@ import { installTarballs, tarballFiles } from '../support/pack-install';
 
 const run = promisify(execFile);
 const ROOT = resolve(__dirname, '../..');
-const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
+/** The project's type checker (TypeScript 7, the native compiler): a consumer's project must check clean with it. */
+const TSC = join(ROOT, 'node_modules/typescript-7/bin/tsc');
 
 /** Resolves with the first line of `child`'s output that matches, rejects after `ms`. */
 function lineMatching(child: ChildProcessWithoutNullStreams, pattern: RegExp, ms: number): Promise<string> {
