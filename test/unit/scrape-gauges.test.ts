@@ -40,4 +40,11 @@ describe('Metrics: scrape-time gauges', () => {
     expect(text).toMatch(/^switchboard_sse_streams_open 0$/m);
     expect(text).not.toMatch(/^switchboard_queue_jobs\{/m);
   });
+
+  test("the process's own families are there unless turned off (a host that starts many instances in one process)", async () => {
+    expect(await new Metrics().registry.metrics()).toMatch(/^switchboard_process_cpu_seconds_total /m);
+    const without = await new Metrics({ defaultMetrics: false }).registry.metrics();
+    expect(without).not.toMatch(/^switchboard_(process|nodejs)_/m);
+    expect(without).toMatch(/^switchboard_sse_streams_open 0$/m);
+  });
 });
