@@ -1,6 +1,6 @@
 import type { Route } from 'playwright-core';
 import { byTestId } from '../support/browser';
-import { openIdleTab, PAST_EXPIRY_MS, type IdleTab } from '../support/console-idle';
+import { idleTabForThisFile, PAST_EXPIRY_MS } from '../support/console-idle';
 
 /**
  * A tab left open past its access token's life (60 s here), in Chromium, whose renewal comes late:
@@ -8,17 +8,12 @@ import { openIdleTab, PAST_EXPIRY_MS, type IdleTab } from '../support/console-id
  * and catches the board up, each of a collaborator's blocks shown once.
  */
 describe('web console: a tab left open past its token expiry, renewed late', () => {
-  let tab: IdleTab;
-
-  beforeAll(async () => {
-    tab = await openIdleTab();
-  }, 90_000);
-
-  afterAll(() => tab?.close());
+  const idleTab = idleTabForThisFile();
 
   test(
     'a late renewal: the server closes the socket at expiry (auth:expired); the console refreshes, reconnects and catches up',
     async () => {
+      const tab = idleTab();
       const { page } = tab;
       // Hold every refresh until the server has closed the socket for its expired token.
       const held: Route[] = [];

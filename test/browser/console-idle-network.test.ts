@@ -1,5 +1,5 @@
 import { byTestId, screenshot } from '../support/browser';
-import { openIdleTab, PAST_EXPIRY_MS, type IdleTab } from '../support/console-idle';
+import { idleTabForThisFile, PAST_EXPIRY_MS } from '../support/console-idle';
 
 /**
  * A tab left open past its access token's life (60 s here), in Chromium, with the network gone
@@ -7,17 +7,12 @@ import { openIdleTab, PAST_EXPIRY_MS, type IdleTab } from '../support/console-id
  * catches the board up by cursor and resumes the stream, each block shown once.
  */
 describe('web console: a tab whose network is gone across its token expiry', () => {
-  let tab: IdleTab;
-
-  beforeAll(async () => {
-    tab = await openIdleTab();
-  }, 90_000);
-
-  afterAll(() => tab?.close());
+  const idleTab = idleTabForThisFile();
 
   test(
     'the network gone across the expiry, mid-generation: on its return the console refreshes, reconnects, resyncs the board by cursor and resumes the stream',
     async () => {
+      const tab = idleTab();
       const { page, proxy, t } = tab;
       const token = (await tab.session()).accessToken;
       const streamed = ['idle one', 'idle two', 'idle three', 'idle four', 'idle five', 'idle six'];

@@ -1,4 +1,4 @@
-import { openIdleTab, PAST_EXPIRY_MS, type IdleTab } from '../support/console-idle';
+import { idleTabForThisFile, PAST_EXPIRY_MS } from '../support/console-idle';
 import { screenshot } from '../support/browser';
 
 /**
@@ -8,17 +8,12 @@ import { screenshot } from '../support/browser';
  * gone across the expiry are the other `console-idle-*` suites, run at the same time.)
  */
 describe('web console: a tab left open past its token expiry, renewed ahead', () => {
-  let tab: IdleTab;
-
-  beforeAll(async () => {
-    tab = await openIdleTab();
-  }, 90_000);
-
-  afterAll(() => tab?.close());
+  const idleTab = idleTabForThisFile();
 
   test(
     'the token is renewed before it expires and given to the open socket: no drop, live events keep coming',
     async () => {
+      const tab = idleTab();
       const first = (await tab.session()).accessToken;
       await tab.pageClockPast(tab.expiryOf(first) + 3_000);
       const now = (await tab.session()).accessToken;

@@ -41,6 +41,22 @@ export async function openIdleTab(): Promise<IdleTab> {
   return new IdleTab(t, proxy, browser, page, user, other, canvasId, problems);
 }
 
+/**
+ * A test file's idle tab: opened before its tests, closed after them. Call it in the file's
+ * `describe`; the returned function gives the tab once it is open.
+ */
+export function idleTabForThisFile(): () => IdleTab {
+  let tab: IdleTab | undefined;
+  beforeAll(async () => {
+    tab = await openIdleTab();
+  }, 90_000);
+  afterAll(() => tab?.close());
+  return () => {
+    if (!tab) throw new Error('the idle tab is opened in beforeAll');
+    return tab;
+  };
+}
+
 export class IdleTab {
   private added = 0;
 
