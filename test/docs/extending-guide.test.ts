@@ -220,7 +220,7 @@ async function follow(recipe: Edit[], unitTests: string[], copies: string[]): Pr
   const dir = await scratchCopy();
   copies.push(dir);
   apply(dir, recipe);
-  await run(process.execPath, ['node_modules/typescript-7/bin/tsc', '--noEmit', '-p', 'tsconfig.json'], {
+  await run(process.execPath, ['node_modules/typescript-7/bin/tsc', '--noEmit', '-p', 'tsconfig.json', '--checkers', '1'], {
     cwd: dir,
     timeout: 240_000,
     maxBuffer: 16 * 1024 * 1024,
