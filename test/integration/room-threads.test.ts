@@ -408,12 +408,21 @@ describe('room threads', () => {
 
     const bobHeard = record(bobSocket, 'thread_event');
     const vicHeard = record(vicSocket, 'thread_event');
+    // Bob is removed once his feed is open (its `ready`): removed before, he would be refused at the door.
+    let removed: Promise<number> | undefined;
     const feed = readSse(`${t.api}/canvases/${canvasId}/threads/${threadId}/events`, {
       token: bob.accessToken,
+      onMessage: (m) => {
+        if (m.event === 'ready')
+          removed ??= request('DELETE', `${t.api}/canvases/${canvasId}/members/${bob.id}`, { token: ada.accessToken }).then(
+            (r) => r.status,
+          );
+      },
       until: (m) => m.event === 'closed',
       timeoutMs: 20_000,
     });
-    expect((await request('DELETE', `${t.api}/canvases/${canvasId}/members/${bob.id}`, { token: ada.accessToken })).status).toBe(204);
+    await waitUntil(() => removed !== undefined, 10_000);
+    expect(await removed).toBe(204);
     const posted = await post(ada, canvasId, threadId, 'after Bob left');
     await waitUntil(() => ended(vicHeard, posted.body.messageId), 20_000);
     // One round trip on Bob's own connection: anything sent to it before is in by now.
