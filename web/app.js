@@ -252,9 +252,9 @@ function authForm(id, action) {
     button.disabled = true;
     $('auth-error').textContent = '';
     try {
+      // The new session starts the tab (socket, home page) through onSessionChange: once.
       await action(new FormData(form));
       form.reset();
-      await signedIn();
     } catch (error) {
       $('auth-error').textContent = error.message;
     } finally {

@@ -117,9 +117,12 @@ describe('web console: tabs share one session', () => {
     await second.locator(byTestId('home-view')).waitFor();
     const token = (await refreshCookie(context))!.value;
 
+    // Both tabs sign out at once; the cookie goes with the logout's answer, a moment later.
+    const loggedOut = first.waitForResponse((r) => r.url().endsWith('/api/v1/auth/logout') && r.request().method() === 'POST');
     await first.getByRole('button', { name: 'Sign out' }).click();
     await first.locator(byTestId('auth-view')).waitFor();
     await second.locator(byTestId('auth-view')).waitFor();
+    expect((await loggedOut).status()).toBe(204);
     expect(await refreshCookie(context)).toBeUndefined();
     const refused = await request('POST', `${t.api}/auth/refresh`, { body: { refreshToken: token } });
     expect(refused.status).toBe(401);

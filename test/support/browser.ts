@@ -85,19 +85,27 @@ export async function signIn(page: Page, user: TestUser): Promise<void> {
 /** Opens a canvas from the home list and waits until its room is joined. */
 export async function openCanvas(page: Page, canvasId: string, userId: string): Promise<void> {
   await page.locator(`${byTestId('canvas-list-item')}[data-canvas-id="${canvasId}"] ${byTestId('open-canvas')}`).click();
-  await page.locator(`${byTestId('connection-status')}[data-state="live"]`).waitFor();
+  // What the page showed instead, so a failure on CI says more than "timeout".
+  const explain = async (error: Error) => {
+    const shown = await page.evaluate(() => ({
+      hash: location.hash,
+      views: [...document.querySelectorAll('main > section[data-testid$="-view"]')]
+        .filter((node) => !(node as HTMLElement).hidden)
+        .map((node) => (node as HTMLElement).dataset.testid),
+      connection: document.querySelector('[data-testid="connection-status"]')?.textContent,
+      notice: document.querySelector('[data-testid="notice"]')?.textContent,
+      presence: [...document.querySelectorAll('[data-testid="presence-user"]')].map((node) => (node as HTMLElement).dataset.userId),
+    }));
+    throw new Error(`${error.message}\nthe page showed: ${JSON.stringify(shown)}`);
+  };
+  await page
+    .locator(`${byTestId('connection-status')}[data-state="live"]`)
+    .waitFor()
+    .catch(explain);
   await page
     .locator(`${byTestId('presence-user')}[data-user-id="${userId}"]`)
     .waitFor()
-    .catch(async (error: Error) => {
-      // What the page showed instead, so a failure on CI says more than "timeout".
-      const shown = await page.evaluate(() => ({
-        connection: document.querySelector('[data-testid="connection-status"]')?.textContent,
-        notice: document.querySelector('[data-testid="notice"]')?.textContent,
-        presence: [...document.querySelectorAll('[data-testid="presence-user"]')].map((node) => (node as HTMLElement).dataset.userId),
-      }));
-      throw new Error(`${error.message}\nthe page showed: ${JSON.stringify(shown)}`);
-    });
+    .catch(explain);
 }
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
