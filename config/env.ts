@@ -242,6 +242,12 @@ export const envSchema = z.object({
   GENERATION_CONCURRENCY: int(1).default(4),
   BROADCAST_CONCURRENCY: int(1).default(8),
   /**
+   * `assistant` jobs (chat, chatflow and journey turns) one worker process runs at once. A turn
+   * spends nearly all its time waiting on the model, a device or the database, so a process holds
+   * many: with few, turns queue behind each other while its CPU sits idle.
+   */
+  ASSISTANT_CONCURRENCY: int(1).max(1000).default(64),
+  /**
    * How long a queue may go without a live worker (each worker process beats for its queues) before
    * the api warns in its log and `/readyz`, and requests that would wait on the queue answer 503
    * `queue_unconsumed` at once.

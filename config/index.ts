@@ -256,6 +256,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     reaper: { intervalMs: e.REAPER_INTERVAL_MS, graceMs: e.REAPER_GRACE_MS },
     budget: { reservationTtlMs: e.BUDGET_RESERVATION_TTL_MS },
     broadcast: { chunkSize: e.BROADCAST_CHUNK_SIZE, chunkDelayMs: e.BROADCAST_CHUNK_DELAY_MS, concurrency: e.BROADCAST_CONCURRENCY },
+    /** Chat, chatflow and journey turns one worker process runs at once. */
+    assistant: { concurrency: e.ASSISTANT_CONCURRENCY },
     /** The per-canvas event sequence and replay log (src/realtime/canvas-log.ts). */
     /**
      * Sockets per user across nodes and namespaces (default 20), counted in Redis with a

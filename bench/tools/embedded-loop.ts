@@ -6,6 +6,9 @@
  * window, and runs/s per machine core (runs/s ÷ the machine's cores, whatever is busy).
  *
  *   node -r ./bench/register.cjs bench/tools/embedded-loop.ts [--concurrency=8,16,32] [--window=8000] [--kinds=chat,chatflow] [--profile=dir]
+ *
+ * `ASSISTANT_CONCURRENCY` in this tool's environment is handed to the Switchboard it starts, to
+ * compare settings.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -57,6 +60,7 @@ async function main() {
       TIER_LIMITS: JSON.stringify(limits),
       MAX_STREAMS_PER_USER: '100000',
       HTTP_MAX_CONNECTIONS_PER_IP: '1000000',
+      ...(process.env.ASSISTANT_CONCURRENCY ? { ASSISTANT_CONCURRENCY: process.env.ASSISTANT_CONCURRENCY } : {}),
       ...(PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(PROFILE)}` } : {}),
     },
     120_000,

@@ -190,8 +190,8 @@ export const assistantQueue = defineQueue({
       fairBy: (job) => job.userId,
     }),
   },
-  /** Turns mostly wait on the model and on devices, not on CPU. */
-  concurrency: 10,
+  /** Turns mostly wait on the model and on devices, not on CPU: a process runs many at once. */
+  concurrency: (config) => config.assistant.concurrency,
 });
 
 /** What a finished journey turn returns; the reply text itself is read from the session. */

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { ConfigError, loadConfig, productionModelRequired, QUEUE_NAMES, sharedDatabaseRequired, sharedRedisRequired } from '../../config';
 import { Pricing } from '../../src/budget/pricing';
 import { envSchema } from '../../config/env';
+import { QUEUE_CATALOG } from '../../src/producers/catalog';
 import { DEFAULT_PRICING } from '../../config/pricing';
 import { DEFAULT_TIER_LIMITS, mergeTierLimits, TIERS } from '../../config/tiers';
 
@@ -56,6 +57,7 @@ describe('loadConfig defaults', () => {
     });
     expect(config.broadcast).toEqual({ chunkSize: 10, chunkDelayMs: 50, concurrency: 8 });
     expect(config.generation).toMatchObject({ promptGuard: 'block', maxPromptChars: 8_000, concurrency: 4 });
+    expect(config.assistant).toEqual({ concurrency: 64 });
     expect(config.queues).toEqual({ names: [...QUEUE_NAMES], explicit: false, lockMs: 30_000, leaseMs: 6_000, unconsumedMs: 30_000 });
     expect(config.auth).toMatchObject({
       jwtSecret: undefined,
@@ -221,6 +223,15 @@ describe('loadConfig roles and queues', () => {
     expect(loadConfig({ WORKER_LEASE_MS: '0' }).queues.leaseMs).toBe(0);
     expect(loadConfig({ WORKER_LEASE_MS: '2000' }).queues.leaseMs).toBe(2_000);
     expect(configError({ WORKER_LEASE_MS: '500' }).message).toContain('WORKER_LEASE_MS');
+  });
+
+  test('given ASSISTANT_CONCURRENCY, the assistant queue runs that many turns at once; 0 or a word is refused', () => {
+    const config = loadConfig({ ASSISTANT_CONCURRENCY: '12' });
+    expect(config.assistant.concurrency).toBe(12);
+    const declared = QUEUE_CATALOG.assistant.concurrency;
+    expect(typeof declared === 'function' ? declared(config) : declared).toBe(12);
+    expect(configError({ ASSISTANT_CONCURRENCY: '0' }).message).toContain('ASSISTANT_CONCURRENCY');
+    expect(configError({ ASSISTANT_CONCURRENCY: 'many' }).message).toContain('ASSISTANT_CONCURRENCY');
   });
 
   test('given WORKER_QUEUES with unknown queues, the error lists each of them', () => {
