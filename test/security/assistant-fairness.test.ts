@@ -11,7 +11,7 @@ import { eventually } from '../support/wait';
  * queue ahead of another user's single turn.
  */
 const BURST = 25;
-/** Turns one worker process runs at once on the assistant queue. */
+/** Turns the worker process runs at once on the assistant queue (ASSISTANT_CONCURRENCY), fewer than the burst. */
 const CONCURRENCY = 10;
 const lastUser = (req: ChatRequest) => messageText([...req.messages].reverse().find((m) => m.role === 'user') ?? { content: '' });
 
@@ -27,6 +27,7 @@ describe('assistant queue fairness', () => {
 
   beforeAll(async () => {
     t = await startTestApp({
+      env: { ASSISTANT_CONCURRENCY: String(CONCURRENCY) },
       responder: async (req) => {
         arrivals.push(lastUser(req));
         // The model holds the first turns until everyone's turns are queued behind them.
