@@ -242,9 +242,9 @@ export const envSchema = z.object({
   GENERATION_CONCURRENCY: int(1).default(4),
   BROADCAST_CONCURRENCY: int(1).default(8),
   /**
-   * `assistant` jobs (chat, chatflow and journey turns) one worker process runs at once. A turn
-   * spends nearly all its time waiting on the model, a device or the database, so a process holds
-   * many: with few, turns queue behind each other while its CPU sits idle.
+   * `assistant` jobs one worker process runs at once: chat, chatflow and journey turns, the resumes
+   * after approvals and deadlines, ticket notes and session embeddings. A turn spends nearly all
+   * its time waiting on the model, a device or the database, so a process holds many.
    */
   ASSISTANT_CONCURRENCY: int(1).max(1000).default(64),
   /**

@@ -25,7 +25,7 @@ const oneTabAtATime = (exchange) => (navigator.locks ? navigator.locks.request(R
 export class Api {
   constructor() {
     this.session = null;
-    /** Called with `null` when the session ends (sign-out or a refresh that failed). */
+    /** Called with the new session when one starts (sign-in, sign-up, another tab's), and with `null` when it ends (sign-out or a refresh that failed). */
     this.onSessionChange = () => {};
     try {
       const stored = JSON.parse(sessionStorage.getItem(SESSION_KEY) ?? 'null');

@@ -252,7 +252,7 @@ function authForm(id, action) {
     button.disabled = true;
     $('auth-error').textContent = '';
     try {
-      // The new session starts the tab (socket, home page) through onSessionChange: once.
+      // The new session starts the tab (socket, approvals, the page at the address) through onSessionChange: once.
       await action(new FormData(form));
       form.reset();
     } catch (error) {

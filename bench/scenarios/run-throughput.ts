@@ -97,7 +97,7 @@ export async function runThroughputScenario(ctx: BenchContext, options: RunThrou
       // The reaper's pass (about ten statements, at start and then every 30 s by default) costs the
       // same with no runs, but a 30 s period is longer than the idle window the fixed costs subtract:
       // when a pass fell inside a kind's window it added 0.03 – 0.05 statements to each of its runs.
-      // It still runs once at each process's start, before anything is measured.
+      // The first worker process to start still sweeps once, before anything is measured.
       REAPER_INTERVAL_MS: String(60 * 60_000),
     };
     ctx.log('runThroughput: starting the API process');
