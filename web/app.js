@@ -227,13 +227,13 @@ api.onSessionChange = (session) => {
     inputForms.stop();
     void route();
   } else if (!active) {
-    // Signed in from another tab: this one takes the session too.
+    // Signed in here (the form) or in another tab: this tab starts its session.
     void signedIn();
   }
 };
 
+/** Starts this tab's session: called once per session, while `active` is false. */
 async function signedIn() {
-  if (active) return route();
   active = true;
   showAccount(api.session);
   socket.connect();
