@@ -1,18 +1,15 @@
 import http from 'node:http';
 import { ConfigError, productionModelRequired, sharedDatabaseRequired, sharedRedisRequired, type Config } from '../../config';
 import type { LlmEndpoint } from '../ai/llm';
-import { AgentScheduler } from '../agents/scheduler';
-import { TriggerScheduler } from '../triggers/trigger-scheduler';
 import type { FlowTriggers } from '../triggers/flow-triggers';
 import { LimitsResolver } from '../auth/limits';
 import { UNPRICED_WARNING, unpricedUnderCostLimit } from '../budget/pricing';
-import { packageVersion } from '../http/app';
+import { packageVersion } from '../lib/package-version';
 import { limitConnectionsPerIp, trustedPeer } from '../http/connection-limits';
 import { createLogger, logFormat, type Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import { Metrics } from '../observability/metrics';
 import { startTracing } from '../observability/tracing';
-import { startApiRole } from './api-role';
 import type { ProviderProbe } from '../ai/provider-probe';
 import { closeHttp, createHttpServer, serveMetrics } from './http-servers';
 import { LoginThrottle } from '../auth/login-throttle';
@@ -107,6 +104,10 @@ export async function startSwitchboard(
     }
 
     if (roles.has('scheduler')) {
+      const [{ AgentScheduler }, { TriggerScheduler }] = await Promise.all([
+        import('../agents/scheduler'),
+        import('../triggers/trigger-scheduler'),
+      ]);
       const scheduler = new AgentScheduler({
         repos,
         enqueue: queues.enqueue,
@@ -129,6 +130,7 @@ export async function startSwitchboard(
     let providers: ProviderProbe | undefined;
     if (httpServer) {
       const serve = (listener: http.RequestListener) => void (handleRequest = listener);
+      const { startApiRole } = await import('./api-role');
       const api = await startApiRole(
         config,
         stores,

@@ -2,13 +2,12 @@ import type { ProviderState } from '../ai/provider-probe';
 import type { QueueConsumerState } from '../producers/worker-presence';
 import { UNPRICED_WARNING, unpricedUnderCostLimit } from '../budget/pricing';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import { clientIp, DASHBOARD_PATH, dashboardRouter } from './admin';
 import { loggedPath } from './log-redaction';
+import { packageVersion } from '../lib/package-version';
 import type { ApiContext } from './context';
 import { authenticate } from './middleware/authenticate';
 import { errorHandler, notFoundHandler } from './middleware/error-handler';
@@ -203,17 +202,6 @@ async function readinessOf(
       ...(consumers ? { queues: consumers } : {}),
     },
   };
-}
-
-/** Switchboard's version: the nearest package.json above this file (src/ or the .build bundle). */
-export function packageVersion(): string {
-  let dir = __dirname;
-  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-  try {
-    return (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -48,7 +48,10 @@ async function packagesLoadedBy(roles: string): Promise<string[]> {
   }
 }
 
-describe('process boundaries (the API process never loads LangChain or connector SDKs)', () => {
+/** Packages only the api role loads: the HTTP framework and its middleware. */
+const API_ONLY = /node_modules\/(express|helmet|pino-http)\//;
+
+describe('process boundaries (the API process never loads LangChain or connector SDKs, a worker never the HTTP app)', () => {
   test('an api-only process loads no model client and no connector SDK', async () => {
     const loaded = await packagesLoadedBy('api');
     expect(loaded.some((file) => file.includes('/node_modules/express/'))).toBe(true);
@@ -60,5 +63,7 @@ describe('process boundaries (the API process never loads LangChain or connector
     expect(loaded.some((file) => file.includes('/node_modules/@langchain/core/'))).toBe(true);
     // The OpenAI client (@langchain/openai and the openai SDK) is loaded at the first model call, not at start-up.
     expect(loaded.filter((file) => /node_modules\/(@langchain\/openai|openai)\//.test(file))).toEqual([]);
+    // Nor does it load the HTTP app it does not serve (the api role is loaded only by a process that runs it).
+    expect(loaded.filter((file) => API_ONLY.test(file))).toEqual([]);
   }, 90_000);
 });
