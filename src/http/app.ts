@@ -53,7 +53,14 @@ export function createHttpApp(ctx: ApiContext): Express {
         res.setHeader('X-Request-Id', id);
         return id;
       },
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/health' || req.url === '/metrics' },
+      autoLogging: {
+        ignore: (req) =>
+          req.url === '/healthz' ||
+          req.url === '/readyz' ||
+          req.url === '/health' ||
+          req.url === '/metrics' ||
+          req.url === '/metrics/queues',
+      },
       // Method, path and status only: headers carry tokens and cookies, queries may carry ids, embed paths carry tokens.
       serializers: {
         req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, path: loggedPath(req.url) }),
@@ -86,16 +93,30 @@ export function createHttpApp(ctx: ApiContext): Express {
     });
   });
 
+  // The METRICS_TOKEN bearer token (when one is set) guards the metrics in every form.
+  const metricsRefused = async (req: express.Request, res: express.Response): Promise<boolean> => {
+    if (await metricsAllowed(req.headers.authorization, ctx.config.metrics.token, clientIp(req), ctx.admin.throttle)) return false;
+    res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
+    res.status(401).json({ error: { code: 'unauthorized', message: 'Metrics require the METRICS_TOKEN bearer token' } });
+    return true;
+  };
   // Prometheus text; the compatibility edge serves it at a second path, with the same credentials.
   const prometheus: express.RequestHandler = async (req, res) => {
-    if (!(await metricsAllowed(req.headers.authorization, ctx.config.metrics.token, clientIp(req), ctx.admin.throttle))) {
-      res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
-      return void res.status(401).json({ error: { code: 'unauthorized', message: 'Metrics require the METRICS_TOKEN bearer token' } });
-    }
+    if (await metricsRefused(req, res)) return;
     res.setHeader('Content-Type', ctx.metrics.registry.contentType);
     res.send(await ctx.metrics.registry.metrics());
   };
   app.get('/metrics', prometheus);
+  // Every queue's jobs by state as JSON, for an autoscaler that reads a value at a JSON path (KEDA's
+  // metrics-api scaler): `waiting` counts the jobs a fairly shared queue keeps in BullMQ's
+  // prioritized set, which a scaler reading the wait list never sees. Requests that arrive while a
+  // read is under way share it, so a flood costs Redis one read at a time.
+  let queueRead: Promise<unknown> | undefined;
+  app.get('/metrics/queues', async (req, res) => {
+    if (await metricsRefused(req, res)) return;
+    queueRead ??= ctx.queues.allCounts().finally(() => (queueRead = undefined));
+    res.json({ queues: await queueRead });
+  });
   app.use(DASHBOARD_PATH, dashboardRouter(ctx.queues, ctx.admin, ctx.tokens));
   // Public: the /docs reference (the document itself is a declared route).
   app.use(openApiRoutes());

@@ -17,6 +17,9 @@ const withBase = (priority: number, base = 0) => Math.min(MAX_PRIORITY, priority
 /** BullMQ key prefix for a deployment prefix (`sb` → `{sb}:bull`, a hash tag), shared by queues and workers. */
 export const bullPrefix = (keyPrefix: string) => redisKeys(keyPrefix).bullmqPrefix();
 
+/** A queue's jobs by state; `waiting` includes the jobs of a fairly shared queue that BullMQ keeps as `prioritized`. */
+export type QueueCounts = Record<'waiting' | 'active' | 'delayed' | 'failed' | 'completed', number>;
+
 /**
  * One BullMQ `Queue` per queue name, created on first use over a shared fail-fast connection, so
  * an enqueue while Redis is down rejects at once instead of waiting for a reconnect. Also one
@@ -167,7 +170,7 @@ export class QueueRegistry {
    * A queue's job counts by state. Jobs of a fairly shared queue wait in BullMQ's `prioritized`
    * state; they are counted as `waiting`, which is what they are.
    */
-  async counts(name: QueueName): Promise<Record<'waiting' | 'active' | 'delayed' | 'failed' | 'completed', number>> {
+  async counts(name: QueueName): Promise<QueueCounts> {
     const counts = await this.get(name).getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed');
     return {
       waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
@@ -176,6 +179,12 @@ export class QueueRegistry {
       failed: counts.failed ?? 0,
       completed: counts.completed ?? 0,
     };
+  }
+
+  /** {@link counts} of every queue, by queue name. */
+  async allCounts(): Promise<Record<QueueName, QueueCounts>> {
+    const counts = await Promise.all(QUEUE_NAMES.map(async (name) => [name, await this.counts(name)] as const));
+    return Object.fromEntries(counts) as Record<QueueName, QueueCounts>;
   }
 
   /** The job `jobId` of `name`, or undefined when it is gone. */

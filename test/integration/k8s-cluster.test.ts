@@ -165,12 +165,14 @@ describe('deploy/k8s-cluster (cluster mode)', () => {
     const auth = named('TriggerAuthentication', 'switchboard-redis');
     expect(auth.spec.secretTargetRef).toEqual([{ parameter: 'addresses', name: secret.metadata.name, key: 'REDIS_ADDRESSES' }]);
     expect(secret.stringData.REDIS_ADDRESSES).toBe(configMap.REDIS_CLUSTER_NODES);
-    const baseLists = loadYamlDocuments(path.join(BASE, 'autoscaling.yaml'))
+    const baseTriggers = loadYamlDocuments(path.join(BASE, 'autoscaling.yaml'))
       .filter((doc: Doc) => doc.kind === 'ScaledObject')
-      .flatMap((doc: Doc) => doc.spec.triggers.map((t: Doc) => t.metadata.listName));
+      .flatMap((doc: Doc) => doc.spec.triggers as Doc[]);
     const triggers = of('ScaledObject').flatMap((doc) => doc.spec.triggers as Doc[]);
-    expect(triggers.map((t) => t.type)).toEqual(triggers.map(() => 'redis-cluster'));
-    expect(triggers.map((t) => t.metadata.listName)).toEqual(baseLists);
+    // Every wait list is read from the cluster; the triggers on the api's /metrics/queues stay as they are.
+    expect(triggers.map((t) => t.type)).toEqual(baseTriggers.map((t) => (t.type === 'redis' ? 'redis-cluster' : t.type)));
+    expect(triggers.map((t) => t.metadata)).toEqual(baseTriggers.map((t) => t.metadata));
+    expect(baseTriggers.filter((t) => t.type !== 'redis').map((t) => t.type)).toEqual(['metrics-api', 'metrics-api']);
   });
 
   test("the base's NetworkPolicies select the PostgreSQL and Redis Cluster pods this overlay runs, and let the cluster's nodes talk", () => {

@@ -2,8 +2,10 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Queue } from 'bullmq';
-import { loadConfig, QUEUE_NAMES } from '../../config';
+import { loadConfig, QUEUE_NAMES, type QueueName } from '../../config';
 import { envSchema } from '../../config/env';
+import { QUEUE_CATALOG } from '../../src/producers/catalog';
+import type { JobDeclaration } from '../../src/producers/define';
 import { bullPrefix } from '../../src/producers/registry';
 import { testBullConnection } from '../support/redis';
 import { loadYamlDocuments } from '../support/yaml';
@@ -242,28 +244,45 @@ describe('deploy/k8s', () => {
       }
   });
 
-  test('KEDA scales each worker pool on the wait list of every queue it consumes', () => {
+  test('KEDA scales each worker pool on the waiting jobs of every queue it consumes, wherever BullMQ keeps them', () => {
     const prefix = bullPrefix(configMap.data.REDIS_KEY_PREFIX);
     const auth = of('TriggerAuthentication');
-    expect(auth.map((a) => a.metadata.name)).toEqual(['switchboard-redis']);
-    for (const ref of auth[0].spec.secretTargetRef) {
+    expect(auth.map((a) => a.metadata.name).sort()).toEqual(['switchboard-metrics', 'switchboard-redis']);
+    for (const ref of auth.flatMap((a) => a.spec.secretTargetRef as Doc[])) {
       expect(ref.name).toBe(secretExample.metadata.name);
       expect(secretExample.stringData).toHaveProperty(ref.key);
     }
+    expect(auth.find((a) => a.metadata.name === 'switchboard-metrics')!.spec.secretTargetRef).toEqual([
+      { parameter: 'token', name: secretExample.metadata.name, key: 'METRICS_TOKEN' },
+    ]);
+    const api = of('Service').find((s) => s.metadata.name === 'switchboard-api')!;
     const scaled = of('ScaledObject');
     const pools = deployments.filter((d) => d.spec.template.spec.containers[0].command[2] === 'worker');
     expect(scaled.map((s) => s.spec.scaleTargetRef.name).sort()).toEqual(pools.map((d) => d.metadata.name).sort());
     for (const object of scaled) {
       const target = pools.find((d) => d.metadata.name === object.spec.scaleTargetRef.name)!;
-      const lists = (object.spec.triggers as Doc[]).map((trigger) => {
+      const read = (object.spec.triggers as Doc[]).map((trigger) => {
+        if (trigger.type === 'metrics-api') {
+          // Through the api Service's /metrics/queues, with the metrics bearer token
+          expect(trigger).toMatchObject({ authenticationRef: { name: 'switchboard-metrics' }, metadata: { authMode: 'bearer' } });
+          expect(trigger.metadata.url).toBe(`http://${api.metadata.name}.${kustomization.namespace}.svc/metrics/queues`);
+          expect(Number(trigger.metadata.targetValue)).toBeGreaterThan(0);
+          const [, queue, state] = /^queues\.([a-z-]+)\.(\w+)$/.exec(trigger.metadata.valueLocation)!;
+          expect(state).toBe('waiting');
+          return { queue, how: 'waiting count' };
+        }
         expect(trigger).toMatchObject({ type: 'redis', authenticationRef: { name: 'switchboard-redis' } });
         expect(Number(trigger.metadata.listLength)).toBeGreaterThan(0);
-        return trigger.metadata.listName as string;
+        const [, queue] = new RegExp(`^${prefix.replace(/[{}]/g, '\\$&')}:([a-z-]+):wait$`).exec(trigger.metadata.listName)!;
+        return { queue, how: 'wait list' };
       });
-      expect(lists.sort()).toEqual(
+      // A fairly shared queue's waiting jobs are in BullMQ's prioritized set, which the list scaler cannot read.
+      const fair = (queue: QueueName) =>
+        Object.values(QUEUE_CATALOG[queue].jobs as Record<string, JobDeclaration>).some((job) => job.fairBy);
+      expect(read.sort((a, b) => a.queue.localeCompare(b.queue))).toEqual(
         queuesOf(target.spec.template.spec.containers[0])
-          .map((queue) => `${prefix}:${queue}:wait`)
-          .sort(),
+          .sort()
+          .map((queue) => ({ queue, how: fair(queue as QueueName) ? 'waiting count' : 'wait list' })),
       );
       expect(object.spec.minReplicaCount).toBeGreaterThanOrEqual(1);
     }

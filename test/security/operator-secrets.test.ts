@@ -70,6 +70,7 @@ describe('operator secrets share one back-off', () => {
     // Then: the address is locked on each of them, and for the metrics token too
     for (const path of Object.values(paths)) expectLocked(await get(path(), client, RIGHT));
     expectLocked(await get(`${t.url}/metrics`, client, `Bearer ${METRICS_TOKEN}`));
+    expectLocked(await get(`${t.url}/metrics/queues`, client, `Bearer ${METRICS_TOKEN}`));
     expectLocked(await get(`${t.url}/api/agent-builder/metrics/prometheus`, client, `Bearer ${METRICS_TOKEN}`));
   });
 

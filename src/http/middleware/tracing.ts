@@ -3,7 +3,7 @@ import { startSpan, tracingOn } from '../../observability/tracing';
 import { loggedPath } from '../log-redaction';
 
 /** Probes and scrapes, every few seconds from every pod: as the request log does, they are left out. */
-const UNTRACED = new Set(['/healthz', '/readyz', '/health', '/metrics']);
+const UNTRACED = new Set(['/healthz', '/readyz', '/health', '/metrics', '/metrics/queues']);
 
 /**
  * One server span per request when tracing is on, named by the route TEMPLATE once the router

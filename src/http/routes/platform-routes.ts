@@ -1,4 +1,3 @@
-import { QUEUE_NAMES } from '../../../config';
 import { embedSchema } from '../../schemas/api';
 import { requestEmbedding } from '../../producers/requests';
 import { embeddingEstimate } from '../../ai/embeddings';
@@ -62,11 +61,11 @@ export const platformRoutes = [
       const admin = await isAdminCaller(ctx.admin.directory, user);
       const [usage, queues] = await Promise.all([
         ctx.repos.usage.summary(admin ? null : user.id, new Date(Date.now() - 24 * 3600 * 1000)),
-        Promise.all(QUEUE_NAMES.map(async (name) => [name, await ctx.queues.counts(name)] as const)),
+        ctx.queues.allCounts(),
       ]);
       return {
         scope: admin ? 'all' : 'user',
-        queues: Object.fromEntries(queues),
+        queues,
         usage: { byModel: usage.byModel, last24h: usage.recent },
       };
     },
