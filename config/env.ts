@@ -43,6 +43,12 @@ export const envSchema = z.object({
   DATA_DIR: z.string().default('./.data'),
   /** PostgreSQL server; unset = embedded PGlite under DATA_DIR. `memory://` = in-memory PGlite. */
   DATABASE_URL: z.string().optional(),
+  /**
+   * Connections one process keeps to the PostgreSQL server at most; a statement that finds them all
+   * busy waits up to 5 s for one. Every process of a deployment opens its own pool, so the server's
+   * max_connections must cover their sum. Embedded PGlite has one connection whatever this says.
+   */
+  DATABASE_POOL_SIZE: int(1).max(1000).default(10),
   /** Redis server; unset = a redis-server child process on a free port. */
   REDIS_URL: z.string().optional(),
   /**

@@ -137,7 +137,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const roles = [...new Set(e.SWITCHBOARD_ROLES)] as Role[];
     const startIssues = [
       sharedRedisRequired({ redis, env: e.NODE_ENV, roles }),
-      sharedDatabaseRequired({ database: { url: e.DATABASE_URL }, roles }),
+      sharedDatabaseRequired({ database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE }, roles }),
       productionModelRequired({
         llm: { configured: llm.providers.length > 0, demoAllowed: e.LLM_DEMO === '1' },
         env: e.NODE_ENV,
@@ -161,7 +161,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxConnectionsPerIp: e.HTTP_MAX_CONNECTIONS_PER_IP,
     },
     data: { dir: e.DATA_DIR },
-    database: { url: e.DATABASE_URL },
+    database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE },
     redis,
     llm: {
       /** false = start the offline demo model in-process. */

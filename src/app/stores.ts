@@ -43,6 +43,7 @@ export async function openStores(config: Config, logger: Logger, progress: (step
     openDatabase({
       url: config.database.url,
       dataDir: config.data.dir,
+      poolSize: config.database.poolSize,
       progress,
       // Its thread gone, the process cannot serve: exit non-zero, so a supervisor restarts it.
       thread: {

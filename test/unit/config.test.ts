@@ -234,6 +234,12 @@ describe('loadConfig roles and queues', () => {
     expect(configError({ ASSISTANT_CONCURRENCY: 'many' }).message).toContain('ASSISTANT_CONCURRENCY');
   });
 
+  test('DATABASE_POOL_SIZE sizes the PostgreSQL pool (default 10); 0, a fraction or a word is refused', () => {
+    expect(loadConfig({}).database.poolSize).toBe(10);
+    expect(loadConfig({ DATABASE_POOL_SIZE: '40' }).database.poolSize).toBe(40);
+    for (const bad of ['0', '2.5', 'lots']) expect(configError({ DATABASE_POOL_SIZE: bad }).message).toContain('DATABASE_POOL_SIZE');
+  });
+
   test('given WORKER_QUEUES with unknown queues, the error lists each of them', () => {
     const error = configError({ WORKER_QUEUES: 'generation,emails,video' });
 
