@@ -49,10 +49,19 @@ export class QueueRegistry {
   get(name: QueueName): Queue {
     let queue = this.queues.get(name);
     if (!queue) {
-      queue = new Queue(name, { connection: this.connection, prefix: bullPrefix(this.keyPrefix), skipWaitingForReady: true });
+      const created = new Queue(name, { connection: this.connection, prefix: bullPrefix(this.keyPrefix), skipWaitingForReady: true });
       // Errors surface on the add() that caused them; the queue's own 'error' event must not crash the process.
-      queue.on('error', () => undefined);
-      this.queues.set(name, queue);
+      created.on('error', () => undefined);
+      // A queue first used while Redis is unreachable fails its start (BullMQ reads the server's
+      // version once) and would fail every call after Redis is back: it is dropped, and the next
+      // call builds a fresh one.
+      created.waitUntilReady().catch(() => {
+        if (this.queues.get(name) === created) this.queues.delete(name);
+        // eslint-disable-next-line no-restricted-syntax -- it can only fail with the start's own error, which the call that used the queue was given
+        created.close().catch(() => undefined);
+      });
+      this.queues.set(name, created);
+      queue = created;
     }
     return queue;
   }

@@ -104,6 +104,9 @@ describe('outages of Redis and PostgreSQL', () => {
     expect(await countGenerations(database.url)).toBe(before);
     // Reads that need only the database keep working.
     expect((await request('GET', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken })).status).toBe(200);
+    // An autoscaler reading the queues' depths is told to retry, not handed an internal error.
+    const depths = await request('GET', `${t.url}/metrics/queues`);
+    expect({ status: depths.status, code: depths.body.error?.code }).toEqual({ status: 503, code: 'service_unavailable' });
 
     await redisProxy.restore();
     await eventually(async () => (await readiness()).status === 200);
