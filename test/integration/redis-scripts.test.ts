@@ -67,17 +67,25 @@ describe('RedisScripts', () => {
 
   test('a script the server no longer holds (a restart, SCRIPT FLUSH) is sent whole again and runs', async () => {
     const window = { window: key('flushed') };
-    expect(await scripts.fixedWindowHit(window, { limit: 10, windowMs: 60_000 })).toBe(0);
-    // Every server's cache, so the next EVALSHA misses whichever node holds the key. The app's
-    // other connections (and BullMQ's) reload their scripts the same way.
-    await Promise.all(redisServers(redis).map((server) => server.script('FLUSH')));
-    const sent = await commandsSent(key('flushed'), async () => {
-      expect(await scripts.fixedWindowHit(window, { limit: 10, windowMs: 60_000 })).toBe(0);
-      expect(await scripts.fixedWindowHit(window, { limit: 10, windowMs: 60_000 })).toBe(0);
-    });
+    expect(await scripts.fixedWindowHit(window, { limit: 100, windowMs: 60_000 })).toBe(0);
+    let hits = 1;
+    // The run's Redis is shared with the other test files, whose connections load the same scripts:
+    // one of them may send this script whole between the flush and the first call here, and the
+    // call then finds it. Such a round shows no miss and is flushed again (a few rounds at most).
+    let sent: string[] = [];
+    for (let round = 0; round < 5 && sent[1] !== 'eval'; round += 1) {
+      // Every server's cache, so the next EVALSHA misses whichever node holds the key. The app's
+      // other connections (and BullMQ's) reload their scripts the same way.
+      await Promise.all(redisServers(redis).map((server) => server.script('FLUSH')));
+      sent = await commandsSent(key('flushed'), async () => {
+        expect(await scripts.fixedWindowHit(window, { limit: 100, windowMs: 60_000 })).toBe(0);
+        expect(await scripts.fixedWindowHit(window, { limit: 100, windowMs: 60_000 })).toBe(0);
+      });
+      hits += 2;
+    }
     // NOSCRIPT is answered before anything runs: the hit is counted once, by the EVAL after it.
     expect(sent).toEqual(['evalsha', 'eval', 'evalsha']);
-    expect(await redis.get(key('flushed'))).toBe('3');
+    expect(await redis.get(key('flushed'))).toBe(String(hits));
   });
 
   test('fixedWindowHit counts hits up to the limit, then answers the ms left in the window', async () => {
