@@ -5,6 +5,7 @@ import { QUEUE_NAMES, type QueueName } from '../../config';
 import { jobDeclaration, type JobInput, type JobName, type JobPayload } from './catalog';
 import { FairShare, MAX_PRIORITY } from './fair-share';
 import { redisKeys } from '../lib/redis-keys';
+import { settled } from '../lib/settled';
 import { currentTraceparent, tracingOn, withSpan } from '../observability/tracing';
 import { TRACEPARENT_FIELD } from './define';
 
@@ -57,8 +58,9 @@ export class QueueRegistry {
       // call builds a fresh one.
       created.waitUntilReady().catch(() => {
         if (this.queues.get(name) === created) this.queues.delete(name);
-        // eslint-disable-next-line no-restricted-syntax -- it can only fail with the start's own error, which the call that used the queue was given
-        created.close().catch(() => undefined);
+        // Closing takes its listeners off the shared connection. It can only fail with the start's
+        // own error, which the call that used the queue was given.
+        void settled(created.close());
       });
       this.queues.set(name, created);
       queue = created;
