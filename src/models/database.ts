@@ -13,7 +13,7 @@ import { preparePglite } from './pglite-statements';
 import { PgliteThread } from './pglite-thread';
 import { memoryTemplate, seedFromTemplate } from './pglite-template';
 import { processAlive } from '../lib/processes';
-import { timedClientClass, type QueryTiming } from './timed-client';
+import { serverClientClass, type QueryTiming } from './server-client';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 /** A transaction handle; repositories accept either a Db or a Tx. */
@@ -57,7 +57,7 @@ export async function openDatabase(options: {
 
 function openServer(url: string, poolSize: number): Database {
   const timing: QueryTiming = {};
-  const pool = new Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000, Client: timedClientClass(timing) });
+  const pool = new Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000, Client: serverClientClass(timing) });
   // An idle client that loses its server emits 'error' on the pool; without a listener it would crash the process.
   pool.on('error', () => undefined);
   const db = drizzlePg(pool, { schema }) as unknown as Db;

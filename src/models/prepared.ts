@@ -4,9 +4,9 @@
  * ms of CPU per query on the PostgreSQL server and more with PGlite, on every authenticated request
  * and every generation's start.
  *
- * Unnamed on the server (`UNNAMED`): PostgreSQL still parses the statement on each run, as for any
- * other query, so nothing is left prepared on a connection that a transaction-mode pooler could
- * hand to another client, or that a migration run by another node could invalidate.
+ * Drizzle is given no name for it: each connection names the texts it runs again, whatever built
+ * them (the server's pool client, server-client.ts; the embedded database, pglite-statements.ts), so
+ * PostgreSQL also parses and plans it once per connection.
  */
 export function preparedOnce<T>(build: (name: string) => T): () => T {
   let statement: T | undefined;

@@ -1,0 +1,139 @@
+import { Client, type QueryResult } from 'pg';
+
+/** Told the time of each statement a pool's clients run (seconds) and whether it failed; set once metrics exist. */
+export interface QueryTiming {
+  observe?: (seconds: number, failed: boolean) => void;
+}
+
+/** Named statements one connection keeps at most: past it, new texts run unnamed. */
+export const STATEMENTS_PER_CONNECTION = 256;
+
+/** Texts one connection remembers as seen once, before it forgets them all and starts again. */
+const SEEN_ONCE = 1024;
+
+/**
+ * The errors of a named statement the server no longer has as it was: gone (a `DISCARD ALL`, a
+ * `DEALLOCATE`) or with another result type (a migration added a column that a `*` returns).
+ * Both are raised before the statement runs.
+ */
+const STALE_STATEMENT = new Set(['26000', '0A000']);
+
+type Callback = (error: Error | null, result?: QueryResult) => void;
+interface Config {
+  text: string;
+  name?: string;
+  values?: unknown[];
+}
+
+/**
+ * The `pg` client class of a PostgreSQL server's pool (its `Client` option), which does two things
+ * to every statement it runs, inside transactions too:
+ *
+ * - **Names the statements it runs again.** A text with parameters is sent unnamed the first time
+ *   on a connection and as a named statement from its second run on: PostgreSQL then parses and
+ *   plans it once per connection instead of on every run (the planning of a turn's start, a
+ *   five-table read with a run's move, cost more than running it). A connection names at most
+ *   `capacity` texts and sends the rest unnamed, so what a server keeps per connection is bounded.
+ *   A named statement the server lost or whose result type a migration changed is parsed again
+ *   under a new name; outside a transaction the statement is sent again at once, inside one the
+ *   error has aborted the transaction and stands.
+ * - **Times them** for `timing` (the promise and the callback forms; a submittable, a cursor or a
+ *   stream, passes through untimed and unnamed).
+ */
+export function serverClientClass(timing: QueryTiming, capacity = STATEMENTS_PER_CONNECTION): typeof Client {
+  return class ServerClient extends Client {
+    /** Statement name by text: the texts this connection named. */
+    private readonly names = new Map<string, string>();
+    private readonly seenOnce = new Set<string>();
+    /** Names this connection gave out, including those of statements parsed again under a new one. */
+    private named = 0;
+    private inTransaction = false;
+
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- pg's query has a dozen overloads; this forwards every one
+    override query(...args: unknown[]): any {
+      const config = configOf(args[0]);
+      if (!config) return this.timed(args);
+      this.followTransaction(config.text);
+      const values = Array.isArray(args[1]) ? (args[1] as unknown[]) : config.values;
+      const name = config.name ? undefined : values?.length ? this.nameFor(config.text) : undefined;
+      if (!name) return this.timed(args);
+      const last = args.at(-1);
+      const callback = typeof last === 'function' ? (last as Callback) : undefined;
+      const rest = callback ? args.slice(1, -1) : args.slice(1);
+      const send = (as: string) => this.timed([{ ...config, name: as }, ...rest]) as Promise<QueryResult>;
+      const result = send(name).catch((error: unknown) => {
+        if (!STALE_STATEMENT.has((error as { code?: string }).code ?? '') || this.names.get(config.text) !== name) throw error;
+        this.names.delete(config.text);
+        const again = this.nameFor(config.text, true);
+        if (this.inTransaction || !again) throw error;
+        return send(again);
+      });
+      if (!callback) return result;
+      result.then(
+        (value) => callback(null, value),
+        (error: Error) => callback(error),
+      );
+      return undefined;
+    }
+
+    /**
+     * The name to run `text` under on this connection, or undefined to run it unnamed: the first
+     * time a text is seen (unless `again`: a named statement that went stale), and past `capacity`.
+     */
+    private nameFor(text: string, again = false): string | undefined {
+      const known = this.names.get(text);
+      if (known) return known;
+      if (this.named >= capacity) return undefined;
+      if (!again && !this.seenOnce.delete(text)) {
+        if (this.seenOnce.size >= SEEN_ONCE) this.seenOnce.clear();
+        this.seenOnce.add(text);
+        return undefined;
+      }
+      this.named += 1;
+      const name = `sb${this.named}`;
+      this.names.set(text, name);
+      return name;
+    }
+
+    /** Whether a transaction is open on this connection, from the statements that open and end one. */
+    private followTransaction(text: string): void {
+      if (text.length > 40) return;
+      if (/^\s*(begin|start transaction)\b/i.test(text)) this.inTransaction = true;
+      else if (/^\s*(commit|end|rollback|abort)\s*;?\s*$/i.test(text)) this.inTransaction = false;
+    }
+
+    /** `super.query` with `args`, its time and outcome told to `timing`. */
+    private timed(args: unknown[]): unknown {
+      const forward = (super.query as (...a: unknown[]) => unknown).bind(this);
+      const observe = timing.observe;
+      if (!observe) return forward(...args);
+      const started = performance.now();
+      const done = (failed: boolean) => observe((performance.now() - started) / 1000, failed);
+      const last = args.at(-1);
+      if (typeof last === 'function') {
+        args[args.length - 1] = (error: unknown, result: unknown) => {
+          done(Boolean(error));
+          (last as (error: unknown, result: unknown) => void)(error, result);
+        };
+        return forward(...args);
+      }
+      const result = forward(...args);
+      if (!(result instanceof Promise)) return result;
+      return result.then(
+        (value: unknown) => (done(false), value),
+        (error: unknown) => {
+          done(true);
+          throw error;
+        },
+      );
+    }
+  };
+}
+
+/** The query's text and config when it is a text or a plain config (not a submittable). */
+function configOf(first: unknown): Config | undefined {
+  if (typeof first === 'string') return { text: first };
+  if (!first || typeof first !== 'object') return undefined;
+  const config = first as Partial<Config> & { submit?: unknown };
+  return typeof config.text === 'string' && typeof config.submit !== 'function' ? (config as Config) : undefined;
+}

@@ -1,0 +1,123 @@
+import { Pool, type PoolClient } from 'pg';
+import { serverClientClass, type QueryTiming } from '../../src/models/server-client';
+import { createTestDatabase, serverPostgresUrl, type TestDatabase } from '../support/database';
+
+/**
+ * The PostgreSQL server's pool client names the texts it runs again, so the server parses and plans
+ * them once per connection: against the server's own view of a connection's prepared statements
+ * (`pg_prepared_statements`), with one connection per pool so every call shares it.
+ */
+describe('statements on a PostgreSQL server connection', () => {
+  let database: TestDatabase;
+  const pools: Pool[] = [];
+
+  beforeAll(async () => {
+    database = await createTestDatabase({ server: serverPostgresUrl() });
+    const setup = new Pool({ connectionString: database.url, max: 1 });
+    await setup.query(`create table items (id int primary key, name text not null unique);
+      insert into items values (1, 'one'), (2, 'two');`);
+    await setup.end();
+  });
+
+  afterAll(async () => {
+    await Promise.all(pools.map((pool) => pool.end()));
+    await database.drop();
+  });
+
+  const poolOf = (capacity?: number, timing: QueryTiming = {}) => {
+    const pool = new Pool({ connectionString: database.url, max: 1, Client: serverClientClass(timing, capacity) });
+    // As the app's pool does: a connection the server ends while idle (the database dropped at the
+    // end) emits 'error' on its pool, which would otherwise be an unhandled error.
+    pool.on('error', () => undefined);
+    pools.push(pool);
+    return pool;
+  };
+  const prepared = async (on: Pool | PoolClient) =>
+    (await on.query<{ statement: string }>('select statement from pg_prepared_statements order by prepare_time')).rows.map(
+      (row) => row.statement,
+    );
+
+  test('a text with parameters is named from its second run on; the rows are the same each time', async () => {
+    const pool = poolOf();
+    const text = 'select name from items where id = $1';
+    expect((await pool.query(text, [1])).rows).toEqual([{ name: 'one' }]);
+    expect(await prepared(pool)).toEqual([]);
+    expect((await pool.query({ text, values: [2] })).rows).toEqual([{ name: 'two' }]);
+    expect((await pool.query(text, [1])).rows).toEqual([{ name: 'one' }]);
+    expect(await prepared(pool)).toEqual([text]);
+  });
+
+  test('a text without parameters keeps the simple protocol: several statements in one text still run', async () => {
+    const pool = poolOf();
+    for (let i = 0; i < 2; i += 1) {
+      const results = (await pool.query('select 1 as a; select 2 as b')) as unknown as Array<{ rows: unknown[] }>;
+      expect(results.map((result) => result.rows)).toEqual([[{ a: 1 }], [{ b: 2 }]]);
+    }
+    expect(await prepared(pool)).toEqual([]);
+  });
+
+  test('past its capacity a connection runs new texts unnamed, with the same results', async () => {
+    const pool = poolOf(2);
+    const texts = Array.from({ length: 4 }, (_, i) => `select ${i} as n, name from items where id = $1`);
+    for (const text of texts) for (let run = 0; run < 2; run += 1) await pool.query(text, [1]);
+    for (const [i, text] of texts.entries()) expect((await pool.query(text, [2])).rows).toEqual([{ n: i, name: 'two' }]);
+    expect(await prepared(pool)).toEqual(texts.slice(0, 2));
+  });
+
+  test('a statement the server lost is parsed again, and the call succeeds', async () => {
+    const pool = poolOf();
+    const text = "select name || '!' as loud from items where id = $1";
+    await pool.query(text, [1]);
+    await pool.query(text, [1]);
+    await pool.query('deallocate all');
+    expect(await prepared(pool)).toEqual([]);
+    expect((await pool.query(text, [2])).rows).toEqual([{ loud: 'two!' }]);
+    expect(await prepared(pool)).toEqual([text]);
+  });
+
+  test('after a migration changes what a * returns: outside a transaction the call succeeds, inside one it fails once', async () => {
+    const pool = poolOf();
+    await pool.query('create table things (id int primary key)');
+    await pool.query('insert into things values (1)');
+    const text = 'select * from things where id = $1';
+    await pool.query(text, [1]);
+    await pool.query(text, [1]);
+
+    await pool.query('alter table things add column label text');
+    expect((await pool.query(text, [1])).rows).toEqual([{ id: 1, label: null }]);
+
+    await pool.query('alter table things add column size int');
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      await expect(client.query(text, [1])).rejects.toMatchObject({ code: '0A000' });
+      await client.query('rollback');
+      expect((await client.query(text, [1])).rows).toEqual([{ id: 1, label: null, size: null }]);
+      await client.query('begin');
+      expect((await client.query(text, [1])).rows).toEqual([{ id: 1, label: null, size: null }]);
+      await client.query('commit');
+    } finally {
+      client.release();
+    }
+  });
+
+  test('an error of a named statement reaches the caller with its code, and is timed as a failure', async () => {
+    const observed: boolean[] = [];
+    const pool = poolOf(undefined, { observe: (_seconds, failed) => observed.push(failed) });
+    const text = 'insert into items (id, name) values ($1, $2)';
+    const codes: unknown[] = [];
+    for (let i = 0; i < 3; i += 1)
+      codes.push(
+        await pool.query(text, [1, 'dup']).then(
+          () => 'inserted',
+          (error: { code?: string }) => error.code,
+        ),
+      );
+    expect(codes).toEqual(['23505', '23505', '23505']);
+    expect(observed).toEqual([true, true, true]);
+    // pg's pool replaces a connection whose query failed; the new one names the text afresh.
+    await pool.query(text, [3, 'three']);
+    await pool.query('delete from items where id = $1', [3]);
+    expect((await pool.query('select count(*)::int as n from items')).rows).toEqual([{ n: 2 }]);
+  });
+});
