@@ -6,7 +6,14 @@ import { processAlive, waitForReadyLine } from '../lib/processes';
 
 /** A redis-server child process owned by this process. */
 export interface EmbeddedRedis {
+  /** Its loopback TCP address, for people and tools (`redis-cli -u`). */
   url: string;
+  /**
+   * Its Unix socket (`DATA_DIR/redis/redis.sock`, only this user may connect), which this process
+   * connects through: a command costs both sides about a third less CPU than over loopback TCP.
+   * Absent when the path is too long for a socket's address; the process then uses `url`.
+   */
+  socket?: string;
   /** The pidfile redis-server writes under DATA_DIR (tests read the server's pid from it). */
   pidFile: string;
   stop(): Promise<void>;
@@ -95,6 +102,8 @@ export async function startEmbeddedRedis(dataDir: string, options: EmbeddedRedis
   const dir = path.resolve(dataDir, 'redis');
   mkdirSync(dir, { recursive: true });
   const pidFile = path.join(dir, 'redis-server.pid');
+  const socket = path.join(dir, 'redis.sock');
+  const withSocket = Buffer.byteLength(socket) <= MAX_SOCKET_PATH;
   await stopOrphan(pidFile);
   // A port found free can be taken by another process before redis-server binds it: another port then.
   let port = 0;
@@ -102,7 +111,7 @@ export async function startEmbeddedRedis(dataDir: string, options: EmbeddedRedis
   let child: ChildProcess | undefined;
   for (let attempt = 1; !child; attempt += 1) {
     port = await freePort();
-    args = serverArgs(port, dir, pidFile);
+    args = serverArgs(port, dir, pidFile, withSocket ? socket : undefined);
     child = await launch(binary, args, port).catch((error: unknown) => {
       if (attempt >= PORT_ATTEMPTS || !/Address already in use/i.test((error as Error).message)) throw error;
       return undefined;
@@ -136,6 +145,7 @@ export async function startEmbeddedRedis(dataDir: string, options: EmbeddedRedis
   // Our end of the watchdog's pipe closes when we exit, however we exit.
   return {
     url: `redis://127.0.0.1:${port}`,
+    ...(withSocket ? { socket } : {}),
     pidFile,
     stop: () =>
       new Promise<void>((resolve) => {
@@ -150,8 +160,15 @@ export async function startEmbeddedRedis(dataDir: string, options: EmbeddedRedis
 /** Ports tried before the start gives up (each lost to another process between look and bind). */
 const PORT_ATTEMPTS = 5;
 
-/** redis-server's command line: loopback on `port`, AOF under `dir` (fsync every second), no RDB. */
-function serverArgs(port: number, dir: string, pidFile: string): string[] {
+/** The longest path a Unix socket's address holds on Linux and macOS (108 and 104 bytes with the NUL), with room to spare. */
+const MAX_SOCKET_PATH = 100;
+
+/**
+ * redis-server's command line: loopback on `port` and, when given, the Unix socket `socket` that
+ * only this user may open (redis-server replaces a stale one left by a killed predecessor), AOF
+ * under `dir` (fsync every second), no RDB.
+ */
+function serverArgs(port: number, dir: string, pidFile: string, socket: string | undefined): string[] {
   return [
     '--port',
     String(port),
@@ -167,6 +184,7 @@ function serverArgs(port: number, dir: string, pidFile: string): string[] {
     'yes',
     '--appendfsync',
     'everysec',
+    ...(socket ? ['--unixsocket', socket, '--unixsocketperm', '700'] : []),
   ];
 }
 

@@ -60,7 +60,7 @@ export async function openStores(config: Config, logger: Logger, progress: (step
   if (redisStart.status === 'rejected') throw redisStart.reason;
   if (databaseOpen.status === 'rejected') throw databaseOpen.reason;
   const database = databaseOpen.value;
-  const connections = RedisConnections.open(redisTargets(config.redis, embeddedRedis?.url));
+  const connections = RedisConnections.open(redisTargets(config.redis, embeddedRedis?.socket ?? embeddedRedis?.url));
   closers.unshift(['redis', () => connections.quit()]);
   await connections.ready();
   return {
@@ -73,10 +73,10 @@ export async function openStores(config: Config, logger: Logger, progress: (step
 
 const redactUrl = (url: string) => url.replace(/\/\/[^@/]*@/, '//***@');
 
-/** Each concern's Redis: the cluster's seeds, its own URL, or the embedded server's. */
-function redisTargets(redis: Config['redis'], embeddedUrl: string | undefined): Record<'queues' | 'realtime' | 'cache', RedisTarget> {
+/** Each concern's Redis: the cluster's seeds, its own URL, or the embedded server's (its socket's path, else its URL). */
+function redisTargets(redis: Config['redis'], embedded: string | undefined): Record<'queues' | 'realtime' | 'cache', RedisTarget> {
   if (redis.cluster) return { queues: redis.cluster, realtime: redis.cluster, cache: redis.cluster };
-  const url = (own: string | undefined) => own ?? embeddedUrl!;
+  const url = (own: string | undefined) => own ?? embedded!;
   return { queues: url(redis.urls.queues), realtime: url(redis.urls.realtime), cache: url(redis.urls.cache) };
 }
 

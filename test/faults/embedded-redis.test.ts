@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
@@ -7,6 +7,7 @@ import { spawnSwitchboard, type SwitchboardProcess } from '../support/processes'
 import { readSse } from '../support/sse';
 import { eventually } from '../support/wait';
 import { processAlive } from '../../src/lib/processes';
+import { createRedis, redisReady } from '../../src/lib/redis';
 
 const PROMPT = 'Plan the launch: a heading, three todos (book venue, invite press, ship beta) and a short paragraph';
 
@@ -25,6 +26,21 @@ const childrenOf = (pid: number) =>
     .split('\n')
     .map((line) => Number.parseInt(line.trim(), 10))
     .filter(Number.isInteger);
+
+/** The address of every client of the redis-server listening on `socket` (CLIENT LIST's `addr`). */
+async function clientAddresses(socket: string): Promise<string[]> {
+  const client = createRedis(socket, 'command');
+  try {
+    await redisReady(client);
+    const list = (await client.call('CLIENT', 'LIST')) as string;
+    return list
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => /(?:^| )addr=(\S+)/.exec(line)![1]);
+  } finally {
+    client.disconnect();
+  }
+}
 
 /**
  * `npm start` in embedded mode (no REDIS_URL, no DATABASE_URL): the redis-server child keeps its
@@ -66,6 +82,12 @@ describe('the embedded redis-server under crashes', () => {
   test('redis-server killed under the running app comes back on its own: readiness recovers and generations work', async () => {
     const app = await start();
     const api = `${app.url}/api/v1`;
+    // The app talks to its redis-server through a Unix socket only its user may open, not loopback TCP.
+    const socket = path.join(dataDir, 'redis', 'redis.sock');
+    expect(statSync(socket).mode & 0o777).toBe(0o700);
+    const addresses = await clientAddresses(socket);
+    expect(addresses.length).toBeGreaterThan(2);
+    expect(addresses.filter((address) => !address.startsWith(`${socket}:`))).toEqual([]);
     user = await registerUser(api, 'Embedded');
     canvasId = await createCanvas(api, user);
     const before = redisPid(dataDir);
@@ -91,6 +113,8 @@ describe('the embedded redis-server under crashes', () => {
     });
     expect(sse.messages.at(-1)!.event).toBe('complete');
     expect(app.child.exitCode).toBeNull();
+    // Back on the socket the new redis-server made in place of the old one's.
+    expect((await clientAddresses(socket)).filter((address) => !address.startsWith(`${socket}:`))).toEqual([]);
   }, 90_000);
 
   test('kill -9 of the app mid-generation: its redis-server goes away, the restart resumes the queued job and replays the event log', async () => {

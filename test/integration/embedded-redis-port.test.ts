@@ -60,3 +60,48 @@ describe('the embedded redis-server when its port is taken before it binds', () 
     }
   }, 60_000);
 });
+
+/**
+ * A Unix socket's address holds about a hundred bytes: under a DATA_DIR deeper than that the
+ * embedded redis-server has no socket, and its clients use its loopback port.
+ */
+describe('the embedded redis-server under a DATA_DIR too deep for a socket', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sb-redis-deep-'));
+  let redis: EmbeddedRedis | undefined;
+
+  afterAll(async () => {
+    await redis?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('starts without a socket and answers on its port', async () => {
+    const deep = path.join(dir, 'a-folder-name-long-enough'.repeat(4), 'data');
+    expect(Buffer.byteLength(path.join(deep, 'redis', 'redis.sock'))).toBeGreaterThan(108);
+    redis = await startEmbeddedRedis(deep);
+    expect(redis.socket).toBeUndefined();
+    expect(existsSync(path.join(deep, 'redis', 'redis.sock'))).toBe(false);
+    const client = createRedis(redis.url, 'command');
+    try {
+      await redisReady(client);
+      expect(await client.ping()).toBe('PONG');
+    } finally {
+      client.disconnect();
+    }
+  }, 60_000);
+
+  test('under a short DATA_DIR it has one, and answers on it', async () => {
+    const short = await startEmbeddedRedis(path.join(dir, 'short'));
+    try {
+      expect(short.socket).toBe(path.join(dir, 'short', 'redis', 'redis.sock'));
+      const client = createRedis(short.socket!, 'command');
+      try {
+        await redisReady(client);
+        expect(await client.ping()).toBe('PONG');
+      } finally {
+        client.disconnect();
+      }
+    } finally {
+      await short.stop();
+    }
+  }, 60_000);
+});
