@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Client, type QueryResult } from 'pg';
 
 /** Told the time of each statement a pool's clients run (seconds) and whether it failed; set once metrics exist. */
@@ -12,11 +13,19 @@ export const STATEMENTS_PER_CONNECTION = 256;
 const SEEN_ONCE = 1024;
 
 /**
- * The errors of a named statement the server no longer has as it was: gone (a `DISCARD ALL`, a
- * `DEALLOCATE`) or with another result type (a migration added a column that a `*` returns).
- * Both are raised before the statement runs.
+ * The named statement returns another row type since a migration changed a table a `*` reads:
+ * "cached plan must not change result type" (its code is shared by other errors, the server's
+ * function that raises it is not, and it reads the same in every server language).
  */
-const STALE_STATEMENT = new Set(['26000', '0A000']);
+const resultTypeChanged = (error: { code?: string; routine?: string }) =>
+  error.code === '0A000' && error.routine === 'RevalidateCachedQuery';
+/**
+ * The server does not have the statement this connection named (26000), or already has one of that
+ * name it did not parse here (42P05): the connection reaches more than one server session, as
+ * through a transaction-mode pooler that does not keep prepared statements, or someone ran
+ * `DEALLOCATE`.
+ */
+const NOT_KEPT = new Set(['26000', '42P05']);
 
 type Callback = (error: Error | null, result?: QueryResult) => void;
 interface Config {
@@ -32,11 +41,13 @@ interface Config {
  * - **Names the statements it runs again.** A text with parameters is sent unnamed the first time
  *   on a connection and as a named statement from its second run on: PostgreSQL then parses and
  *   plans it once per connection instead of on every run (the planning of a turn's start, a
- *   five-table read with a run's move, cost more than running it). A connection names at most
+ *   five-table read with a run's move, cost more than running it). A name is derived from its text
+ *   alone, so on any server session a name stands for one text. A connection names at most
  *   `capacity` texts and sends the rest unnamed, so what a server keeps per connection is bounded.
- *   A named statement the server lost or whose result type a migration changed is parsed again
- *   under a new name; outside a transaction the statement is sent again at once, inside one the
- *   error has aborted the transaction and stands.
+ *   A statement whose row type a migration changed is parsed again under a new name. A connection
+ *   whose server lost a named statement, or holds one it did not parse (a pooler that does not keep
+ *   prepared statements), stops naming. In both cases a statement outside a transaction is sent
+ *   again at once and succeeds; inside one the error has aborted the transaction and stands.
  * - **Times them** for `timing` (the promise and the callback forms; a submittable, a cursor or a
  *   stream, passes through untimed and unnamed).
  */
@@ -45,8 +56,12 @@ export function serverClientClass(timing: QueryTiming, capacity = STATEMENTS_PER
     /** Statement name by text: the texts this connection named. */
     private readonly names = new Map<string, string>();
     private readonly seenOnce = new Set<string>();
+    /** Per text whose row type changed under it: how many times, for its next name. */
+    private readonly reparsed = new Map<string, number>();
     /** Names this connection gave out, including those of statements parsed again under a new one. */
     private named = 0;
+    /** False once the server lost a statement this connection named: every statement goes unnamed. */
+    private naming = true;
     private inTransaction = false;
 
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- pg's query has a dozen overloads; this forwards every one
@@ -55,18 +70,26 @@ export function serverClientClass(timing: QueryTiming, capacity = STATEMENTS_PER
       if (!config) return this.timed(args);
       this.followTransaction(config.text);
       const values = Array.isArray(args[1]) ? (args[1] as unknown[]) : config.values;
-      const name = config.name ? undefined : values?.length ? this.nameFor(config.text) : undefined;
+      const name = config.name || !values?.length ? undefined : this.nameFor(config.text);
       if (!name) return this.timed(args);
       const last = args.at(-1);
       const callback = typeof last === 'function' ? (last as Callback) : undefined;
       const rest = callback ? args.slice(1, -1) : args.slice(1);
-      const send = (as: string) => this.timed([{ ...config, name: as }, ...rest]) as Promise<QueryResult>;
+      const send = (as: string | undefined) => this.timed([{ ...config, name: as }, ...rest]) as Promise<QueryResult>;
       const result = send(name).catch((error: unknown) => {
-        if (!STALE_STATEMENT.has((error as { code?: string }).code ?? '') || this.names.get(config.text) !== name) throw error;
-        this.names.delete(config.text);
-        const again = this.nameFor(config.text, true);
-        if (this.inTransaction || !again) throw error;
-        return send(again);
+        const failure = error as { code?: string; routine?: string };
+        if (resultTypeChanged(failure) && this.names.get(config.text) === name) {
+          this.names.delete(config.text);
+          this.reparsed.set(config.text, (this.reparsed.get(config.text) ?? 0) + 1);
+        } else if (NOT_KEPT.has(failure.code ?? '')) {
+          this.naming = false;
+          this.names.clear();
+          this.seenOnce.clear();
+        } else {
+          throw error;
+        }
+        if (this.inTransaction) throw error;
+        return send(this.nameFor(config.text, true));
       });
       if (!callback) return result;
       result.then(
@@ -78,19 +101,21 @@ export function serverClientClass(timing: QueryTiming, capacity = STATEMENTS_PER
 
     /**
      * The name to run `text` under on this connection, or undefined to run it unnamed: the first
-     * time a text is seen (unless `again`: a named statement that went stale), and past `capacity`.
+     * time a text is seen (unless `again`: a named statement parsed again), past `capacity`, and
+     * once the connection stopped naming.
      */
     private nameFor(text: string, again = false): string | undefined {
       const known = this.names.get(text);
       if (known) return known;
-      if (this.named >= capacity) return undefined;
+      if (!this.naming || this.named >= capacity) return undefined;
       if (!again && !this.seenOnce.delete(text)) {
         if (this.seenOnce.size >= SEEN_ONCE) this.seenOnce.clear();
         this.seenOnce.add(text);
         return undefined;
       }
       this.named += 1;
-      const name = `sb${this.named}`;
+      const reparsed = this.reparsed.get(text);
+      const name = `sb_${createHash('sha256').update(text).digest('hex').slice(0, 32)}${reparsed ? `_${reparsed}` : ''}`;
       this.names.set(text, name);
       return name;
     }

@@ -64,15 +64,43 @@ describe('statements on a PostgreSQL server connection', () => {
     expect(await prepared(pool)).toEqual(texts.slice(0, 2));
   });
 
-  test('a statement the server lost is parsed again, and the call succeeds', async () => {
+  test('a name stands for its text on every connection: two connections name one text alike', async () => {
+    const [one, two] = [poolOf(), poolOf()];
+    const text = 'select id from items where name = $1';
+    for (const pool of [one, two]) for (let run = 0; run < 2; run += 1) await pool.query(text, ['one']);
+    const names = async (pool: Pool) =>
+      (await pool.query<{ name: string }>('select name from pg_prepared_statements where statement = $1', [text])).rows.map(
+        (row) => row.name,
+      );
+    const [first, second] = [await names(one), await names(two)];
+    expect(first).toHaveLength(1);
+    expect(second).toEqual(first);
+  });
+
+  test('a connection whose server lost a statement it named stops naming; the call succeeds', async () => {
     const pool = poolOf();
     const text = "select name || '!' as loud from items where id = $1";
     await pool.query(text, [1]);
     await pool.query(text, [1]);
-    await pool.query('deallocate all');
-    expect(await prepared(pool)).toEqual([]);
-    expect((await pool.query(text, [2])).rows).toEqual([{ loud: 'two!' }]);
     expect(await prepared(pool)).toEqual([text]);
+    // What a transaction-mode pooler that does not keep prepared statements looks like from here.
+    await pool.query('deallocate all');
+    expect((await pool.query(text, [2])).rows).toEqual([{ loud: 'two!' }]);
+    for (const id of [1, 2]) await pool.query("select name || '?' as asked from items where id = $1", [id]);
+    expect((await pool.query(text, [1])).rows).toEqual([{ loud: 'one!' }]);
+    expect(await prepared(pool)).toEqual([]);
+  });
+
+  test('a statement its server session already holds under its name (parsed by another client) is run unnamed', async () => {
+    const [other, pool] = [poolOf(), poolOf()];
+    const text = 'select name from items where id = $1 and name <> $2';
+    for (let run = 0; run < 2; run += 1) await other.query(text, [1, 'x']);
+    const [{ name }] = (await other.query<{ name: string }>('select name from pg_prepared_statements where statement = $1', [text])).rows;
+    // As if a pooler handed this connection a server session the other client had prepared it on.
+    await pool.query(`prepare "${name}" as ${text}`);
+    await pool.query(text, [1, 'x']);
+    expect((await pool.query(text, [2, 'x'])).rows).toEqual([{ name: 'two' }]);
+    expect((await pool.query(text, [1, 'x'])).rows).toEqual([{ name: 'one' }]);
   });
 
   test('after a migration changes what a * returns: outside a transaction the call succeeds, inside one it fails once', async () => {
