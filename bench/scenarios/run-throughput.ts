@@ -196,6 +196,8 @@ export async function runThroughputScenario(ctx: BenchContext, options: RunThrou
         ourCores: chosen.saturation.ourCores,
         pipelineCores: chosen.saturation.pipelineCores,
         runsPerPipelineCore: chosen.saturation.runsPerPipelineCore,
+        // The same, as the CPU one run costs the whole pipeline at saturation.
+        allInCpuMsPerRun: round(1000 / chosen.saturation.runsPerPipelineCore, 2),
         harnessCores: round(chosen.saturation.modelCores + chosen.saturation.loadGeneratorCores, 3),
         saturationConcurrency: chosen.saturation.concurrency,
         runsPerSBySweep: mid,
