@@ -10,7 +10,13 @@ export interface QueryTiming {
 export const STATEMENTS_PER_CONNECTION = 256;
 
 /** Texts one connection remembers as seen once, before it forgets them all and starts again. */
-const SEEN_ONCE = 1024;
+const SEEN_ONCE = 256;
+
+/**
+ * Texts with more parameters are batches (rows of an insert, an `in` list) whose text changes with
+ * their size: left unnamed, so they do not fill a connection's names.
+ */
+const MAX_NAMED_PARAMETERS = 100;
 
 /**
  * The named statement returns another row type since a migration changed a table a `*` reads:
@@ -43,11 +49,13 @@ interface Config {
  *   plans it once per connection instead of on every run (the planning of a turn's start, a
  *   five-table read with a run's move, cost more than running it). A name is derived from its text
  *   alone, so on any server session a name stands for one text. A connection names at most
- *   `capacity` texts and sends the rest unnamed, so what a server keeps per connection is bounded.
- *   A statement whose row type a migration changed is parsed again under a new name. A connection
- *   whose server lost a named statement, or holds one it did not parse (a pooler that does not keep
- *   prepared statements), stops naming. In both cases a statement outside a transaction is sent
- *   again at once and succeeds; inside one the error has aborted the transaction and stands.
+ *   `capacity` texts, none with more than `MAX_NAMED_PARAMETERS` parameters, and sends the rest
+ *   unnamed, so what a server keeps per connection is bounded. A statement whose row type a
+ *   migration changed is parsed again under a new name. A connection whose server lost a named
+ *   statement, or holds one it did not parse (a pooler that does not keep prepared statements),
+ *   stops naming. In both cases a statement sent outside a transaction, with nothing sent after it
+ *   on the connection, is sent again at once and succeeds; otherwise the error reaches the caller
+ *   (inside a transaction it has aborted the transaction).
  * - **Times them** for `timing` (the promise and the callback forms; a submittable, a cursor or a
  *   stream, passes through untimed and unnamed).
  */
@@ -63,15 +71,22 @@ export function serverClientClass(timing: QueryTiming, capacity = STATEMENTS_PER
     /** False once the server lost a statement this connection named: every statement goes unnamed. */
     private naming = true;
     private inTransaction = false;
+    /** Statements handed to this connection so far: a retry is sent only when none came after the failed one. */
+    private issued = 0;
 
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- pg's query has a dozen overloads; this forwards every one
     override query(...args: unknown[]): any {
+      this.issued += 1;
       const config = configOf(args[0]);
       if (!config) return this.timed(args);
       this.followTransaction(config.text);
       const values = Array.isArray(args[1]) ? (args[1] as unknown[]) : config.values;
-      const name = config.name || !values?.length ? undefined : this.nameFor(config.text);
+      const name = config.name || !values?.length || values.length > MAX_NAMED_PARAMETERS ? undefined : this.nameFor(config.text);
       if (!name) return this.timed(args);
+      // Sent again only if it ran outside a transaction and nothing was sent after it: the order of
+      // statements on the connection stays the caller's, and none lands after a transaction's end.
+      const retryable = !this.inTransaction;
+      const sentAs = this.issued;
       const last = args.at(-1);
       const callback = typeof last === 'function' ? (last as Callback) : undefined;
       const rest = callback ? args.slice(1, -1) : args.slice(1);
@@ -88,7 +103,7 @@ export function serverClientClass(timing: QueryTiming, capacity = STATEMENTS_PER
         } else {
           throw error;
         }
-        if (this.inTransaction) throw error;
+        if (!retryable || this.issued !== sentAs) throw error;
         return send(this.nameFor(config.text, true));
       });
       if (!callback) return result;
@@ -122,9 +137,9 @@ export function serverClientClass(timing: QueryTiming, capacity = STATEMENTS_PER
 
     /** Whether a transaction is open on this connection, from the statements that open and end one. */
     private followTransaction(text: string): void {
-      if (text.length > 40) return;
-      if (/^\s*(begin|start transaction)\b/i.test(text)) this.inTransaction = true;
-      else if (/^\s*(commit|end|rollback|abort)\s*;?\s*$/i.test(text)) this.inTransaction = false;
+      if (/^\s*(begin|start\s+transaction)\b/i.test(text.length > 64 ? text.slice(0, 64) : text)) this.inTransaction = true;
+      else if (text.length <= 40 && /^\s*(commit|end|rollback|abort)(\s+(work|transaction))?\s*;?\s*$/i.test(text))
+        this.inTransaction = false;
     }
 
     /** `super.query` with `args`, its time and outcome told to `timing`. */
@@ -155,10 +170,13 @@ export function serverClientClass(timing: QueryTiming, capacity = STATEMENTS_PER
   };
 }
 
-/** The query's text and config when it is a text or a plain config (not a submittable). */
+/** The query's text and config when it is a text or a plain config (not a submittable, no callback of its own). */
 function configOf(first: unknown): Config | undefined {
   if (typeof first === 'string') return { text: first };
   if (!first || typeof first !== 'object') return undefined;
-  const config = first as Partial<Config> & { submit?: unknown };
-  return typeof config.text === 'string' && typeof config.submit !== 'function' ? (config as Config) : undefined;
+  const config = first as Partial<Config> & { submit?: unknown; callback?: unknown };
+  // A config with a callback of its own (pg answers through it, not a promise) passes through as it is.
+  return typeof config.text === 'string' && typeof config.submit !== 'function' && typeof config.callback !== 'function'
+    ? (config as Config)
+    : undefined;
 }

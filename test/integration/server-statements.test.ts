@@ -129,6 +129,101 @@ describe('statements on a PostgreSQL server connection', () => {
     }
   });
 
+  test('a transaction opened with options is one too: the stale statement fails with its own error, not as a retry in an aborted transaction', async () => {
+    const pool = poolOf();
+    await pool.query('create table options_things (id int primary key)');
+    await pool.query('insert into options_things values (1)');
+    const text = 'select * from options_things where id = $1';
+    for (let run = 0; run < 2; run += 1) await pool.query(text, [1]);
+    await pool.query('alter table options_things add column label text');
+    const client = await pool.connect();
+    try {
+      await client.query('begin isolation level repeatable read read only');
+      await expect(client.query(text, [1])).rejects.toMatchObject({ code: '0A000' });
+      await client.query('rollback');
+    } finally {
+      client.release();
+    }
+  });
+
+  test('a failed statement is not sent again after a statement sent behind it: a commit queued after it stays the end', async () => {
+    const pool = poolOf();
+    await pool.query('create table queued_things (id int primary key); create table queued_log (id int)');
+    await pool.query('insert into queued_things values (1)');
+    const text = 'select * from queued_things where id = $1';
+    for (let run = 0; run < 2; run += 1) await pool.query(text, [1]);
+    await pool.query('alter table queued_things add column label text');
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      await client.query('insert into queued_log values (1)');
+      // Both sent before either answers: pg queues the commit behind the stale statement.
+      const stale = client.query(text, [1]).then(
+        () => 'ran',
+        (error: { code?: string }) => error.code,
+      );
+      const commit = client.query('commit');
+      expect(await stale).toBe('0A000');
+      expect((await commit).command).toBe('ROLLBACK');
+    } finally {
+      client.release();
+    }
+    expect((await pool.query('select count(*)::int as n from queued_log')).rows).toEqual([{ n: 0 }]);
+  });
+
+  test("outside a transaction too, a failed statement with another sent behind it is not sent again: the order stays the caller's", async () => {
+    const pool = poolOf();
+    await pool.query('create table ordered_things (id int primary key)');
+    await pool.query('insert into ordered_things values (1)');
+    const text = 'select * from ordered_things where id = $1';
+    for (let run = 0; run < 2; run += 1) await pool.query(text, [1]);
+    await pool.query('alter table ordered_things add column label text');
+    const client = await pool.connect();
+    try {
+      const order: string[] = [];
+      const stale = client.query(text, [1]).then(
+        () => order.push('stale ran'),
+        (error: { code?: string }) => order.push(`stale ${error.code}`),
+      );
+      const behind = client.query('select 1').then(() => order.push('behind ran'));
+      await Promise.all([stale, behind]);
+      expect(order).toEqual(['stale 0A000', 'behind ran']);
+      // The next call alone is parsed again and succeeds.
+      expect((await client.query(text, [1])).rows).toEqual([{ id: 1, label: null }]);
+    } finally {
+      client.release();
+    }
+  });
+
+  test('a batch of more than a hundred parameters, whose text changes with its size, is never named', async () => {
+    const pool = poolOf();
+    const ids = Array.from({ length: 101 }, (_, i) => i + 1);
+    const text = `select count(*)::int as n from items where id in (${ids.map((_, i) => `$${i + 1}`).join(', ')})`;
+    for (let run = 0; run < 3; run += 1) expect((await pool.query(text, ids)).rows).toEqual([{ n: 2 }]);
+    expect(await prepared(pool)).toEqual([]);
+  });
+
+  test('a query config with a callback of its own is answered through it, every time', async () => {
+    const pool = poolOf();
+    const client = await pool.connect();
+    try {
+      const text = 'select name from items where id = $1';
+      for (const id of [1, 2, 1]) {
+        const rows = await new Promise<unknown[]>((resolve, reject) => {
+          const config = {
+            text,
+            values: [id],
+            callback: (error: Error | null, result: { rows: unknown[] }) => (error ? reject(error) : resolve(result.rows)),
+          };
+          (client.query as unknown as (config: unknown) => void)(config);
+        });
+        expect(rows).toEqual([{ name: id === 1 ? 'one' : 'two' }]);
+      }
+    } finally {
+      client.release();
+    }
+  });
+
   test('an error of a named statement reaches the caller with its code, and is timed as a failure', async () => {
     const observed: boolean[] = [];
     const pool = poolOf(undefined, { observe: (_seconds, failed) => observed.push(failed) });
