@@ -4,7 +4,7 @@
  * scenario), prints a table with PASS/MISS per target, and writes bench/results/latest.json plus a
  * dated copy. A benchmark, not a test: it never fails on a missed target, only on a broken run.
  *
- * Flags: --only=generation,realisticStream,fanout,sseOverhead,throughput,runThroughput,memory,churn,cancel,recovery,manyStreams,budget,roomThreads,knowledge   --quick (fewer runs, for trying)
+ * Flags: --only=generation,realisticStream,fanout,sseOverhead,throughput,runThroughput,memory,churn,cancel,recovery,manyStreams,budget,roomThreads,turnWaits,knowledge   --quick (fewer runs, for trying)
  *        --smoke (every scenario at its smallest, about two minutes: CI runs it so a broken scenario is
  *        noticed; it fails on a broken scenario, never on a missed target)
  *        --profile=<dir> (CPU profiles of the in-process scenarios' measured runs)
@@ -46,6 +46,7 @@ import { manyStreamsScenario } from './scenarios/many-streams';
 import { memoryScenario } from './scenarios/memory';
 import { realisticStreamScenario } from './scenarios/realistic-stream';
 import { roomThreadsScenario } from './scenarios/room-threads';
+import { turnWaitsScenario } from './scenarios/turn-waits';
 import { ANCHORS, FIXED_COST_LIMITS, runThroughputScenario } from './scenarios/run-throughput';
 import { sseOverheadScenario } from './scenarios/sse-overhead';
 import { throughputScenario } from './scenarios/throughput';
@@ -64,6 +65,7 @@ const SCENARIOS = [
   'manyStreams',
   'budget',
   'roomThreads',
+  'turnWaits',
   'knowledge',
 ] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
@@ -167,6 +169,7 @@ function plansFor(ctx: BenchContext, mode: BenchMode): Record<ScenarioName, () =
         manyStreams: () => manyStreamsScenario(ctx, { steps: [100, 200], hot: 50, calls: 10, gapMs: 10 }),
         budget: () => budgetScenario(ctx, { admissions: 50, warmups: 10 }),
         roomThreads: () => roomThreadsScenario(ctx, { members: 10, posters: 2, turnsPerPoster: 2, reconnects: 3, apiNodes: 2 }),
+        turnWaits: () => turnWaitsScenario(ctx, { turns: 3, warmups: 1 }),
         // The index path too: its threshold lowered below the reader's 300 chunks.
         knowledge: () =>
           knowledgeScenario(ctx, {
@@ -231,6 +234,8 @@ function plansFor(ctx: BenchContext, mode: BenchMode): Record<ScenarioName, () =
         // A team in one room thread: 50 members on two API nodes, 5 posting at once, turns with tools and approvals.
         roomThreads: () =>
           roomThreadsScenario(ctx, { members: 50, posters: 5, turnsPerPoster: q ? 2 : 4, reconnects: q ? 10 : 50, apiNodes: 2 }),
+        // A chat turn parked on an approval, then decided: what the wait holds and how soon the turn goes on.
+        turnWaits: () => turnWaitsScenario(ctx, { turns: q ? 20 : 100, warmups: 3 }),
         // Knowledge: 50-page PDFs ingested through the queues; retrieval and recall@10 at 100,000 chunks
         // of the reader's (10,000 of another user's beside them), on PGlite and on the PostgreSQL server.
         knowledge: () =>
@@ -511,6 +516,25 @@ function targets(results: Record<string, unknown>): Target[] {
       name: 'room thread: decision → every member p99',
       metric: 'roomThreads.decisionToMemberMs.p99',
       value: rooms?.decisionToMemberMs?.p99,
+      limit: 250,
+      direction: 'max',
+      unit: 'ms',
+    },
+  );
+  const waits = results.turnWaits as AnyResult;
+  list.push(
+    {
+      name: 'turn waits: assistant jobs active while turns wait on a decision',
+      metric: 'turnWaits.activeAssistantJobsWhileWaiting',
+      value: waits?.activeAssistantJobsWhileWaiting,
+      limit: 0,
+      direction: 'max',
+      unit: '',
+    },
+    {
+      name: 'turn waits: decision → the resumed turn goes on, p95',
+      metric: 'turnWaits.decisionToResumedMs.p95',
+      value: waits?.decisionToResumedMs?.p95,
       limit: 250,
       direction: 'max',
       unit: 'ms',
@@ -857,6 +881,23 @@ function render(results: Record<string, unknown>): string {
       ]);
     }
   }
+  const tw = results.turnWaits as AnyResult;
+  if (tw?.error) rows.push(['turnWaits', 'error', tw.error]);
+  else if (tw)
+    rows.push(
+      [
+        'turnWaits',
+        `${tw.turns} turns parked on an approval: run status while waiting; assistant jobs active then (most); parked after the request p95`,
+        `${Object.entries(tw.statusesWhileWaiting as Record<string, number>)
+          .map(([status, count]) => `${status} ${count}`)
+          .join(', ')}; ${fmt(tw.activeAssistantJobsWhileWaiting)}; ${fmt(tw.requestToParkedMs.p95)} ms`,
+      ],
+      [
+        '',
+        'decision → the resumed turn goes on / → its final: p50 / p95 / max',
+        `${fmt(tw.decisionToResumedMs.p50)} / ${fmt(tw.decisionToResumedMs.p95)} / ${fmt(tw.decisionToResumedMs.max)} ms; ${fmt(tw.decisionToFinalMs.p50)} / ${fmt(tw.decisionToFinalMs.p95)} / ${fmt(tw.decisionToFinalMs.max)} ms`,
+      ],
+    );
   const bd = results.budget as AnyResult;
   if (bd?.error) rows.push(['budget', 'error', bd.error]);
   else if (bd)
