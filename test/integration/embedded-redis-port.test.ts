@@ -5,6 +5,17 @@ import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/app/embedded-r
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { processAlive } from '../../src/lib/processes';
 
+/** What the Redis at `target` (a URL or a socket's path) answers to PING. */
+async function pingThrough(target: string): Promise<string> {
+  const client = createRedis(target, 'command');
+  try {
+    await redisReady(client);
+    return await client.ping();
+  } finally {
+    client.disconnect();
+  }
+}
+
 /**
  * The embedded redis-server gets a port found free; on a busy machine another process can take it
  * before redis-server binds it. Here that race is made to happen for real: the first launch has a
@@ -51,13 +62,7 @@ describe('the embedded redis-server when its port is taken before it binds', () 
 
     // The squatter held the first port; the server runs on another and answers.
     expect(existsSync(squatterPid)).toBe(true);
-    const client = createRedis(redis.url, 'command');
-    try {
-      await redisReady(client);
-      expect(await client.ping()).toBe('PONG');
-    } finally {
-      client.disconnect();
-    }
+    expect(await pingThrough(redis.url)).toBe('PONG');
   }, 60_000);
 });
 
@@ -80,26 +85,14 @@ describe('the embedded redis-server under a DATA_DIR too deep for a socket', () 
     redis = await startEmbeddedRedis(deep);
     expect(redis.socket).toBeUndefined();
     expect(existsSync(path.join(deep, 'redis', 'redis.sock'))).toBe(false);
-    const client = createRedis(redis.url, 'command');
-    try {
-      await redisReady(client);
-      expect(await client.ping()).toBe('PONG');
-    } finally {
-      client.disconnect();
-    }
+    expect(await pingThrough(redis.url)).toBe('PONG');
   }, 60_000);
 
   test('under a short DATA_DIR it has one, and answers on it', async () => {
     const short = await startEmbeddedRedis(path.join(dir, 'short'));
     try {
       expect(short.socket).toBe(path.join(dir, 'short', 'redis', 'redis.sock'));
-      const client = createRedis(short.socket!, 'command');
-      try {
-        await redisReady(client);
-        expect(await client.ping()).toBe('PONG');
-      } finally {
-        client.disconnect();
-      }
+      expect(await pingThrough(short.socket!)).toBe('PONG');
     } finally {
       await short.stop();
     }

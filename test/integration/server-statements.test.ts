@@ -37,6 +37,19 @@ describe('statements on a PostgreSQL server connection', () => {
       (row) => row.statement,
     );
 
+  /**
+   * A `select *` of a new table `table`, named on `pool`'s connection (run twice), after which a
+   * migration adds a column: the server's named statement now returns another row type.
+   */
+  const staleStatement = async (pool: Pool, table: string): Promise<string> => {
+    await pool.query(`create table ${table} (id int primary key)`);
+    await pool.query(`insert into ${table} values (1)`);
+    const text = `select * from ${table} where id = $1`;
+    for (let run = 0; run < 2; run += 1) await pool.query(text, [1]);
+    await pool.query(`alter table ${table} add column label text`);
+    return text;
+  };
+
   test('a text with parameters is named from its second run on; the rows are the same each time', async () => {
     const pool = poolOf();
     const text = 'select name from items where id = $1';
@@ -105,13 +118,7 @@ describe('statements on a PostgreSQL server connection', () => {
 
   test('after a migration changes what a * returns: outside a transaction the call succeeds, inside one it fails once', async () => {
     const pool = poolOf();
-    await pool.query('create table things (id int primary key)');
-    await pool.query('insert into things values (1)');
-    const text = 'select * from things where id = $1';
-    await pool.query(text, [1]);
-    await pool.query(text, [1]);
-
-    await pool.query('alter table things add column label text');
+    const text = await staleStatement(pool, 'things');
     expect((await pool.query(text, [1])).rows).toEqual([{ id: 1, label: null }]);
 
     await pool.query('alter table things add column size int');
@@ -131,11 +138,7 @@ describe('statements on a PostgreSQL server connection', () => {
 
   test('a transaction opened with options is one too: the stale statement fails with its own error, not as a retry in an aborted transaction', async () => {
     const pool = poolOf();
-    await pool.query('create table options_things (id int primary key)');
-    await pool.query('insert into options_things values (1)');
-    const text = 'select * from options_things where id = $1';
-    for (let run = 0; run < 2; run += 1) await pool.query(text, [1]);
-    await pool.query('alter table options_things add column label text');
+    const text = await staleStatement(pool, 'options_things');
     const client = await pool.connect();
     try {
       await client.query('begin isolation level repeatable read read only');
@@ -148,11 +151,8 @@ describe('statements on a PostgreSQL server connection', () => {
 
   test('a failed statement is not sent again after a statement sent behind it: a commit queued after it stays the end', async () => {
     const pool = poolOf();
-    await pool.query('create table queued_things (id int primary key); create table queued_log (id int)');
-    await pool.query('insert into queued_things values (1)');
-    const text = 'select * from queued_things where id = $1';
-    for (let run = 0; run < 2; run += 1) await pool.query(text, [1]);
-    await pool.query('alter table queued_things add column label text');
+    await pool.query('create table queued_log (id int)');
+    const text = await staleStatement(pool, 'queued_things');
     const client = await pool.connect();
     try {
       await client.query('begin');
@@ -173,11 +173,7 @@ describe('statements on a PostgreSQL server connection', () => {
 
   test("outside a transaction too, a failed statement with another sent behind it is not sent again: the order stays the caller's", async () => {
     const pool = poolOf();
-    await pool.query('create table ordered_things (id int primary key)');
-    await pool.query('insert into ordered_things values (1)');
-    const text = 'select * from ordered_things where id = $1';
-    for (let run = 0; run < 2; run += 1) await pool.query(text, [1]);
-    await pool.query('alter table ordered_things add column label text');
+    const text = await staleStatement(pool, 'ordered_things');
     const client = await pool.connect();
     try {
       const order: string[] = [];
