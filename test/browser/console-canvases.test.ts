@@ -290,9 +290,13 @@ describe('web console: canvases, sharing, viewers, undo with confirmation and re
     // The refresh token is in the HttpOnly session cookie (0330), readable here only through the browser.
     const refreshToken = (await cy.context().cookies()).find((cookie) => cookie.name === 'sb_refresh')?.value;
     expect(refreshToken).toEqual(expect.any(String));
+    // The console signs out here at once and then ends the session on the server: the refresh is
+    // tried once the server has answered the sign-out, not when the page first shows it.
+    const loggedOut = cy.waitForResponse((response) => new URL(response.url()).pathname === '/api/v1/auth/logout');
     await cy.getByRole('button', { name: 'Sign out' }).click();
     await cy.locator(byTestId('auth-view')).waitFor();
     expect(await cy.evaluate(() => sessionStorage.getItem('switchboard.console.session'))).toBeNull();
+    expect((await loggedOut).status()).toBe(204);
     const refresh = await request('POST', `${t.api}/auth/refresh`, { body: { refreshToken } });
     expect(refresh.status).toBe(401);
     const me = await request('GET', `${t.api}/me`, { token: session.accessToken });
