@@ -70,9 +70,8 @@ export class PsaPush {
     }
     // A new ticket gets the notes even when another ticket already has them.
     if (ticketChanged && session.psaPushStatus === 'sent') await repos.psa.setPush(session.id, { status: 'failed', error: null });
-    if (await repos.psa.claimPush(session.id)) {
-      if (session.documentationStatus === 'ready' && session.documentation !== null) await this.queue(userId, session.id);
-    }
+    const claimed = await repos.psa.claimPush(session.id);
+    if (claimed?.notesReady) await this.queue(userId, session.id, claimed.claim);
     const current = await repos.chat.findOwned(userId, session.id);
     return stateOf(current ?? session);
   }
@@ -80,12 +79,14 @@ export class PsaPush {
   /** After the notes were stored: queues the push a resolve claimed. */
   async notesReady(userId: string, sessionId: string): Promise<void> {
     const session = await this.deps.repos.chat.findOwned(userId, sessionId);
-    if (session?.psaPushStatus === 'pending_retry') await this.queue(userId, sessionId);
+    // A claim made before claims had ids (an upgrade) gets one here.
+    if (session?.psaPushStatus === 'pending_retry') await this.queue(userId, sessionId, session.psaPushClaim ?? randomUUID());
   }
 
-  private async queue(userId: string, sessionId: string): Promise<void> {
+  /** Both the resolve and the finished notes may queue one claim's push: its id makes it one job. */
+  private async queue(userId: string, sessionId: string, claim: string): Promise<void> {
     try {
-      await this.deps.enqueue('psa', 'push-notes', { userId, sessionId, pushId: randomUUID() });
+      await this.deps.enqueue('psa', 'push-notes', { userId, sessionId, pushId: claim });
     } catch (error) {
       this.deps.logger.warn({ err: error, sessionId }, 'PSA push not queued');
       await this.deps.repos.psa.setPush(sessionId, { status: 'failed', error: 'The push could not be queued; resolve the session again' });
@@ -98,6 +99,9 @@ export class PsaPush {
     const log = this.deps.logger.child({ component: 'psa-push', jobId: job.id, sessionId: data.sessionId });
     const session = await repos.chat.findOwned(data.userId, data.sessionId);
     if (!session) throw new UnrecoverableError('The session no longer exists');
+    // A push queued again after its claim was sent, failed or claimed anew has nothing left to do.
+    if (session.psaPushStatus !== 'pending_retry' || (session.psaPushClaim ?? data.pushId) !== data.pushId)
+      return { status: session.psaPushStatus ?? 'no_psa' };
     const fail = async (message: string) => {
       await repos.psa.setPush(session.id, { status: 'failed', error: message });
       throw new UnrecoverableError(message);

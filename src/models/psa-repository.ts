@@ -4,6 +4,12 @@ import { chatSessions, psaConnections, type PsaConnectionRow } from './schema';
 
 export type PsaPushStatus = 'sent' | 'pending_retry' | 'no_psa' | 'failed';
 
+/** One claim of a session's push: its id names the push job. */
+export interface PushClaim {
+  claim: string;
+  notesReady: boolean;
+}
+
 /** A connection as stored, its credentials still sealed. */
 export type NewPsaConnection = Omit<PsaConnectionRow, 'createdAt' | 'updatedAt'>;
 
@@ -45,20 +51,22 @@ export class PsaRepository {
 
   /**
    * Claims the push of a session's notes: `pending_retry` unless they were already sent (or a push
-   * is already pending). True when this call claimed it, so exactly one caller queues the push.
+   * is already pending), under a new claim id. Null when nothing was claimed. `notesReady` is read
+   * from the claimed row itself: notes stored before the claim are seen by it, notes stored after
+   * it see the claim.
    */
-  async claimPush(sessionId: string): Promise<boolean> {
-    const rows = await this.db
+  async claimPush(sessionId: string): Promise<PushClaim | null> {
+    const [row] = await this.db
       .update(chatSessions)
-      .set({ psaPushStatus: 'pending_retry', psaPushError: null })
+      .set({ psaPushStatus: 'pending_retry', psaPushError: null, psaPushClaim: sql`gen_random_uuid()` })
       .where(
         and(
           eq(chatSessions.id, sessionId),
           sql`${chatSessions.psaPushStatus} is distinct from 'sent' and ${chatSessions.psaPushStatus} is distinct from 'pending_retry'`,
         ),
       )
-      .returning({ id: chatSessions.id });
-    return rows.length > 0;
+      .returning({ claim: chatSessions.psaPushClaim, documentationStatus: chatSessions.documentationStatus });
+    return row ? { claim: row.claim!, notesReady: row.documentationStatus === 'ready' } : null;
   }
 
   /** Records how a push went. */

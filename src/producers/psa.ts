@@ -2,9 +2,9 @@ import { z } from 'zod';
 import { baseJobOptions, defineJob, defineQueue } from './define';
 
 /**
- * `psa` queue: push a resolved session's ticket notes to its owner's PSA. `pushId` names one claim
- * of the push (a resolve or a finished notes run claims it once), so a push claimed again after a
- * failure is a new job, and a job added twice for one claim runs once.
+ * `psa` queue: push a resolved session's ticket notes to its owner's PSA. `pushId` is the id of one
+ * claim of the push (each resolve that claims it makes a new one), so a push claimed again after a
+ * failure is a new job, and the resolve and the finished notes both adding one claim's job run it once.
  */
 export const psaPushJobSchema = z.object({
   userId: z.uuid(),

@@ -2,6 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { demoResponder } from '../../src/demo-model';
 import { rowsOf } from '../../src/models/migrate';
+import type { Job } from 'bullmq';
+import { PsaPush } from '../../src/assistant/psa-push';
+import { resolutionOutputs } from '../../src/assistant/ticket-notes';
+import type { PsaConnections } from '../../src/connectors/psa';
+import { createLogger } from '../../src/lib/logger';
+import type { Enqueue } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { startFakeConnectWise, type FakeConnectWise } from '../support/fake-connectwise';
 import { registerUser, request, type TestUser } from '../support/http';
@@ -270,5 +276,46 @@ describe('PSA push of ticket notes', () => {
     const done = await settled(user, sessionId);
     expect(done.psaPushStatus).toBe('sent');
     expect(done.memberMappingWarning).toContain('No PSA member');
+  });
+
+  test('notes stored between a resolve reading its session and claiming the push are pushed once', async () => {
+    // Given: a session read by a resolve before its notes exist
+    const user = await registerUser(t.api, 'Race');
+    const sessionId = await session(user);
+    const { repos } = t.app;
+    const queued: Array<Record<string, unknown>> = [];
+    const enqueue = (async (_queue: string, _name: string, data: Record<string, unknown>) => void queued.push(data)) as unknown as Enqueue;
+    const connections = {
+      connected: async () => true,
+      pushNotes: async () => {
+        throw new Error('a push of a claim that is no longer current must not reach the PSA');
+      },
+    } as unknown as PsaConnections;
+    const push = new PsaPush({ repos, psa: connections, enqueue, logger: createLogger({ level: 'silent' }) });
+    const stale = (await repos.chat.findOwned(user.id, sessionId))!;
+    expect(stale.documentation).toBeNull();
+
+    // When: the notes are stored and announced before the resolve claims the push
+    await repos.notes.storeDocumentation(
+      sessionId,
+      '## Problem Summary\nStuck queue.',
+      resolutionOutputs('## Problem Summary\nStuck queue.', null),
+    );
+    await push.notesReady(user.id, sessionId);
+    expect(queued).toEqual([]);
+    const state = await push.onResolve(user.id, stale, '1007');
+
+    // Then: the claim sees the notes and queues its push, under the claim's id
+    expect(state.psaPushStatus).toBe('pending_retry');
+    const claim = (await repos.chat.findOwned(user.id, sessionId))!.psaPushClaim;
+    expect(claim).toEqual(expect.any(String));
+    expect(queued).toEqual([{ userId: user.id, sessionId, pushId: claim }]);
+    // A second queue of the same claim names the same job, so BullMQ keeps one.
+    await push.notesReady(user.id, sessionId);
+    expect(queued[1]).toEqual(queued[0]);
+
+    // And: a job of an earlier claim does nothing
+    const job = { attemptsMade: 0, opts: { attempts: 4 } } as unknown as Job;
+    expect(await push.process({ userId: user.id, sessionId, pushId: randomUUID() }, job)).toEqual({ status: 'pending_retry' });
   });
 });

@@ -44,6 +44,8 @@ export const chatSessions = pgTable('chat_sessions', {
   psaTicketId: text('psa_ticket_id'),
   psaPushStatus: text('psa_push_status', { enum: ['sent', 'pending_retry', 'no_psa', 'failed'] }),
   psaPushError: text('psa_push_error'),
+  /** The id of the push's current claim, which names its job (0060_psa_push_claims.sql). */
+  psaPushClaim: uuid('psa_push_claim'),
   memberMappingWarning: text('member_mapping_warning'),
   /** The session's task lane as the console left it (0027_pending_task_lane.sql). */
   pendingTaskLane: jsonb('pending_task_lane').$type<TaskLane>(),
