@@ -82,7 +82,9 @@ describe('a worker killed in the middle of a replay', () => {
             .output()
             .split('\n')
             .some((line) => line.includes('flow node started') && line.includes(executionId) && line.includes('"b"'));
-        void waitUntil(() => (calls.get('b2') ?? 0) >= 1, 20_000).then(() => {
+        // The worker's log line reaches this process through its stdout, which may come after the
+        // model call it makes: both are waited for (the call takes two seconds).
+        void waitUntil(() => (calls.get('b2') ?? 0) >= 1 && [workerA, workerB].some(running), 20_000).then(() => {
           killed = [workerA, workerB].find(running);
           killed?.child.kill('SIGKILL');
           if (killed) killedAt = Date.now();
