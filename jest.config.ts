@@ -93,8 +93,7 @@ const config: Config = {
     { ...shared, displayName: 'docs', roots: ['<rootDir>/test/docs'] },
   ],
   // Three workers on CI's two cores: a test file spends about a fifth of its time waiting on timers,
-  // other processes and the database, and the third worker fills those gaps. Each worker inherits
-  // `npm test`'s `--single-threaded-gc`: on two shared cores V8's parallel GC threads only contend.
+  // other processes and the database, and the third worker fills those gaps.
   maxWorkers: 3,
   // A test file whose libraries leave a process-wide hook behind (a listener, an observer, a
   // polyfill) keeps its whole module registry in its worker: a worker whose heap has grown past
