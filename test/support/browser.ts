@@ -11,6 +11,12 @@ export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Gitignored: screenshots for a person to look at, rewritten on every run. */
 export const SCREENSHOTS = path.join(process.cwd(), 'test', 'browser', 'screenshots');
 export const WAIT_MS = 15_000;
+/**
+ * A fresh page's first load: it fetches every module of the console at once, and when the browser
+ * suites start together (several apps and Chromiums starting on two cores) that alone can take
+ * longer than a step's `WAIT_MS`.
+ */
+export const FIRST_LOAD_MS = 60_000;
 export const byTestId = (id: string) => `[data-testid="${id}"]`;
 
 const LAUNCH = { executablePath: CHROMIUM_PATH, args: ['--no-sandbox'] };
@@ -70,7 +76,7 @@ export async function openPage(
     const { pathname } = new URL(response.url());
     if (response.status() >= 400 && !allowed(response.status(), pathname)) problems.push(`${label}: ${response.status()} ${pathname}`);
   });
-  await page.goto(url);
+  await page.goto(url, { timeout: FIRST_LOAD_MS });
   return page;
 }
 

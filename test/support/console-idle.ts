@@ -49,7 +49,7 @@ export function idleTabForThisFile(): () => IdleTab {
   let tab: IdleTab | undefined;
   beforeAll(async () => {
     tab = await openIdleTab();
-  }, 90_000);
+  }, 180_000);
   afterAll(() => tab?.close());
   return () => {
     if (!tab) throw new Error('the idle tab is opened in beforeAll');
