@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { INHERITED_NODE_FLAGS } from './processes';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -21,7 +22,7 @@ export function runSwitchboardCli(
 ): Promise<CliResult> {
   // src/main.ts (what `npm start` runs) needs tsx's loader on the command line; the bin loads it itself.
   const node = entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [path.join(ROOT, entry)];
-  const child = spawn(process.execPath, [...node, ...args], {
+  const child = spawn(process.execPath, [...INHERITED_NODE_FLAGS, ...node, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

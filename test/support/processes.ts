@@ -4,6 +4,13 @@ import { waitUntil } from './wait';
 
 const ROOT = path.resolve(__dirname, '../..');
 
+/**
+ * The V8 flags of the test run that the Switchboards it starts get too: `npm test` compiles
+ * WebAssembly with Liftoff only (no optimising tier), which halves the CPU a short-lived process
+ * spends compiling the embedded database (PGlite) and changes nothing it does.
+ */
+export const INHERITED_NODE_FLAGS = process.execArgv.filter((flag) => flag === '--liftoff-only');
+
 /** A Switchboard started as its own OS process, exactly as `npm start` runs it. */
 export interface SwitchboardProcess {
   child: ChildProcess;
@@ -24,7 +31,7 @@ export interface SwitchboardProcess {
 export function spawnSwitchboard(env: Record<string, string>, timeoutMs = 60_000): Promise<SwitchboardProcess> {
   // scripts/start.cjs requires the bundle in its own process: the pid is Switchboard itself, so a
   // signal (SIGTERM to drain, SIGKILL to crash) reaches it directly and nothing is left orphaned.
-  const child = spawn(process.execPath, ['scripts/start.cjs'], {
+  const child = spawn(process.execPath, [...INHERITED_NODE_FLAGS, 'scripts/start.cjs'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
