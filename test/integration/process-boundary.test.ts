@@ -1,50 +1,40 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { testRedisEnv } from '../support/database';
-
-const ROOT = path.resolve(__dirname, '../..');
-const run = promisify(execFile);
+import { createTestDatabase, serverPostgresUrl, testRedisEnv } from '../support/database';
+import { spawnSwitchboard } from '../support/processes';
 
 /** Packages only workers may load: the model client and the connector SDKs. */
 const WORKER_ONLY = /node_modules\/(@langchain\/|langchain\/|openai\/|@googleapis\/|googleapis|@microsoft\/)/;
 
+/** Records every module a process loads and writes the list when it exits. */
+const PRELOAD = path.resolve(__dirname, '../support/loaded-modules.cjs');
+
 /**
- * Starts Switchboard with `roles` in a process of its own (real Redis, in-memory PGlite) and lists
- * the packages its module graph loaded, read from the CommonJS cache once it is running.
+ * Starts Switchboard with `roles` as `npm start` runs it (the bundle of src/, with the packages
+ * outside it), on real Redis and a database of its own, and lists the packages it loaded by the time
+ * it was running, read when SIGTERM has stopped it.
  */
 async function packagesLoadedBy(roles: string): Promise<string[]> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sb-boundary-'));
-  const script = `
-    const { loadConfig } = require('./config');
-    const { startSwitchboard } = require('./src/app/switchboard');
-    startSwitchboard(loadConfig(process.env)).then((app) => {
-      const loaded = Object.keys(require.cache).filter((file) => file.includes('/node_modules/'));
-      process.stdout.write(JSON.stringify(loaded), () => process.exit(0));
-    }, (error) => { console.error(error); process.exit(1); });`;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sb-boundary-'));
+  const database = await createTestDatabase({ server: serverPostgresUrl(), migrated: true });
+  const modules = path.join(dir, 'modules.json');
   try {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', '-e', script], {
-      cwd: ROOT,
-      timeout: 60_000,
-      maxBuffer: 64 * 1024 * 1024,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '/tmp',
-        NODE_ENV: 'test',
-        LOG_LEVEL: 'silent',
-        SWITCHBOARD_ROLES: roles,
-        ...testRedisEnv(),
-        REDIS_KEY_PREFIX: `boundary-${process.pid}-${Date.now()}`,
-        DATABASE_URL: 'memory://',
-        DATA_DIR: dataDir,
-        PORT: '0',
-      },
+    const app = await spawnSwitchboard({
+      SWITCHBOARD_ROLES: roles,
+      ...testRedisEnv(),
+      REDIS_KEY_PREFIX: `boundary-${process.pid}-${Date.now()}`,
+      DATABASE_URL: database.url,
+      DATA_DIR: dir,
+      PORT: '0',
+      NODE_OPTIONS: `--require ${PRELOAD}`,
+      LOADED_MODULES_FILE: modules,
     });
-    return JSON.parse(stdout) as string[];
+    await app.stop();
+    return (JSON.parse(readFileSync(modules, 'utf8')) as string[]).filter((file) => file.includes('/node_modules/'));
   } finally {
-    rmSync(dataDir, { recursive: true, force: true });
+    await database.drop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
