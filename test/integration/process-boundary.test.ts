@@ -1,14 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase, serverPostgresUrl, testRedisEnv } from '../support/database';
-import { spawnSwitchboard } from '../support/processes';
+import { loadedModules, recordingLoadedModules, spawnSwitchboard } from '../support/processes';
 
 /** Packages only workers may load: the model client and the connector SDKs. */
 const WORKER_ONLY = /node_modules\/(@langchain\/|langchain\/|openai\/|@googleapis\/|googleapis|@microsoft\/)/;
-
-/** Records every module a process loads and writes the list when it exits. */
-const PRELOAD = path.resolve(__dirname, '../support/loaded-modules.cjs');
 
 /**
  * Starts Switchboard with `roles` as `npm start` runs it (the bundle of src/, with the packages
@@ -27,11 +24,10 @@ async function packagesLoadedBy(roles: string): Promise<string[]> {
       DATABASE_URL: database.url,
       DATA_DIR: dir,
       PORT: '0',
-      NODE_OPTIONS: `--require ${PRELOAD}`,
-      LOADED_MODULES_FILE: modules,
+      ...recordingLoadedModules(modules),
     });
     await app.stop();
-    return (JSON.parse(readFileSync(modules, 'utf8')) as string[]).filter((file) => file.includes('/node_modules/'));
+    return loadedModules(modules).filter((file) => file.includes('/node_modules/'));
   } finally {
     await database.drop();
     rmSync(dir, { recursive: true, force: true });

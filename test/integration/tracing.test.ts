@@ -1,15 +1,14 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { useCluster } from '../support/cluster';
 import { createCanvas, registerUser, request as httpRequest } from '../support/http';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver';
-import type { SwitchboardProcess } from '../support/processes';
+import { loadedModules, recordingLoadedModules, type SwitchboardProcess } from '../support/processes';
 import { connectCanvas, join, record } from '../support/sockets';
 import { readSse } from '../support/sse';
 import { eventually, waitUntil } from '../support/wait';
 
-const PRELOAD = path.resolve(__dirname, '../support/loaded-modules.cjs');
 const PROMPT = 'Plan the launch: a heading, three todos (book venue, invite press, ship beta) and a short paragraph';
 const SERVER = 2;
 const CLIENT = 3;
@@ -38,11 +37,6 @@ async function generateOnce(api: SwitchboardProcess, name: string) {
   } finally {
     socket.close();
   }
-}
-
-/** The modules a process stopped with SIGTERM reported loading (test/support/loaded-modules.cjs). */
-function loadedModules(file: string): string[] {
-  return JSON.parse(readFileSync(file, 'utf8')) as string[];
 }
 
 /**
@@ -74,8 +68,7 @@ describe('OpenTelemetry tracing across the api and worker processes', () => {
         ...otel,
         SWITCHBOARD_ROLES: 'api',
         PORT: '0',
-        NODE_OPTIONS: `--require ${PRELOAD}`,
-        LOADED_MODULES_FILE: apiModules,
+        ...recordingLoadedModules(apiModules),
       }),
       cluster.spawn({ ...otel, SWITCHBOARD_ROLES: 'worker' }),
     ]);
@@ -178,22 +171,19 @@ describe('OpenTelemetry tracing across the api and worker processes', () => {
     try {
       const unsetModules = path.join(dir, 'unset.json');
       const disabledModules = path.join(dir, 'disabled.json');
-      const preload = `--require ${PRELOAD}`;
       const [unset, disabled] = await Promise.all([
         cluster.spawn({
           SWITCHBOARD_ROLES: 'api,worker',
           PORT: '0',
           OTEL_SERVICE_NAME: 'quiet',
-          NODE_OPTIONS: preload,
-          LOADED_MODULES_FILE: unsetModules,
+          ...recordingLoadedModules(unsetModules),
         }),
         cluster.spawn({
           SWITCHBOARD_ROLES: 'api,worker',
           PORT: '0',
           OTEL_EXPORTER_OTLP_ENDPOINT: silent.endpoint,
           OTEL_SDK_DISABLED: 'true',
-          NODE_OPTIONS: preload,
-          LOADED_MODULES_FILE: disabledModules,
+          ...recordingLoadedModules(disabledModules),
         }),
       ]);
 

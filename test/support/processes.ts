@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { waitUntil } from './wait';
 
@@ -10,6 +11,19 @@ const ROOT = path.resolve(__dirname, '../..');
  * spends compiling the embedded database (PGlite) and changes nothing it does.
  */
 export const INHERITED_NODE_FLAGS = process.execArgv.filter((flag) => flag === '--liftoff-only');
+
+/**
+ * The environment that makes a started Switchboard write every module it loaded, through `require`
+ * or `import`, to `file` when it exits (test/support/loaded-modules.cjs, preloaded).
+ */
+export function recordingLoadedModules(file: string): Record<string, string> {
+  return { NODE_OPTIONS: `--require ${path.join(__dirname, 'loaded-modules.cjs')}`, LOADED_MODULES_FILE: file };
+}
+
+/** The modules a process started with `recordingLoadedModules(file)` reported once it exited. */
+export function loadedModules(file: string): string[] {
+  return JSON.parse(readFileSync(file, 'utf8')) as string[];
+}
 
 /** A Switchboard started as its own OS process, exactly as `npm start` runs it. */
 export interface SwitchboardProcess {
